@@ -1,0 +1,31 @@
+//! Errors of the domain: a malformed value (names the field) or a broken rule (names the rule).
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// The input has the wrong shape; `field` is a path such as `events[0].payload.country`.
+    #[error("invalid {field}: {reason}")]
+    Validation { field: String, reason: String },
+    /// The input is well-formed but the current state forbids it.
+    #[error("rule `{rule}` broken: {detail}")]
+    Rule { rule: &'static str, detail: String },
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Validation { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn rule(rule: &'static str, detail: impl Into<String>) -> Self {
+        Self::Rule { rule, detail: detail.into() }
+    }
+
+    /// Prefixes the field path of a validation error (e.g. with `events[2].`).
+    #[must_use]
+    pub fn in_field(self, prefix: &str) -> Self {
+        match self {
+            Self::Validation { field, reason } => Self::Validation { field: format!("{prefix}{field}"), reason },
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Conversions between wire messages and domain values. Wire -> domain validates and names the field at fault.
+use ledger_domain::event::{
+    CoalitionEstablished, CoalitionKind, MembershipApproved, MembershipLeft, OrganisationRegistered,
+    OrganisationSize, OrganisationType,
+};
+use ledger_domain::{Aggregate, AggregateType, CountryCode, DomainError, EventKind, Source, Token};
+use time::{Date, Month, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::v1;
+use crate::v1::event_payload::Event as P;
+
+pub fn date_to_domain(field: &str, d: Option<&v1::Date>) -> Result<Date, DomainError> {
+    let d = d.ok_or_else(|| DomainError::invalid(field, "required"))?;
+    let month = u8::try_from(d.month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(|| DomainError::invalid(field, format!("month {} is not 1-12", d.month)))?;
+    let day = u8::try_from(d.day).map_err(|_| DomainError::invalid(field, format!("day {}", d.day)))?;
+    Date::from_calendar_date(d.year, month, day)
+        .map_err(|e| DomainError::invalid(field, format!("{}-{}-{}: {e}", d.year, d.month, d.day)))
+}
+
+pub fn date_from_domain(d: Date) -> v1::Date {
+    v1::Date { year: d.year(), month: u8::from(d.month()).into(), day: d.day().into() }
+}
+
+pub fn timestamp_to_domain(field: &str, t: Option<&prost_types::Timestamp>) -> Result<OffsetDateTime, DomainError> {
+    let t = t.ok_or_else(|| DomainError::invalid(field, "required"))?;
+    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| DomainError::invalid(field, e.to_string()))
+}
+
+pub fn timestamp_from_domain(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
+}
+
+pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
+    if s.is_empty() {
+        return Err(DomainError::invalid(field, "required (a UUID)"));
+    }
+    Uuid::parse_str(s).map_err(|e| DomainError::invalid(field, format!("{s:?} is not a UUID: {e}")))
+}
+
+pub fn optional_uuid_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, DomainError> {
+    if s.is_empty() { Ok(None) } else { uuid_to_domain(field, s).map(Some) }
+}
+
+pub fn source_to_domain(field: &str, s: i32) -> Result<Source, DomainError> {
+    match v1::Source::try_from(s) {
+        Ok(v1::Source::Api) | Ok(v1::Source::Unspecified) => Ok(Source::Api),
+        Ok(v1::Source::Import) => Ok(Source::Import),
+        Ok(v1::Source::PlatformSync) => Ok(Source::PlatformSync),
+        Err(_) => Err(DomainError::invalid(field, format!("unknown source {s}"))),
+    }
+}
+
+pub fn source_from_domain(s: Source) -> v1::Source {
+    match s {
+        Source::Api => v1::Source::Api,
+        Source::Import => v1::Source::Import,
+        Source::PlatformSync => v1::Source::PlatformSync,
+    }
+}
+
+pub fn aggregate_type_to_domain(field: &str, t: i32) -> Result<AggregateType, DomainError> {
+    match v1::AggregateType::try_from(t) {
+        Ok(v1::AggregateType::Coalition) => Ok(AggregateType::Coalition),
+        Ok(v1::AggregateType::Organisation) => Ok(AggregateType::Organisation),
+        Ok(v1::AggregateType::Membership) => Ok(AggregateType::Membership),
+        _ => Err(DomainError::invalid(field, format!("unknown or unspecified aggregate type {t}"))),
+    }
+}
+
+pub fn aggregate_type_from_domain(t: AggregateType) -> v1::AggregateType {
+    match t {
+        AggregateType::Coalition => v1::AggregateType::Coalition,
+        AggregateType::Organisation => v1::AggregateType::Organisation,
+        AggregateType::Membership => v1::AggregateType::Membership,
+    }
+}
+
+pub fn aggregate_to_domain(a: Option<&v1::AggregateRef>) -> Result<Aggregate, DomainError> {
+    let a = a.ok_or_else(|| DomainError::invalid("aggregate", "required"))?;
+    Aggregate::parse(aggregate_type_to_domain("aggregate.type", a.r#type)?, &a.id)
+}
+
+pub fn aggregate_from_domain(a: &Aggregate) -> v1::AggregateRef {
+    v1::AggregateRef { r#type: aggregate_type_from_domain(a.kind()).into(), id: a.id().to_owned() }
+}
+
+fn country(field: &str, s: &str) -> Result<CountryCode, DomainError> {
+    CountryCode::parse(field, s)
+}
+
+fn token(field: &str, s: &str) -> Result<Token, DomainError> {
+    Token::parse(field, s)
+}
+
+fn organisation_type(t: i32) -> Result<OrganisationType, DomainError> {
+    use v1::OrganisationType as W;
+    Ok(match W::try_from(t) {
+        Ok(W::IctCompany) => OrganisationType::IctCompany,
+        Ok(W::EducationProvider) => OrganisationType::EducationProvider,
+        Ok(W::PublicAuthority) => OrganisationType::PublicAuthority,
+        Ok(W::EmploymentService) => OrganisationType::EmploymentService,
+        Ok(W::Association) => OrganisationType::Association,
+        Ok(W::NonProfit) => OrganisationType::NonProfit,
+        Ok(W::SocialPartner) => OrganisationType::SocialPartner,
+        _ => return Err(DomainError::invalid("payload.organisation_type", format!("unknown or unspecified ({t})"))),
+    })
+}
+
+fn organisation_type_from_domain(t: OrganisationType) -> v1::OrganisationType {
+    use v1::OrganisationType as W;
+    match t {
+        OrganisationType::IctCompany => W::IctCompany,
+        OrganisationType::EducationProvider => W::EducationProvider,
+        OrganisationType::PublicAuthority => W::PublicAuthority,
+        OrganisationType::EmploymentService => W::EmploymentService,
+        OrganisationType::Association => W::Association,
+        OrganisationType::NonProfit => W::NonProfit,
+        OrganisationType::SocialPartner => W::SocialPartner,
+    }
+}
+
+/// Wire payload -> domain event. Errors name the field under `payload.`.
+pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, DomainError> {
+    let event = p
+        .and_then(|p| p.event.as_ref())
+        .ok_or_else(|| DomainError::invalid("payload", "required: set exactly one event"))?;
+    Ok(match event {
+        P::CoalitionEstablished(e) => {
+            let kind = match v1::CoalitionKind::try_from(e.kind) {
+                Ok(v1::CoalitionKind::Eu) => CoalitionKind::Eu,
+                Ok(v1::CoalitionKind::National) => CoalitionKind::National,
+                _ => return Err(DomainError::invalid("payload.kind", format!("unknown or unspecified ({})", e.kind))),
+            };
+            EventKind::CoalitionEstablished(CoalitionEstablished {
+                name: e.name.clone(),
+                kind,
+                country: if e.country.is_empty() { None } else { Some(country("payload.country", &e.country)?) },
+                launched_on: date_to_domain("payload.launched_on", e.launched_on.as_ref())?,
+                open_pledging: e.open_pledging,
+            })
+        }
+        P::OrganisationRegistered(e) => EventKind::OrganisationRegistered(OrganisationRegistered {
+            name: e.name.clone(),
+            country: country("payload.country", &e.country)?,
+            organisation_type: organisation_type(e.organisation_type)?,
+            size: match v1::OrganisationSize::try_from(e.size) {
+                Ok(v1::OrganisationSize::Sme) => OrganisationSize::Sme,
+                Ok(v1::OrganisationSize::Large) => OrganisationSize::Large,
+                _ => return Err(DomainError::invalid("payload.size", format!("unknown or unspecified ({})", e.size))),
+            },
+        }),
+        P::MembershipApproved(e) => EventKind::MembershipApproved(MembershipApproved {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            joined_on: date_to_domain("payload.joined_on", e.joined_on.as_ref())?,
+        }),
+        P::MembershipLeft(e) => EventKind::MembershipLeft(MembershipLeft {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            left_on: date_to_domain("payload.left_on", e.left_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+    })
+}
+
+/// Domain event -> wire payload (always the current schema).
+pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
+    let event = match e {
+        EventKind::CoalitionEstablished(e) => P::CoalitionEstablished(v1::CoalitionEstablished {
+            name: e.name.clone(),
+            kind: match e.kind {
+                CoalitionKind::Eu => v1::CoalitionKind::Eu,
+                CoalitionKind::National => v1::CoalitionKind::National,
+            }
+            .into(),
+            country: e.country.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            launched_on: Some(date_from_domain(e.launched_on)),
+            open_pledging: e.open_pledging,
+        }),
+        EventKind::OrganisationRegistered(e) => P::OrganisationRegistered(v1::OrganisationRegistered {
+            name: e.name.clone(),
+            country: e.country.as_str().to_owned(),
+            organisation_type: organisation_type_from_domain(e.organisation_type).into(),
+            size: match e.size {
+                OrganisationSize::Sme => v1::OrganisationSize::Sme,
+                OrganisationSize::Large => v1::OrganisationSize::Large,
+            }
+            .into(),
+        }),
+        EventKind::MembershipApproved(e) => P::MembershipApproved(v1::MembershipApproved {
+            coalition_id: e.coalition_id.to_string(),
+            organisation_id: e.organisation_id.to_string(),
+            joined_on: Some(date_from_domain(e.joined_on)),
+        }),
+        EventKind::MembershipLeft(e) => P::MembershipLeft(v1::MembershipLeft {
+            coalition_id: e.coalition_id.to_string(),
+            organisation_id: e.organisation_id.to_string(),
+            left_on: Some(date_from_domain(e.left_on)),
+            reason: e.reason.clone(),
+        }),
+    };
+    v1::EventPayload { event: Some(event) }
+}

@@ -1,0 +1,199 @@
+//! The log's message format: encoding an event for JetStream and decoding (and upcasting) what is found there.
+//!
+//! A message body is a `StoredEvent`; its `payload` is the event's own message encoded at `schema_version`.
+//! Decoding checks the envelope against the subject the message was found on, then turns the payload into the
+//! current domain event, upcasting older versions. Anything else is a [`DecodeError`] naming what is wrong.
+use ledger_domain::{Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta, event::current_schema_version};
+use prost::Message;
+use thiserror::Error;
+
+use crate::convert::{
+    optional_uuid_to_domain, payload_from_domain, payload_to_domain, source_from_domain, source_to_domain,
+    timestamp_from_domain, timestamp_to_domain, uuid_to_domain,
+};
+use crate::v1;
+use crate::v1::event_payload::Event as P;
+
+/// An event read back from the log, as the current schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Stream sequence of the message.
+    pub position: u64,
+    pub aggregate: Aggregate,
+    /// The schema version the event was written with (the event itself is upcast to the current one).
+    pub written_version: u32,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("body is not a StoredEvent: {0}")]
+    Envelope(String),
+    #[error("envelope field {field}: {reason}")]
+    Field { field: String, reason: String },
+    #[error("envelope says aggregate {envelope:?} but the message is on subject suffix {subject:?}")]
+    SubjectMismatch { envelope: String, subject: String },
+    #[error("unknown event type {event_type:?} (schema version {version})")]
+    UnknownType { event_type: String, version: u32 },
+    #[error("event type {event_type:?} has schema version {version}, newer than this code's {known}")]
+    NewerVersion { event_type: String, version: u32, known: u32 },
+    #[error("payload of {event_type} v{version} does not decode: {reason}")]
+    Payload { event_type: String, version: u32, reason: String },
+}
+
+impl DecodeError {
+    /// True when the event is fine but this code does not understand it (a newer writer): replay passes it on.
+    pub fn is_unknown_to_this_code(&self) -> bool {
+        matches!(self, Self::UnknownType { .. } | Self::NewerVersion { .. })
+    }
+}
+
+fn field(e: DomainError) -> DecodeError {
+    match e {
+        DomainError::Validation { field, reason } => DecodeError::Field { field, reason },
+        other => DecodeError::Field { field: "?".into(), reason: other.to_string() },
+    }
+}
+
+/// Encodes an event of `aggregate` as a log message body (at the current schema version).
+pub fn encode(aggregate: &Aggregate, event: &Event) -> Vec<u8> {
+    let payload = match payload_from_domain(&event.kind).event {
+        Some(P::CoalitionEstablished(m)) => m.encode_to_vec(),
+        Some(P::OrganisationRegistered(m)) => m.encode_to_vec(),
+        Some(P::MembershipApproved(m)) => m.encode_to_vec(),
+        Some(P::MembershipLeft(m)) => m.encode_to_vec(),
+        None => Vec::new(),
+    };
+    let m = &event.meta;
+    v1::StoredEvent {
+        event_id: m.event_id.to_string(),
+        aggregate_type: aggregate.kind().name().to_owned(),
+        aggregate_id: aggregate.id().to_owned(),
+        event_type: event.kind.type_name().to_owned(),
+        schema_version: event.kind.schema_version(),
+        occurred_at: Some(timestamp_from_domain(m.occurred_at)),
+        recorded_at: Some(timestamp_from_domain(m.recorded_at)),
+        actor: m.actor.clone(),
+        source: source_from_domain(m.source).into(),
+        correlation_id: m.correlation_id.to_string(),
+        causation_id: m.causation_id.map(|c| c.to_string()).unwrap_or_default(),
+        payload,
+    }
+    .encode_to_vec()
+}
+
+/// Decodes only the envelope of a message body.
+pub fn decode_envelope(body: &[u8]) -> Result<v1::StoredEvent, DecodeError> {
+    v1::StoredEvent::decode(body).map_err(|e| DecodeError::Envelope(e.to_string()))
+}
+
+/// Decodes a message found at `position` on subject suffix `subject_suffix` (`<type>.<id>`).
+pub fn decode(position: u64, subject_suffix: &str, body: &[u8]) -> Result<RecordedEvent, DecodeError> {
+    to_recorded(position, subject_suffix, decode_envelope(body)?)
+}
+
+/// Turns a decoded envelope into a current-schema event.
+pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> Result<RecordedEvent, DecodeError> {
+    let envelope_suffix = format!("{}.{}", s.aggregate_type, s.aggregate_id);
+    if envelope_suffix != subject_suffix {
+        return Err(DecodeError::SubjectMismatch { envelope: envelope_suffix, subject: subject_suffix.to_owned() });
+    }
+    let kind = AggregateType::from_name(&s.aggregate_type).ok_or_else(|| DecodeError::Field {
+        field: "aggregate_type".into(),
+        reason: format!("unknown {:?}", s.aggregate_type),
+    })?;
+    let aggregate = Aggregate::parse(kind, &s.aggregate_id).map_err(field)?;
+    let meta = EventMeta {
+        event_id: uuid_to_domain("event_id", &s.event_id).map_err(field)?,
+        occurred_at: timestamp_to_domain("occurred_at", s.occurred_at.as_ref()).map_err(field)?,
+        recorded_at: timestamp_to_domain("recorded_at", s.recorded_at.as_ref()).map_err(field)?,
+        actor: s.actor,
+        source: source_to_domain("source", s.source).map_err(field)?,
+        correlation_id: uuid_to_domain("correlation_id", &s.correlation_id).map_err(field)?,
+        causation_id: optional_uuid_to_domain("causation_id", &s.causation_id).map_err(field)?,
+    };
+    let kind = decode_payload(&s.event_type, s.schema_version, &s.payload)?;
+    if kind.aggregate_type() != aggregate.kind() {
+        return Err(DecodeError::Field {
+            field: "event_type".into(),
+            reason: format!("{} does not belong to a {} aggregate", s.event_type, aggregate.kind().name()),
+        });
+    }
+    Ok(RecordedEvent { position, aggregate, written_version: s.schema_version, event: Event { meta, kind } })
+}
+
+/// Decodes an event payload written at `version`, upcasting it to the current schema.
+///
+/// Upcasters live here, one arm per (type, old version); today every type is at version 1.
+pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<EventKind, DecodeError> {
+    let known = current_schema_version(event_type)
+        .ok_or_else(|| DecodeError::UnknownType { event_type: event_type.to_owned(), version })?;
+    if version > known {
+        return Err(DecodeError::NewerVersion { event_type: event_type.to_owned(), version, known });
+    }
+    let bad = |reason: String| DecodeError::Payload { event_type: event_type.to_owned(), version, reason };
+    let event = match (event_type, version) {
+        ("coalition_established", 1) => P::CoalitionEstablished(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
+        ("organisation_registered", 1) => {
+            P::OrganisationRegistered(Message::decode(bytes).map_err(|e| bad(e.to_string()))?)
+        }
+        ("membership_approved", 1) => P::MembershipApproved(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
+        ("membership_left", 1) => P::MembershipLeft(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
+        _ => return Err(bad(format!("no decoder for version {version}"))),
+    };
+    payload_to_domain(Some(&v1::EventPayload { event: Some(event) })).map_err(|e| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_domain::Token;
+    use ledger_domain::event::MembershipApproved;
+    use time::macros::{date, datetime};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event() -> (Aggregate, Event) {
+        let c = Token::parse("c", "se").unwrap();
+        let o = Token::parse("o", "swedsoft").unwrap();
+        let meta = EventMeta {
+            event_id: Uuid::from_u128(1),
+            occurred_at: datetime!(2018-05-03 10:00 UTC),
+            recorded_at: datetime!(2026-11-23 07:00:00.123456789 UTC),
+            actor: "tester".into(),
+            source: ledger_domain::Source::Import,
+            correlation_id: Uuid::from_u128(2),
+            causation_id: None,
+        };
+        let kind = EventKind::MembershipApproved(MembershipApproved {
+            coalition_id: c.clone(),
+            organisation_id: o.clone(),
+            joined_on: date!(2018 - 05 - 03),
+        });
+        (Aggregate::membership(&c, &o), Event { meta, kind })
+    }
+
+    #[test]
+    fn an_encoded_event_decodes_to_itself() {
+        let (agg, ev) = event();
+        let body = encode(&agg, &ev);
+        let back = decode(42, &agg.subject_suffix(), &body).unwrap();
+        assert_eq!(back, RecordedEvent { position: 42, aggregate: agg, written_version: 1, event: ev });
+    }
+
+    #[test]
+    fn garbage_a_moved_message_and_unknown_types_are_named_errors() {
+        let (agg, ev) = event();
+        assert!(matches!(decode(1, "membership.se.swedsoft", b"\xff\xff\xff"), Err(DecodeError::Envelope(_))));
+        let body = encode(&agg, &ev);
+        assert!(matches!(decode(1, "membership.se.other", &body), Err(DecodeError::SubjectMismatch { .. })));
+
+        let mut s = decode_envelope(&body).unwrap();
+        s.event_type = "pledge_teleported".into();
+        let err = to_recorded(1, &agg.subject_suffix(), s.clone()).unwrap_err();
+        assert!(err.is_unknown_to_this_code(), "{err}");
+        s.event_type = "membership_approved".into();
+        s.schema_version = 9;
+        assert!(to_recorded(1, &agg.subject_suffix(), s).unwrap_err().is_unknown_to_this_code());
+    }
+}
