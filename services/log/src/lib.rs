@@ -1,1 +1,135 @@
-//! placeholder
+//! The JetStream log: the single source of truth. Connecting (with a server version check), creating or checking
+//! the immutable stream, appending with per-aggregate revision checks, and reading back.
+mod append;
+mod error;
+mod read;
+mod stream;
+mod version;
+
+use std::time::Duration;
+
+pub use append::{OutgoingEvent, headers};
+pub use error::LogError;
+pub use read::{LogMessage, ReadFrom};
+pub use version::ServerVersion;
+
+use async_nats::jetstream;
+use ledger_domain::Aggregate;
+
+/// Where the log lives.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// NATS server URL, e.g. `nats://127.0.0.1:4222` (credentials in the URL are never logged).
+    pub url: String,
+    /// JetStream stream name.
+    pub stream: String,
+    /// Subject prefix; the stream holds `<prefix>.>` and an aggregate lives on `<prefix>.<type>.<id>`.
+    pub subject_prefix: String,
+    /// JetStream's duplicate-detection window for `Nats-Msg-Id` (the ledger also deduplicates by itself).
+    pub duplicate_window: Duration,
+}
+
+impl LogConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            stream: "LEDGER".into(),
+            subject_prefix: "ledger".into(),
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A connection to the log. Cheap to clone.
+#[derive(Clone)]
+pub struct Log {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    prefix: String,
+    version: ServerVersion,
+    atomic_batches: bool,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("prefix", &self.prefix).field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// Connects, refuses a server older than 2.10, and creates the stream or checks that the existing one is
+    /// immutable. Fails with a message naming what is wrong.
+    pub async fn connect(config: &LogConfig) -> Result<Self, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(Duration::from_secs(10)))
+            .name("coalition-ledger")
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {}: {e}", redact(&config.url))))?;
+        let version = ServerVersion::check(&client.server_info().version)?;
+        let js = jetstream::new(client.clone());
+        let (stream, atomic_batches) = stream::ensure(&js, config, version).await?;
+        tracing::info!(server = %version, stream = %config.stream, atomic_batches, "connected to the log");
+        Ok(Self { client, js, stream, prefix: config.subject_prefix.clone(), version, atomic_batches })
+    }
+
+    pub fn server_version(&self) -> ServerVersion {
+        self.version
+    }
+
+    /// Whether multi-event appends can be written atomically (nats-server >= 2.12 with `allow_atomic`).
+    pub fn atomic_batches(&self) -> bool {
+        self.atomic_batches
+    }
+
+    pub fn stream_name(&self) -> &str {
+        &self.stream.cached_info().config.name
+    }
+
+    pub fn subject_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The subject an aggregate's events are written to.
+    pub fn subject(&self, aggregate: &Aggregate) -> String {
+        format!("{}.{}", self.prefix, aggregate.subject_suffix())
+    }
+
+    /// The part of a subject after the prefix, if the subject is under the prefix.
+    pub fn subject_suffix<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject.strip_prefix(&self.prefix).and_then(|s| s.strip_prefix('.'))
+    }
+
+    /// The position of the last message in the log (0 if empty).
+    pub async fn end(&self) -> Result<u64, LogError> {
+        let info = self.stream.get_info().await.map_err(|e| LogError::Unavailable(format!("stream info: {e}")))?;
+        Ok(info.state.last_sequence)
+    }
+}
+
+/// Hides the user info of a URL (`nats://user:secret@host` -> `nats://***@host`).
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(super::redact("nats://u:secret@h:4222"), "nats://***@h:4222");
+        assert_eq!(super::redact("nats://h:4222"), "nats://h:4222");
+    }
+}

@@ -1,0 +1,42 @@
+//! Errors of an append, each mapped to one gRPC status code in [`crate::grpc`].
+use ledger_domain::DomainError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AppendError {
+    /// The request is malformed; the domain error names the field. -> INVALID_ARGUMENT
+    #[error("{0}")]
+    Invalid(DomainError),
+    /// A domain rule forbids the change. -> FAILED_PRECONDITION
+    #[error("{0}")]
+    Rule(DomainError),
+    /// The aggregate is not at the expected revision. -> ABORTED
+    #[error("revision conflict on {aggregate}: expected {expected}, current revision is {current}")]
+    Conflict { aggregate: String, expected: String, current: u64 },
+    /// The log cannot be reached, or the write's outcome is unknown; retry with the same event ids. -> UNAVAILABLE
+    #[error("{0}")]
+    Unavailable(String),
+    /// The aggregate's history cannot be read by this code (corrupt or written by a newer version). -> INTERNAL
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<DomainError> for AppendError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Validation { .. } => Self::Invalid(e),
+            DomainError::Rule { .. } => Self::Rule(e),
+        }
+    }
+}
+
+impl From<ledger_log::LogError> for AppendError {
+    fn from(e: ledger_log::LogError) -> Self {
+        use ledger_log::LogError as L;
+        match e {
+            L::AtomicBatchUnsupported(_) => Self::Rule(DomainError::rule("log.atomic_batches", e.to_string())),
+            L::Unavailable(_) | L::WrongLastSequence { .. } => Self::Unavailable(e.to_string()),
+            L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) => Self::Internal(e.to_string()),
+        }
+    }
+}

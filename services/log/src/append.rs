@@ -1,0 +1,163 @@
+//! Writing to the log: one message per event, several events of one aggregate in one atomic batch.
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use bytes::Bytes;
+use ledger_domain::Aggregate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{Log, LogError};
+
+/// Header names the ledger sets on every message (besides JetStream's own).
+pub mod headers {
+    pub const EVENT_ID: &str = "Ledger-Event-Id";
+    pub const EVENT_TYPE: &str = "Ledger-Event-Type";
+    pub const SCHEMA_VERSION: &str = "Ledger-Schema-Version";
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+    pub const BATCH_ID: &str = "Nats-Batch-Id";
+    pub const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
+    pub const BATCH_COMMIT: &str = "Nats-Batch-Commit";
+}
+
+/// One event ready to be written: its id and type travel in headers, the encoded `StoredEvent` is the body.
+#[derive(Debug, Clone)]
+pub struct OutgoingEvent {
+    pub event_id: Uuid,
+    pub event_type: &'static str,
+    pub schema_version: u32,
+    pub body: Bytes,
+}
+
+impl OutgoingEvent {
+    fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let id = self.event_id.to_string();
+        h.insert(headers::MSG_ID, id.as_str());
+        h.insert(headers::EVENT_ID, id.as_str());
+        h.insert(headers::EVENT_TYPE, self.event_type);
+        h.insert(headers::SCHEMA_VERSION, self.schema_version.to_string().as_str());
+        h
+    }
+}
+
+/// The reply to a batch commit: an ack or an error (ADR-50).
+#[derive(Debug, Deserialize)]
+struct BatchReply {
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+/// JetStream error codes for a failed `Nats-Expected-Last-Subject-Sequence` check.
+const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
+
+impl Log {
+    /// Appends `events` to `aggregate`'s subject, all or none, in order. With `expected_last = Some(n)` the write
+    /// only happens if the aggregate's last event is at position `n` (0: it has none); otherwise
+    /// [`LogError::WrongLastSequence`]. Returns the positions written.
+    ///
+    /// An error other than a refusal leaves the outcome unknown (the write may have happened): retry with the
+    /// same event ids; the append service recognises them.
+    pub async fn append(
+        &self,
+        aggregate: &Aggregate,
+        expected_last: Option<u64>,
+        events: &[OutgoingEvent],
+    ) -> Result<Vec<u64>, LogError> {
+        let subject = self.subject(aggregate);
+        match events {
+            [] => Ok(Vec::new()),
+            [one] => self.publish_one(subject, expected_last, one).await.map(|seq| vec![seq]),
+            many if self.atomic_batches => self.publish_batch(subject, expected_last, many).await,
+            many => Err(LogError::AtomicBatchUnsupported(many.len())),
+        }
+    }
+
+    async fn publish_one(&self, subject: String, expected: Option<u64>, e: &OutgoingEvent) -> Result<u64, LogError> {
+        let mut h = e.headers();
+        if let Some(n) = expected {
+            h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, n.to_string().as_str());
+        }
+        let map = |err: async_nats::jetstream::context::PublishError, subject: &str| match err.kind() {
+            PublishErrorKind::WrongLastSequence => LogError::WrongLastSequence { subject: subject.to_owned() },
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
+                LogError::Unavailable(err.to_string())
+            }
+            _ if WRONG_LAST_SEQUENCE.iter().any(|c| err.to_string().contains(&c.to_string())) => {
+                LogError::WrongLastSequence { subject: subject.to_owned() }
+            }
+            PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
+            _ => LogError::Rejected(err.to_string()),
+        };
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), h, e.body.clone())
+            .await
+            .map_err(|err| map(err, &subject))?
+            .await
+            .map_err(|err| map(err, &subject))?;
+        Ok(ack.sequence)
+    }
+
+    async fn publish_batch(
+        &self,
+        subject: String,
+        expected: Option<u64>,
+        events: &[OutgoingEvent],
+    ) -> Result<Vec<u64>, LogError> {
+        let batch_id = Uuid::new_v4().simple().to_string();
+        let last = events.len() - 1;
+        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
+        for (i, e) in events.iter().enumerate() {
+            let mut h = e.headers();
+            h.insert(headers::BATCH_ID, batch_id.as_str());
+            h.insert(headers::BATCH_SEQUENCE, (i + 1).to_string().as_str());
+            if i == 0
+                && let Some(n) = expected
+            {
+                h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, n.to_string().as_str());
+            }
+            if i < last {
+                self.client.publish_with_headers(subject.clone(), h, e.body.clone()).await.map_err(|e| unavailable(&e))?;
+                continue;
+            }
+            h.insert(headers::BATCH_COMMIT, "1");
+            let reply = self
+                .client
+                .request_with_headers(subject.clone(), h, e.body.clone())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let reply: BatchReply = serde_json::from_slice(&reply.payload)
+                .map_err(|err| LogError::Rejected(format!("unreadable batch reply: {err}")))?;
+            if let Some(err) = reply.error {
+                return Err(if WRONG_LAST_SEQUENCE.contains(&err.err_code) {
+                    LogError::WrongLastSequence { subject }
+                } else {
+                    LogError::Rejected(format!("{} (error {})", err.description, err.err_code))
+                });
+            }
+            let count = reply.count.unwrap_or(events.len() as u64);
+            if count != events.len() as u64 || reply.seq < count {
+                return Err(LogError::Rejected(format!(
+                    "batch of {} committed {count} messages ending at {}",
+                    events.len(),
+                    reply.seq
+                )));
+            }
+            return Ok((reply.seq + 1 - count..=reply.seq).collect());
+        }
+        Ok(Vec::new())
+    }
+}

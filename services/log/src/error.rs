@@ -1,0 +1,26 @@
+//! Errors of the log layer.
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LogError {
+    /// NATS or JetStream cannot be reached or did not answer in time. Safe to retry.
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "nats-server {found} is too old: the ledger needs >= 2.10 (sync_interval for durable acks, multi-filter \
+         consumers, fixed per-subject sequence checks); install nats-server 2.12 or newer (atomic batches)"
+    )]
+    ServerTooOld { found: String },
+    /// The existing stream allows history to be lost or changed.
+    #[error("stream {stream} is not immutable: {setting} is {found}, must be {required}")]
+    MutableStream { stream: String, setting: &'static str, found: String, required: &'static str },
+    /// The aggregate's last position is not what the append expected.
+    #[error("wrong last sequence for {subject}")]
+    WrongLastSequence { subject: String },
+    /// Several events in one append need atomic batches (nats-server >= 2.12).
+    #[error("appending {0} events at once needs atomic batch publish (nats-server >= 2.12 with allow_atomic)")]
+    AtomicBatchUnsupported(usize),
+    /// The server refused the write for another reason.
+    #[error("JetStream refused the write: {0}")]
+    Rejected(String),
+}
