@@ -1,1 +1,87 @@
-fn main() {}
+//! `ledger`: one binary, one subcommand per role (or all roles in one process), plus operations commands.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use coalition_ledger::config::Settings;
+use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
+use coalition_ledger::{demo, telemetry};
+use ledger_projector::CoalitionGrowth;
+
+#[derive(Parser)]
+#[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process: append API, projector, query API.
+    All,
+    /// Run the append gRPC API (the only writer of the log).
+    AppendApi,
+    /// Run the query and replay gRPC API.
+    QueryApi,
+    /// Run the projectors (the only writers of the read models).
+    Projector,
+    /// Apply database migrations (also done at start by roles that use Postgres); safe to run twice.
+    Migrate,
+    /// Rebuild the read models from the log into a new schema and switch to it.
+    Rebuild,
+    /// Append a small real history through the append API and print the resulting report.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let roles = match cli.command {
+        Command::All => Roles::ALL,
+        Command::AppendApi => Roles { append: true, query: false, projector: false },
+        Command::QueryApi => Roles { append: false, query: true, projector: false },
+        Command::Projector => Roles { append: false, query: false, projector: true },
+        Command::Migrate => {
+            let applied = migrate(&cli.settings.database_url).await?;
+            println!("migrations applied: {applied:?} (already applied ones are skipped)");
+            return Ok(());
+        }
+        Command::Rebuild => {
+            cli.settings.validate()?;
+            let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
+            migrate(&cli.settings.database_url).await?;
+            let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
+            let r = ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?;
+            let secs = r.elapsed.as_secs_f64();
+            println!(
+                "rebuilt {} from {} events in {secs:.2}s ({:.0} events/s) into {}, now at position {}",
+                r.projection,
+                r.events,
+                r.events as f64 / secs.max(1e-9),
+                r.schema,
+                r.position
+            );
+            match r.differing_rows {
+                Some(0) => println!("identical to the live read model at the same position"),
+                Some(n) => anyhow::bail!("the rebuilt read model differs from the live one in {n} rows"),
+                None => println!("the live read model was behind the log; not compared"),
+            }
+            return Ok(());
+        }
+        Command::Demo(args) => return demo::run(args).await,
+    };
+    let app = Application::build(cli.settings, roles).await?;
+    let shutdown = shutdown_on_signals();
+    let stop = shutdown.clone();
+    tokio::select! {
+        r = app.run(shutdown) => r,
+        _ = async { stop.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            anyhow::bail!("in-flight work did not finish within {DRAIN_TIMEOUT:?} after the shutdown signal")
+        }
+    }
+}

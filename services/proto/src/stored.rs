@@ -144,6 +144,49 @@ pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<Ev
     payload_to_domain(Some(&v1::EventPayload { event: Some(event) })).map_err(|e| bad(e.to_string()))
 }
 
+/// The client-facing form of a decoded event (payload at the current schema).
+pub fn to_wire(r: &RecordedEvent) -> v1::RecordedEvent {
+    let m = &r.event.meta;
+    v1::RecordedEvent {
+        position: r.position,
+        aggregate: Some(crate::convert::aggregate_from_domain(&r.aggregate)),
+        event_id: m.event_id.to_string(),
+        event_type: r.event.kind.type_name().to_owned(),
+        schema_version: r.written_version,
+        occurred_at: Some(timestamp_from_domain(m.occurred_at)),
+        recorded_at: Some(timestamp_from_domain(m.recorded_at)),
+        actor: m.actor.clone(),
+        source: source_from_domain(m.source).into(),
+        correlation_id: m.correlation_id.to_string(),
+        causation_id: m.causation_id.map(|c| c.to_string()).unwrap_or_default(),
+        payload: Some(payload_from_domain(&r.event.kind)),
+        raw_payload: Vec::new(),
+    }
+}
+
+/// The client-facing form of an event this code cannot decode: the envelope as stored, the payload raw.
+pub fn raw_to_wire(position: u64, s: v1::StoredEvent) -> v1::RecordedEvent {
+    let aggregate = AggregateType::from_name(&s.aggregate_type).map(|t| v1::AggregateRef {
+        r#type: crate::convert::aggregate_type_from_domain(t).into(),
+        id: s.aggregate_id.clone(),
+    });
+    v1::RecordedEvent {
+        position,
+        aggregate,
+        event_id: s.event_id,
+        event_type: s.event_type,
+        schema_version: s.schema_version,
+        occurred_at: s.occurred_at,
+        recorded_at: s.recorded_at,
+        actor: s.actor,
+        source: s.source,
+        correlation_id: s.correlation_id,
+        causation_id: s.causation_id,
+        payload: None,
+        raw_payload: s.payload,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ledger_domain::Token;

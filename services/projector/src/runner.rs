@@ -1,0 +1,236 @@
+//! The live projector loop: a durable JetStream consumer per projection, batches applied in one transaction with
+//! the checkpoint, acknowledged after commit, restarted from the checkpoint after any failure.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use ledger_log::{Log, LogMessage};
+use ledger_proto::RecordedEvent;
+use tokio_postgres::{Client, Transaction};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Projection, ProjectorError, db};
+
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    pub database_url: String,
+    /// Most messages applied in one transaction.
+    pub batch_size: usize,
+    /// How long a partial batch waits for more messages before it is applied.
+    pub batch_wait: Duration,
+}
+
+impl ProjectorConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self { database_url: database_url.into(), batch_size: 1000, batch_wait: Duration::from_millis(5) }
+    }
+}
+
+/// Counters an operator watches, shared with the status endpoint.
+#[derive(Debug, Default)]
+pub struct ProjectorMetrics {
+    pub position: AtomicU64,
+    pub events_applied: AtomicU64,
+    pub batches: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
+/// Runs projection `P` until `shutdown` is cancelled.
+#[derive(Debug)]
+pub struct Projector<P> {
+    log: Log,
+    config: ProjectorConfig,
+    pub metrics: Arc<ProjectorMetrics>,
+    _p: std::marker::PhantomData<P>,
+}
+
+/// Test-only fault injection (`LEDGER_FAULT=projector-before-commit:N` or `projector-before-ack:N`): abort the
+/// process at the N-th batch, to prove that a crash at that point loses and duplicates nothing.
+fn fault(point: &str, batch: u64) {
+    if let Ok(spec) = std::env::var("LEDGER_FAULT")
+        && let Some((p, n)) = spec.split_once(':')
+        && p == point
+        && n.parse::<u64>().ok() == Some(batch)
+    {
+        tracing::error!(point, batch, "LEDGER_FAULT: aborting the process");
+        std::process::abort();
+    }
+}
+
+impl<P: Projection> Projector<P> {
+    pub fn new(log: Log, config: ProjectorConfig) -> Self {
+        Self { log, config, metrics: Arc::default(), _p: std::marker::PhantomData }
+    }
+
+    /// Runs until shutdown, restarting from the committed checkpoint after transient failures.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.run_once(&shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() && !shutdown.is_cancelled() => {
+                    self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(projection = P::NAME, error = %e, ?backoff, "projector failed; restarting from checkpoint");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
+        let mut client = db::connect(&self.config.database_url).await?;
+        // One live projector per projection: a session lock held as long as this connection lives.
+        loop {
+            let got: bool =
+                client.query_one("SELECT pg_try_advisory_lock(hashtext('coalition-ledger.projector.' || $1))", &[&P::NAME]).await?.get(0);
+            if got {
+                break;
+            }
+            tracing::info!(projection = P::NAME, "another projector holds the lock; waiting");
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        if db::install::<P>(&mut client).await? != P::VERSION {
+            tracing::info!(projection = P::NAME, version = P::VERSION, "definition changed; rebuilding from the log");
+            crate::rebuild::<P>(&self.log, &mut client).await?;
+        }
+        let start = db::position(&client, P::NAME).await?;
+        self.metrics.position.store(start, Ordering::Relaxed);
+
+        // The durable consumer is recreated at the committed checkpoint: Postgres, not the consumer's ack floor,
+        // decides where to resume, so nothing waits for an ack timeout after a crash.
+        let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
+        let durable = format!("ledger_projector_{}", P::NAME);
+        let _ = stream.delete_consumer(&durable).await;
+        let consumer = stream
+            .create_consumer(pull::Config {
+                durable_name: Some(durable.clone()),
+                description: Some(format!("Coalition Ledger projection {}", P::NAME)),
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
+                ack_policy: AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 100_000,
+                filter_subject: format!("{}.>", self.log.subject_prefix()),
+                ..Default::default()
+            })
+            .await
+            .map_err(consumer_err)?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_size)
+            .messages()
+            .await
+            .map_err(consumer_err)?;
+        let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
+        tracing::info!(projection = P::NAME, from = start + 1, "projecting");
+        loop {
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!(projection = P::NAME, "projector stopped");
+                    return Ok(());
+                }
+                chunk = chunks.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(ProjectorError::Consumer("message stream ended".into()));
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut last = None;
+            for m in chunk {
+                let m = m.map_err(consumer_err)?;
+                let position = m.info().map_err(consumer_err)?.stream_sequence;
+                batch.push(LogMessage {
+                    position,
+                    subject: m.subject.to_string(),
+                    body: m.payload.clone(),
+                    event_type: None,
+                });
+                last = Some(m);
+            }
+            // The batch runs to its commit even if shutdown is requested meanwhile.
+            self.apply_batch(&mut client, &batch).await?;
+            if let Some(m) = last {
+                fault("projector-before-ack", self.metrics.batches.load(Ordering::Relaxed));
+                // AckAll: acknowledges every message up to this one. A lost ack only means a redelivery, which
+                // the checkpoint skips.
+                if let Err(e) = m.ack().await {
+                    tracing::debug!(error = %e, "ack failed; the batch is committed and will be skipped if redelivered");
+                }
+            }
+        }
+    }
+
+    async fn apply_batch(&self, client: &mut Client, batch: &[LogMessage]) -> Result<(), ProjectorError> {
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one("SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
+            .await?;
+        let schema: String = row.get(0);
+        let done = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+        let fresh: Vec<LogMessage> = batch.iter().filter(|m| m.position > done).cloned().collect();
+        let Some(end) = fresh.last().map(|m| m.position) else {
+            return Ok(()); // all redeliveries of committed work
+        };
+        let (applied, quarantined) = apply_messages::<P>(&tx, &self.log, &schema, &fresh).await?;
+        tx.execute(
+            "UPDATE ledger.projections SET position = $2, updated_at = now() WHERE name = $1",
+            &[&P::NAME, &i64::try_from(end).unwrap_or(i64::MAX)],
+        )
+        .await?;
+        let n = self.metrics.batches.fetch_add(1, Ordering::Relaxed) + 1;
+        fault("projector-before-commit", n);
+        tx.commit().await?;
+        self.metrics.position.store(end, Ordering::Relaxed);
+        self.metrics.events_applied.fetch_add(applied as u64, Ordering::Relaxed);
+        self.metrics.quarantined.fetch_add(quarantined as u64, Ordering::Relaxed);
+        tracing::debug!(projection = P::NAME, position = end, applied, quarantined, "batch committed");
+        Ok(())
+    }
+}
+
+fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
+    ProjectorError::Consumer(e.to_string())
+}
+
+/// Decodes `msgs`, quarantines those that cannot be used, and applies the rest to `schema`. Returns
+/// (applied, quarantined).
+pub(crate) async fn apply_messages<P: Projection>(
+    tx: &Transaction<'_>,
+    log: &Log,
+    schema: &str,
+    msgs: &[LogMessage],
+) -> Result<(usize, usize), ProjectorError> {
+    let mut events: Vec<RecordedEvent> = Vec::with_capacity(msgs.len());
+    let mut quarantined = 0;
+    for m in msgs {
+        let decoded = match log.subject_suffix(&m.subject) {
+            Some(suffix) => ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| e.to_string()),
+            None => Err(format!("subject {} is outside the ledger's prefix", m.subject)),
+        };
+        match decoded {
+            Ok(e) => events.push(e),
+            Err(reason) => {
+                tracing::warn!(projection = P::NAME, position = m.position, %reason, "quarantined a message");
+                tx.execute(
+                    "INSERT INTO ledger.quarantine (projection, position, subject, reason, body)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, position) DO NOTHING",
+                    &[&P::NAME, &i64::try_from(m.position).unwrap_or(i64::MAX), &m.subject, &reason, &m.body.as_ref()],
+                )
+                .await?;
+                quarantined += 1;
+            }
+        }
+    }
+    P::apply(tx, schema, &events).await?;
+    Ok((events.len(), quarantined))
+}

@@ -1,0 +1,47 @@
+//! A small Postgres connection pool: a few connections, each used by one query at a time, reopened when closed.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::Client;
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    url: Arc<str>,
+    slots: Arc<Vec<Mutex<Option<Client>>>>,
+    next: Arc<AtomicUsize>,
+}
+
+/// A connection borrowed from the pool.
+pub struct Conn<'a>(MutexGuard<'a, Option<Client>>);
+
+impl Conn<'_> {
+    pub fn client(&mut self) -> &mut Client {
+        // Invariant: `Pool::get` only hands out a slot it has filled.
+        self.0.as_mut().unwrap_or_else(|| unreachable!("pool slot is filled before it is handed out"))
+    }
+}
+
+impl Pool {
+    pub fn new(url: &str, size: usize) -> Self {
+        Self {
+            url: url.into(),
+            slots: Arc::new((0..size.max(1)).map(|_| Mutex::new(None)).collect()),
+            next: Arc::default(),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Conn<'_>, tokio_postgres::Error> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // A free slot if there is one, else wait for the next in turn.
+        let mut guard = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
+            Some(g) => g,
+            None => self.slots[start % n].lock().await,
+        };
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(ledger_projector::connect(&self.url).await?);
+        }
+        Ok(Conn(guard))
+    }
+}

@@ -1,0 +1,92 @@
+//! Typed configuration from flags and environment variables. Secrets (URL credentials) are never logged.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the ledger's dependencies are and how to reach them.
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// NATS server URL (credentials, if any, in the URL).
+    #[arg(long, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Postgres URL for the read models.
+    #[arg(long, env = "LEDGER_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    pub database_url: String,
+    /// JetStream stream holding the log.
+    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    pub stream: String,
+    /// Subject prefix of the log (`<prefix>.<aggregate type>.<id>`).
+    #[arg(long, env = "LEDGER_SUBJECT_PREFIX", default_value = "ledger")]
+    pub subject_prefix: String,
+    /// JetStream duplicate window in seconds (the ledger also deduplicates beyond it).
+    #[arg(long, env = "LEDGER_DUPLICATE_WINDOW_SECS", default_value_t = 120)]
+    pub duplicate_window_secs: u64,
+    /// Address of the append gRPC server (port 0: any free port).
+    #[arg(long, env = "LEDGER_APPEND_ADDR", default_value = "127.0.0.1:50051")]
+    pub append_addr: SocketAddr,
+    /// Address of the query/replay gRPC server.
+    #[arg(long, env = "LEDGER_QUERY_ADDR", default_value = "127.0.0.1:50052")]
+    pub query_addr: SocketAddr,
+    /// Messages per projector transaction.
+    #[arg(long, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
+    pub projector_batch: usize,
+}
+
+impl Settings {
+    pub fn log_config(&self) -> ledger_log::LogConfig {
+        ledger_log::LogConfig {
+            url: self.nats_url.clone(),
+            stream: self.stream.clone(),
+            subject_prefix: self.subject_prefix.clone(),
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+        }
+    }
+
+    /// Checks what flags and environment cannot express by type.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let token_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        anyhow::ensure!(token_ok(&self.stream), "--stream {:?}: use letters, digits, _ and -", self.stream);
+        anyhow::ensure!(
+            self.subject_prefix.split('.').all(token_ok),
+            "--subject-prefix {:?}: dot-separated tokens of letters, digits, _ and -",
+            self.subject_prefix
+        );
+        anyhow::ensure!(self.projector_batch > 0, "--projector-batch must be at least 1");
+        anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("nats_url", &ledger_log::redact(&self.nats_url))
+            .field("database_url", &redact_pg(&self.database_url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("append_addr", &self.append_addr)
+            .field("query_addr", &self.query_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides a Postgres URL's password (`postgres://user:pw@host` -> `postgres://user:***@host`).
+pub fn redact_pg(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(super::redact_pg("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_pg("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,223 @@
+//! Start-up split from serving: `Application::build` connects, checks and binds (port 0 works); `run` serves
+//! until the shutdown token is cancelled, then drains in-flight requests and the projector's open batch.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledger_append::AppendService;
+use ledger_log::Log;
+use ledger_projector::{CoalitionGrowth, Projector, ProjectorConfig};
+use ledger_proto::v1::ledger_append_server::LedgerAppendServer;
+use ledger_proto::v1::ledger_query_server::LedgerQueryServer;
+use ledger_proto::v1::ledger_replay_server::LedgerReplayServer;
+use ledger_query::{Pool, QueryService, ReplayService};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Settings, redact_pg};
+
+/// Which roles this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub append: bool,
+    pub query: bool,
+    pub projector: bool,
+}
+
+impl Roles {
+    pub const ALL: Self = Self { append: true, query: true, projector: true };
+}
+
+pub struct Application {
+    settings: Settings,
+    log: Log,
+    append: Option<TcpListener>,
+    query: Option<TcpListener>,
+    projector: bool,
+}
+
+impl Application {
+    /// Connects to NATS (refusing an old server or a mutable stream), migrates Postgres if a role needs it, and
+    /// binds the gRPC ports.
+    pub async fn build(settings: Settings, roles: Roles) -> anyhow::Result<Self> {
+        settings.validate()?;
+        tracing::info!(?settings, ?roles, "starting");
+        let log = Log::connect(&settings.log_config()).await.context("opening the log")?;
+        if roles.query || roles.projector {
+            migrate(&settings.database_url).await?;
+        }
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.with_context(|| format!("binding the {what} server to {addr}"))
+        };
+        let append = if roles.append { Some(bind(settings.append_addr, "append").await?) } else { None };
+        let query = if roles.query { Some(bind(settings.query_addr, "query").await?) } else { None };
+        Ok(Self { settings, log, append, query, projector: roles.projector })
+    }
+
+    pub fn append_addr(&self) -> Option<SocketAddr> {
+        self.append.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn query_addr(&self) -> Option<SocketAddr> {
+        self.query.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        if let Some(listener) = self.append {
+            let addr = listener.local_addr()?;
+            let service = AppendService::new(self.log.clone());
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<LedgerAppendServer<AppendService>>().await;
+            let router = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1()?)
+                .add_service(reflection_v1alpha()?)
+                .add_service(LedgerAppendServer::new(service));
+            let stop = shutdown.clone();
+            tracing::info!(%addr, "append API listening");
+            tasks.spawn(async move {
+                let r = router
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+                    .await
+                    .context("append server");
+                ("append API", r)
+            });
+        }
+        if let Some(listener) = self.query {
+            let addr = listener.local_addr()?;
+            let pool = Pool::new(&self.settings.database_url, 8);
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health.set_serving::<LedgerQueryServer<QueryService>>().await;
+            health.set_serving::<LedgerReplayServer<ReplayService>>().await;
+            let router = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1()?)
+                .add_service(reflection_v1alpha()?)
+                .add_service(LedgerQueryServer::new(QueryService::new(pool, self.log.clone())))
+                .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
+            let stop = shutdown.clone();
+            tracing::info!(%addr, "query API listening");
+            tasks.spawn(async move {
+                let r = router
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+                    .await
+                    .context("query server");
+                ("query API", r)
+            });
+        }
+        if self.projector {
+            let mut config = ProjectorConfig::new(self.settings.database_url.clone());
+            config.batch_size = self.settings.projector_batch;
+            let projector = Projector::<CoalitionGrowth>::new(self.log.clone(), config);
+            let stop = shutdown.clone();
+            tasks.spawn(async move { ("projector", projector.run(stop).await.context("projector")) });
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (role, result) = joined.context("a service task panicked")?;
+            match result {
+                Ok(()) => tracing::info!(role, "stopped"),
+                Err(e) => {
+                    tracing::error!(role, error = format!("{e:#}"), "failed; stopping the other roles");
+                    shutdown.cancel();
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn reflection_v1() -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?)
+}
+
+fn reflection_v1alpha() -> anyhow::Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?)
+}
+
+/// Creates the database if it does not exist, then applies the migrations.
+pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
+    let mut client = match ledger_projector::connect(database_url).await {
+        Ok(c) => c,
+        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
+            create_database(database_url).await?;
+            ledger_projector::connect(database_url).await?
+        }
+        Err(e) => return Err(e).with_context(|| format!("connecting to Postgres at {}", redact_pg(database_url))),
+    };
+    ledger_projector::migrate(&mut client).await.context("applying migrations")
+}
+
+async fn create_database(database_url: &str) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = database_url.parse().context("parsing the database URL")?;
+    let name = config.get_dbname().context("the database URL names no database")?.to_owned();
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {name:?}: create it yourself or use letters, digits and _"
+    );
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(tokio_postgres::NoTls).await.context("connecting to create the database")?;
+    let driver = tokio::spawn(connection);
+    let result = client.batch_execute(&format!("CREATE DATABASE {name}")).await;
+    drop(client);
+    if let Ok(Err(e)) = driver.await {
+        tracing::debug!(error = %e, "admin connection ended");
+    }
+    match result {
+        Ok(()) => tracing::info!(database = %name, "created database"),
+        // Another process created it meanwhile.
+        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+        Err(e) => return Err(e).context("creating the database"),
+    }
+    Ok(())
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C. The listening task logs which signal arrived and ends with it.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+            _ = term => tracing::info!("SIGTERM: shutting down"),
+            _ = t.cancelled() => {}
+        }
+        t.cancel();
+    });
+    token
+}
+
+/// How long a stopped process waits for in-flight work before giving up.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
