@@ -7,7 +7,11 @@ use coalition_ledger::{demo, telemetry};
 use ledger_projector::CoalitionGrowth;
 
 #[derive(Parser)]
-#[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
+#[command(
+    name = "ledger",
+    version,
+    about = "Coalition Ledger: an event-sourced activity ledger"
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,
@@ -36,16 +40,31 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     runtime.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let roles = match cli.command {
         Command::All => Roles::ALL,
-        Command::AppendApi => Roles { append: true, query: false, projector: false },
-        Command::QueryApi => Roles { append: false, query: true, projector: false },
-        Command::Projector => Roles { append: false, query: false, projector: true },
+        Command::AppendApi => Roles {
+            append: true,
+            query: false,
+            projector: false,
+        },
+        Command::QueryApi => Roles {
+            append: false,
+            query: true,
+            projector: false,
+        },
+        Command::Projector => Roles {
+            append: false,
+            query: false,
+            projector: true,
+        },
         Command::Migrate => {
             let applied = migrate(&cli.settings.database_url).await?;
             println!("migrations applied: {applied:?} (already applied ones are skipped)");
@@ -53,7 +72,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rebuild => {
             cli.settings.validate()?;
-            let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
+            let log = ledger_log::Log::connect(&cli.settings.log_config())
+                .await
+                .context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
             let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
             let r = ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?;
@@ -68,7 +89,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             match r.differing_rows {
                 Some(0) => println!("identical to the live read model at the same position"),
-                Some(n) => anyhow::bail!("the rebuilt read model differs from the live one in {n} rows"),
+                Some(n) => {
+                    anyhow::bail!("the rebuilt read model differs from the live one in {n} rows")
+                }
                 None => println!("the live read model was behind the log; not compared"),
             }
             return Ok(());

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ledger_domain::rules::{AggregateState, Context};
-use ledger_domain::{Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source};
+use ledger_domain::{
+    Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source,
+};
 use ledger_log::{Log, LogError, OutgoingEvent};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -64,7 +66,10 @@ pub struct AppendService {
 
 impl AppendService {
     pub fn new(log: Log) -> Self {
-        Self { log, aggregates: Arc::default() }
+        Self {
+            log,
+            aggregates: Arc::default(),
+        }
     }
 
     pub fn log(&self) -> &Log {
@@ -87,14 +92,21 @@ impl AppendService {
         // One append at a time per aggregate in this process: keeps their order and avoids self-inflicted conflicts.
         let mut guard = slot.lock().await;
         let result = self.append_locked(&cmd, &mut guard).await;
-        if matches!(result, Err(AppendError::Unavailable(_) | AppendError::Internal(_))) {
+        if matches!(
+            result,
+            Err(AppendError::Unavailable(_) | AppendError::Internal(_))
+        ) {
             // The write may or may not have happened: forget what we knew and reload next time.
             *guard = None;
         }
         result
     }
 
-    async fn append_locked(&self, cmd: &AppendCommand, slot: &mut Option<Loaded>) -> Result<AppendOutcome, AppendError> {
+    async fn append_locked(
+        &self,
+        cmd: &AppendCommand,
+        slot: &mut Option<Loaded>,
+    ) -> Result<AppendOutcome, AppendError> {
         let mut loaded = match slot.take() {
             Some(l) => l,
             None => self.load(&cmd.aggregate).await?,
@@ -136,7 +148,11 @@ impl AppendService {
                     body: Bytes::from(ledger_proto::stored::encode(&cmd.aggregate, e)),
                 })
                 .collect();
-            match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
+            match self
+                .log
+                .append(&cmd.aggregate, Some(loaded.revision), &outgoing)
+                .await
+            {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
                         loaded.state.apply(&e.kind);
@@ -145,7 +161,11 @@ impl AppendService {
                     let revision = positions.last().copied().unwrap_or(loaded.revision);
                     loaded.revision = revision;
                     *slot = Some(loaded);
-                    return Ok(AppendOutcome { positions, revision, deduplicated: false });
+                    return Ok(AppendOutcome {
+                        positions,
+                        revision,
+                        deduplicated: false,
+                    });
                 }
                 Err(LogError::WrongLastSequence { .. }) => {
                     tracing::debug!(aggregate = %cmd.aggregate, "concurrent write; catching up and retrying");
@@ -162,13 +182,20 @@ impl AppendService {
     }
 
     async fn load(&self, aggregate: &Aggregate) -> Result<Loaded, AppendError> {
-        let mut loaded =
-            Loaded { revision: 0, state: AggregateState::new(aggregate.kind()), event_ids: HashMap::new() };
+        let mut loaded = Loaded {
+            revision: 0,
+            state: AggregateState::new(aggregate.kind()),
+            event_ids: HashMap::new(),
+        };
         self.catch_up(aggregate, &mut loaded).await?;
         Ok(loaded)
     }
 
-    async fn catch_up(&self, aggregate: &Aggregate, loaded: &mut Loaded) -> Result<(), AppendError> {
+    async fn catch_up(
+        &self,
+        aggregate: &Aggregate,
+        loaded: &mut Loaded,
+    ) -> Result<(), AppendError> {
         for m in self.log.read_aggregate(aggregate, loaded.revision).await? {
             let suffix = self.log.subject_suffix(&m.subject).unwrap_or_default();
             let r = ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| {
@@ -189,8 +216,11 @@ impl AppendService {
     /// (a coalition once established stays established), so reading them outside the write is safe.
     async fn context(&self, cmd: &AppendCommand) -> Result<Context, AppendError> {
         let mut ctx = Context::default();
-        let Some(EventKind::MembershipApproved(m)) =
-            cmd.events.iter().map(|e| &e.kind).find(|k| matches!(k, EventKind::MembershipApproved(_)))
+        let Some(EventKind::MembershipApproved(m)) = cmd
+            .events
+            .iter()
+            .map(|e| &e.kind)
+            .find(|k| matches!(k, EventKind::MembershipApproved(_)))
         else {
             return Ok(ctx);
         };
@@ -198,8 +228,11 @@ impl AppendService {
         if let AggregateState::Coalition(Some(facts)) = coalition.state {
             ctx.coalition = Some(facts);
         }
-        let org = self.load(&Aggregate::organisation(&m.organisation_id)).await?;
-        ctx.organisation_registered = matches!(org.state, AggregateState::Organisation { registered: true });
+        let org = self
+            .load(&Aggregate::organisation(&m.organisation_id))
+            .await?;
+        ctx.organisation_registered =
+            matches!(org.state, AggregateState::Organisation { registered: true });
         Ok(ctx)
     }
 }
@@ -215,18 +248,30 @@ fn describe(e: ExpectedRevision) -> String {
 fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
     let invalid = |f: String, r: String| AppendError::Invalid(DomainError::invalid(f, r));
     if cmd.events.is_empty() {
-        return Err(invalid("events".into(), "at least one event is required".into()));
+        return Err(invalid(
+            "events".into(),
+            "at least one event is required".into(),
+        ));
     }
     if cmd.events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(invalid("events".into(), format!("at most {MAX_EVENTS_PER_APPEND}, got {}", cmd.events.len())));
+        return Err(invalid(
+            "events".into(),
+            format!("at most {MAX_EVENTS_PER_APPEND}, got {}", cmd.events.len()),
+        ));
     }
     let mut seen = HashMap::new();
     for (i, e) in cmd.events.iter().enumerate() {
         if let Some(j) = seen.insert(e.event_id, i) {
-            return Err(invalid(format!("events[{i}].event_id"), format!("{} repeats events[{j}]", e.event_id)));
+            return Err(invalid(
+                format!("events[{i}].event_id"),
+                format!("{} repeats events[{j}]", e.event_id),
+            ));
         }
         if e.actor.trim().is_empty() || e.actor.len() > 200 {
-            return Err(invalid(format!("events[{i}].actor"), "required, at most 200 characters".into()));
+            return Err(invalid(
+                format!("events[{i}].actor"),
+                "required, at most 200 characters".into(),
+            ));
         }
     }
     Ok(())
@@ -234,7 +279,11 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
 
 /// If the command's events are already in the aggregate, the original outcome; a partial overlap is an error.
 fn deduplicate(cmd: &AppendCommand, loaded: &Loaded) -> Result<Option<AppendOutcome>, AppendError> {
-    let found: Vec<Option<u64>> = cmd.events.iter().map(|e| loaded.event_ids.get(&e.event_id).copied()).collect();
+    let found: Vec<Option<u64>> = cmd
+        .events
+        .iter()
+        .map(|e| loaded.event_ids.get(&e.event_id).copied())
+        .collect();
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
@@ -249,7 +298,11 @@ fn deduplicate(cmd: &AppendCommand, loaded: &Loaded) -> Result<Option<AppendOutc
         )));
     }
     let positions: Vec<u64> = found.into_iter().flatten().collect();
-    Ok(Some(AppendOutcome { revision: positions.last().copied().unwrap_or(0), positions, deduplicated: true }))
+    Ok(Some(AppendOutcome {
+        revision: positions.last().copied().unwrap_or(0),
+        positions,
+        deduplicated: true,
+    }))
 }
 
 fn build_events(cmd: &AppendCommand) -> Vec<Event> {

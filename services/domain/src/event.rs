@@ -147,7 +147,10 @@ impl EventKind {
                 return Err(DomainError::invalid(field, "must not be empty"));
             }
             if s.chars().count() > max {
-                return Err(DomainError::invalid(field, format!("longer than {max} characters")));
+                return Err(DomainError::invalid(
+                    field,
+                    format!("longer than {max} characters"),
+                ));
             }
             Ok(())
         }
@@ -155,12 +158,16 @@ impl EventKind {
             Self::CoalitionEstablished(e) => {
                 text("payload.name", &e.name, 200)?;
                 match (e.kind, &e.country) {
-                    (CoalitionKind::National, None) => {
-                        Err(DomainError::invalid("payload.country", "a national coalition needs a country"))
-                    }
+                    (CoalitionKind::National, None) => Err(DomainError::invalid(
+                        "payload.country",
+                        "a national coalition needs a country",
+                    )),
                     (CoalitionKind::Eu, Some(c)) => Err(DomainError::invalid(
                         "payload.country",
-                        format!("the EU-level coalition has no country, got {:?}", c.as_str()),
+                        format!(
+                            "the EU-level coalition has no country, got {:?}",
+                            c.as_str()
+                        ),
                     )),
                     _ => Ok(()),
                 }
@@ -169,7 +176,10 @@ impl EventKind {
             Self::MembershipApproved(_) => Ok(()),
             Self::MembershipLeft(e) => {
                 if e.reason.chars().count() > 1000 {
-                    return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
+                    return Err(DomainError::invalid(
+                        "payload.reason",
+                        "longer than 1000 characters",
+                    ));
                 }
                 Ok(())
             }
@@ -179,5 +189,8 @@ impl EventKind {
 
 /// The current schema version of an event type, or `None` if the type is unknown to this code.
 pub fn current_schema_version(type_name: &str) -> Option<u32> {
-    EventKind::TYPES.iter().find(|(t, _)| *t == type_name).map(|(_, v)| *v)
+    EventKind::TYPES
+        .iter()
+        .find(|(t, _)| *t == type_name)
+        .map(|(_, v)| *v)
 }

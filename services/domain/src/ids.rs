@@ -10,10 +10,19 @@ pub struct Token(String);
 impl Token {
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         if s.is_empty() || s.len() > 64 {
-            return Err(DomainError::invalid(field, format!("must be 1 to 64 characters, got {}", s.len())));
+            return Err(DomainError::invalid(
+                field,
+                format!("must be 1 to 64 characters, got {}", s.len()),
+            ));
         }
-        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-            return Err(DomainError::invalid(field, format!("character {c:?} not allowed (use A-Z a-z 0-9 _ -)")));
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(DomainError::invalid(
+                field,
+                format!("character {c:?} not allowed (use A-Z a-z 0-9 _ -)"),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -75,25 +84,41 @@ impl Aggregate {
         if parts.len() != kind.id_tokens() {
             return Err(DomainError::invalid(
                 "aggregate.id",
-                format!("a {} id has {} dot-separated part(s), got {id:?}", kind.name(), kind.id_tokens()),
+                format!(
+                    "a {} id has {} dot-separated part(s), got {id:?}",
+                    kind.name(),
+                    kind.id_tokens()
+                ),
             ));
         }
         for p in parts {
             Token::parse("aggregate.id", p)?;
         }
-        Ok(Self { kind, id: id.to_owned() })
+        Ok(Self {
+            kind,
+            id: id.to_owned(),
+        })
     }
 
     pub fn coalition(id: &Token) -> Self {
-        Self { kind: AggregateType::Coalition, id: id.to_string() }
+        Self {
+            kind: AggregateType::Coalition,
+            id: id.to_string(),
+        }
     }
 
     pub fn organisation(id: &Token) -> Self {
-        Self { kind: AggregateType::Organisation, id: id.to_string() }
+        Self {
+            kind: AggregateType::Organisation,
+            id: id.to_string(),
+        }
     }
 
     pub fn membership(coalition: &Token, organisation: &Token) -> Self {
-        Self { kind: AggregateType::Membership, id: format!("{coalition}.{organisation}") }
+        Self {
+            kind: AggregateType::Membership,
+            id: format!("{coalition}.{organisation}"),
+        }
     }
 
     pub fn kind(&self) -> AggregateType {
@@ -111,9 +136,12 @@ impl Aggregate {
 
     /// Parses a subject suffix written by [`Self::subject_suffix`].
     pub fn from_subject_suffix(s: &str) -> Result<Self, DomainError> {
-        let (kind, id) = s.split_once('.').ok_or_else(|| DomainError::invalid("subject", format!("{s:?}")))?;
-        let kind = AggregateType::from_name(kind)
-            .ok_or_else(|| DomainError::invalid("subject", format!("unknown aggregate type {kind:?}")))?;
+        let (kind, id) = s
+            .split_once('.')
+            .ok_or_else(|| DomainError::invalid("subject", format!("{s:?}")))?;
+        let kind = AggregateType::from_name(kind).ok_or_else(|| {
+            DomainError::invalid("subject", format!("unknown aggregate type {kind:?}"))
+        })?;
         Self::parse(kind, id)
     }
 }
@@ -133,7 +161,10 @@ impl CountryCode {
         if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {s:?}")))
+            Err(DomainError::invalid(
+                field,
+                format!("expected a two-letter upper-case country code, got {s:?}"),
+            ))
         }
     }
 
@@ -150,7 +181,10 @@ mod tests {
     fn membership_ids_have_two_tokens_and_round_trip_through_the_subject() {
         let m = Aggregate::parse(AggregateType::Membership, "se.org-1").unwrap();
         assert_eq!(m.subject_suffix(), "membership.se.org-1");
-        assert_eq!(Aggregate::from_subject_suffix("membership.se.org-1").unwrap(), m);
+        assert_eq!(
+            Aggregate::from_subject_suffix("membership.se.org-1").unwrap(),
+            m
+        );
         assert!(Aggregate::parse(AggregateType::Membership, "se").is_err());
         assert!(Aggregate::parse(AggregateType::Coalition, "se.x").is_err());
     }
@@ -159,7 +193,10 @@ mod tests {
     fn tokens_refuse_subject_wildcards_and_empty_strings() {
         for bad in ["", "a*b", "a>b", "a b", "a.b", &"x".repeat(65)] {
             let err = Token::parse("aggregate.id", bad).unwrap_err();
-            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "aggregate.id"), "{bad}");
+            assert!(
+                matches!(err, DomainError::Validation { ref field, .. } if field == "aggregate.id"),
+                "{bad}"
+            );
         }
         assert!(Token::parse("id", "Org_1-a").is_ok());
     }

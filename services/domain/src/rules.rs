@@ -23,7 +23,10 @@ pub struct CoalitionFacts {
 
 impl From<&CoalitionEstablished> for CoalitionFacts {
     fn from(e: &CoalitionEstablished) -> Self {
-        Self { launched_on: e.launched_on, open_pledging: e.open_pledging }
+        Self {
+            launched_on: e.launched_on,
+            open_pledging: e.open_pledging,
+        }
     }
 }
 
@@ -58,8 +61,12 @@ impl AggregateState {
     pub fn apply(&mut self, event: &EventKind) {
         match (self, event) {
             (Self::Coalition(state), EventKind::CoalitionEstablished(e)) => *state = Some(e.into()),
-            (Self::Organisation { registered }, EventKind::OrganisationRegistered(_)) => *registered = true,
-            (Self::Membership(m), EventKind::MembershipApproved(e)) => m.active_since = Some(e.joined_on),
+            (Self::Organisation { registered }, EventKind::OrganisationRegistered(_)) => {
+                *registered = true
+            }
+            (Self::Membership(m), EventKind::MembershipApproved(e)) => {
+                m.active_since = Some(e.joined_on)
+            }
             (Self::Membership(m), EventKind::MembershipLeft(e)) => {
                 m.active_since = None;
                 m.last_left_on = Some(e.left_on);
@@ -69,16 +76,28 @@ impl AggregateState {
     }
 
     /// Checks that `events`, appended in order to `aggregate` in this state, keep every rule.
-    pub fn decide(&self, aggregate: &Aggregate, events: &[EventKind], ctx: &Context) -> Result<(), DomainError> {
+    pub fn decide(
+        &self,
+        aggregate: &Aggregate,
+        events: &[EventKind],
+        ctx: &Context,
+    ) -> Result<(), DomainError> {
         let mut state = self.clone();
         for (i, event) in events.iter().enumerate() {
-            state.check(aggregate, event, ctx).map_err(|e| e.in_field(&format!("events[{i}].")))?;
+            state
+                .check(aggregate, event, ctx)
+                .map_err(|e| e.in_field(&format!("events[{i}].")))?;
             state.apply(event);
         }
         Ok(())
     }
 
-    fn check(&self, aggregate: &Aggregate, event: &EventKind, ctx: &Context) -> Result<(), DomainError> {
+    fn check(
+        &self,
+        aggregate: &Aggregate,
+        event: &EventKind,
+        ctx: &Context,
+    ) -> Result<(), DomainError> {
         event.validate()?;
         if event.aggregate_type() != aggregate.kind() {
             return Err(DomainError::invalid(
@@ -92,35 +111,53 @@ impl AggregateState {
         }
         match (self, event) {
             (Self::Coalition(Some(_)), EventKind::CoalitionEstablished(_)) => {
-                Err(DomainError::rule("coalition.established_once", format!("{aggregate} is already established")))
+                Err(DomainError::rule(
+                    "coalition.established_once",
+                    format!("{aggregate} is already established"),
+                ))
             }
             (Self::Organisation { registered: true }, EventKind::OrganisationRegistered(_)) => {
-                Err(DomainError::rule("organisation.registered_once", format!("{aggregate} is already registered")))
+                Err(DomainError::rule(
+                    "organisation.registered_once",
+                    format!("{aggregate} is already registered"),
+                ))
             }
             (Self::Membership(m), EventKind::MembershipApproved(e)) => {
                 let expected = Aggregate::membership(&e.coalition_id, &e.organisation_id);
                 if &expected != aggregate {
                     return Err(DomainError::invalid(
                         "payload",
-                        format!("a membership of {} in {} belongs to {expected}", e.organisation_id, e.coalition_id),
+                        format!(
+                            "a membership of {} in {} belongs to {expected}",
+                            e.organisation_id, e.coalition_id
+                        ),
                     ));
                 }
                 let Some(coalition) = &ctx.coalition else {
                     return Err(DomainError::rule(
                         "membership.coalition_exists",
-                        format!("coalition {:?} has not been established", e.coalition_id.as_str()),
+                        format!(
+                            "coalition {:?} has not been established",
+                            e.coalition_id.as_str()
+                        ),
                     ));
                 };
                 if !ctx.organisation_registered {
                     return Err(DomainError::rule(
                         "membership.organisation_registered",
-                        format!("organisation {:?} is not registered", e.organisation_id.as_str()),
+                        format!(
+                            "organisation {:?} is not registered",
+                            e.organisation_id.as_str()
+                        ),
                     ));
                 }
                 if let Some(since) = m.active_since {
                     return Err(DomainError::rule(
                         "membership.one_active",
-                        format!("{} is already a member of {} since {since}", e.organisation_id, e.coalition_id),
+                        format!(
+                            "{} is already a member of {} since {since}",
+                            e.organisation_id, e.coalition_id
+                        ),
                     ));
                 }
                 if e.joined_on < coalition.launched_on {
@@ -135,7 +172,10 @@ impl AggregateState {
                 if let Some(left) = m.last_left_on.filter(|left| e.joined_on < *left) {
                     return Err(DomainError::rule(
                         "membership.rejoin_after_leaving",
-                        format!("joined_on {} is before the last leave on {left}", e.joined_on),
+                        format!(
+                            "joined_on {} is before the last leave on {left}",
+                            e.joined_on
+                        ),
                     ));
                 }
                 Ok(())
@@ -145,13 +185,19 @@ impl AggregateState {
                 if &expected != aggregate {
                     return Err(DomainError::invalid(
                         "payload",
-                        format!("a membership of {} in {} belongs to {expected}", e.organisation_id, e.coalition_id),
+                        format!(
+                            "a membership of {} in {} belongs to {expected}",
+                            e.organisation_id, e.coalition_id
+                        ),
                     ));
                 }
                 match m.active_since {
                     None => Err(DomainError::rule(
                         "membership.leave_requires_active",
-                        format!("{} is not a member of {}", e.organisation_id, e.coalition_id),
+                        format!(
+                            "{} is not a member of {}",
+                            e.organisation_id, e.coalition_id
+                        ),
                     )),
                     Some(since) if e.left_on < since => Err(DomainError::rule(
                         "membership.leave_after_join",
@@ -170,7 +216,10 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-    use crate::event::{MembershipApproved, MembershipLeft, OrganisationRegistered, OrganisationSize, OrganisationType};
+    use crate::event::{
+        MembershipApproved, MembershipLeft, OrganisationRegistered, OrganisationSize,
+        OrganisationType,
+    };
     use crate::{CountryCode, Token};
 
     fn tok(s: &str) -> Token {
@@ -200,7 +249,10 @@ mod tests {
 
     fn sweden() -> Context {
         Context {
-            coalition: Some(CoalitionFacts { launched_on: date!(2018 - 05 - 03), open_pledging: false }),
+            coalition: Some(CoalitionFacts {
+                launched_on: date!(2018 - 05 - 03),
+                open_pledging: false,
+            }),
             organisation_registered: true,
         }
     }
@@ -221,28 +273,47 @@ mod tests {
 
     #[test]
     fn joining_on_or_after_launch_is_accepted() {
-        assert_eq!(given_when(&[], &[approved(date!(2018 - 05 - 03))], &sweden()), Ok(()));
+        assert_eq!(
+            given_when(&[], &[approved(date!(2018 - 05 - 03))], &sweden()),
+            Ok(())
+        );
     }
 
     #[test]
     fn joining_before_launch_is_refused() {
         assert_eq!(
-            rule_of(given_when(&[], &[approved(date!(2018 - 05 - 02))], &sweden())),
+            rule_of(given_when(
+                &[],
+                &[approved(date!(2018 - 05 - 02))],
+                &sweden()
+            )),
             "membership.join_after_launch"
         );
     }
 
     #[test]
     fn joining_an_unknown_coalition_is_refused() {
-        let ctx = Context { coalition: None, organisation_registered: true };
-        assert_eq!(rule_of(given_when(&[], &[approved(date!(2019 - 1 - 1))], &ctx)), "membership.coalition_exists");
+        let ctx = Context {
+            coalition: None,
+            organisation_registered: true,
+        };
+        assert_eq!(
+            rule_of(given_when(&[], &[approved(date!(2019 - 1 - 1))], &ctx)),
+            "membership.coalition_exists"
+        );
     }
 
     #[test]
     fn a_second_active_membership_is_refused_even_within_one_append() {
         let d = date!(2019 - 01 - 01);
-        assert_eq!(rule_of(given_when(&[approved(d)], &[approved(d)], &sweden())), "membership.one_active");
-        assert_eq!(rule_of(given_when(&[], &[approved(d), approved(d)], &sweden())), "membership.one_active");
+        assert_eq!(
+            rule_of(given_when(&[approved(d)], &[approved(d)], &sweden())),
+            "membership.one_active"
+        );
+        assert_eq!(
+            rule_of(given_when(&[], &[approved(d), approved(d)], &sweden())),
+            "membership.one_active"
+        );
     }
 
     #[test]
@@ -252,16 +323,29 @@ mod tests {
             rule_of(given_when(&past, &[left(date!(2019 - 01 - 09))], &sweden())),
             "membership.leave_after_join"
         );
-        assert_eq!(given_when(&past, &[left(date!(2019 - 01 - 10))], &sweden()), Ok(()));
+        assert_eq!(
+            given_when(&past, &[left(date!(2019 - 01 - 10))], &sweden()),
+            Ok(())
+        );
     }
 
     #[test]
     fn leaving_without_membership_is_refused_and_rejoining_after_leaving_is_accepted() {
-        assert_eq!(rule_of(given_when(&[], &[left(date!(2019 - 1 - 1))], &sweden())), "membership.leave_requires_active");
-        let past = [approved(date!(2019 - 01 - 01)), left(date!(2020 - 01 - 01))];
-        assert_eq!(given_when(&past, &[approved(date!(2021 - 01 - 01))], &sweden()), Ok(()));
         assert_eq!(
-            rule_of(given_when(&past, &[approved(date!(2019 - 06 - 01))], &sweden())),
+            rule_of(given_when(&[], &[left(date!(2019 - 1 - 1))], &sweden())),
+            "membership.leave_requires_active"
+        );
+        let past = [approved(date!(2019 - 01 - 01)), left(date!(2020 - 01 - 01))];
+        assert_eq!(
+            given_when(&past, &[approved(date!(2021 - 01 - 01))], &sweden()),
+            Ok(())
+        );
+        assert_eq!(
+            rule_of(given_when(
+                &past,
+                &[approved(date!(2019 - 06 - 01))],
+                &sweden()
+            )),
             "membership.rejoin_after_leaving"
         );
     }
@@ -284,7 +368,9 @@ mod tests {
     fn a_membership_event_must_name_its_own_aggregate() {
         let other = Aggregate::membership(&tok("se"), &tok("someone-else"));
         let state = AggregateState::new(AggregateType::Membership);
-        let err = state.decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden()).unwrap_err();
+        let err = state
+            .decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden())
+            .unwrap_err();
         assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
     }
 }

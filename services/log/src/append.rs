@@ -36,7 +36,10 @@ impl OutgoingEvent {
         h.insert(headers::MSG_ID, id.as_str());
         h.insert(headers::EVENT_ID, id.as_str());
         h.insert(headers::EVENT_TYPE, self.event_type);
-        h.insert(headers::SCHEMA_VERSION, self.schema_version.to_string().as_str());
+        h.insert(
+            headers::SCHEMA_VERSION,
+            self.schema_version.to_string().as_str(),
+        );
         h
     }
 }
@@ -79,28 +82,47 @@ impl Log {
         let subject = self.subject(aggregate);
         match events {
             [] => Ok(Vec::new()),
-            [one] => self.publish_one(subject, expected_last, one).await.map(|seq| vec![seq]),
+            [one] => self
+                .publish_one(subject, expected_last, one)
+                .await
+                .map(|seq| vec![seq]),
             many if self.atomic_batches => self.publish_batch(subject, expected_last, many).await,
             many => Err(LogError::AtomicBatchUnsupported(many.len())),
         }
     }
 
-    async fn publish_one(&self, subject: String, expected: Option<u64>, e: &OutgoingEvent) -> Result<u64, LogError> {
+    async fn publish_one(
+        &self,
+        subject: String,
+        expected: Option<u64>,
+        e: &OutgoingEvent,
+    ) -> Result<u64, LogError> {
         let mut h = e.headers();
         if let Some(n) = expected {
-            h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, n.to_string().as_str());
+            h.insert(
+                headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
+                n.to_string().as_str(),
+            );
         }
-        let map = |err: async_nats::jetstream::context::PublishError, subject: &str| match err.kind() {
-            PublishErrorKind::WrongLastSequence => LogError::WrongLastSequence { subject: subject.to_owned() },
-            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
-                LogError::Unavailable(err.to_string())
-            }
-            _ if WRONG_LAST_SEQUENCE.iter().any(|c| err.to_string().contains(&c.to_string())) => {
-                LogError::WrongLastSequence { subject: subject.to_owned() }
-            }
-            PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
-            _ => LogError::Rejected(err.to_string()),
-        };
+        let map =
+            |err: async_nats::jetstream::context::PublishError, subject: &str| match err.kind() {
+                PublishErrorKind::WrongLastSequence => LogError::WrongLastSequence {
+                    subject: subject.to_owned(),
+                },
+                PublishErrorKind::TimedOut
+                | PublishErrorKind::BrokenPipe
+                | PublishErrorKind::StreamNotFound => LogError::Unavailable(err.to_string()),
+                _ if WRONG_LAST_SEQUENCE
+                    .iter()
+                    .any(|c| err.to_string().contains(&c.to_string())) =>
+                {
+                    LogError::WrongLastSequence {
+                        subject: subject.to_owned(),
+                    }
+                }
+                PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
+                _ => LogError::Rejected(err.to_string()),
+            };
         let ack = self
             .js
             .publish_with_headers(subject.clone(), h, e.body.clone())
@@ -119,7 +141,8 @@ impl Log {
     ) -> Result<Vec<u64>, LogError> {
         let batch_id = Uuid::new_v4().simple().to_string();
         let last = events.len() - 1;
-        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
+        let unavailable =
+            |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
         for (i, e) in events.iter().enumerate() {
             let mut h = e.headers();
             h.insert(headers::BATCH_ID, batch_id.as_str());
@@ -127,10 +150,16 @@ impl Log {
             if i == 0
                 && let Some(n) = expected
             {
-                h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, n.to_string().as_str());
+                h.insert(
+                    headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
+                    n.to_string().as_str(),
+                );
             }
             if i < last {
-                self.client.publish_with_headers(subject.clone(), h, e.body.clone()).await.map_err(|e| unavailable(&e))?;
+                self.client
+                    .publish_with_headers(subject.clone(), h, e.body.clone())
+                    .await
+                    .map_err(|e| unavailable(&e))?;
                 continue;
             }
             h.insert(headers::BATCH_COMMIT, "1");

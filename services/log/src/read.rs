@@ -31,12 +31,20 @@ pub enum ReadFrom {
 
 impl Log {
     /// All messages of one aggregate after position `after`, in order.
-    pub async fn read_aggregate(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
+    pub async fn read_aggregate(
+        &self,
+        aggregate: &Aggregate,
+        after: u64,
+    ) -> Result<Vec<LogMessage>, LogError> {
         let subject = self.subject(aggregate);
         let mut out = Vec::new();
         let mut next = after + 1;
         loop {
-            match self.stream.direct_get_next_for_subject(subject.as_str(), Some(next)).await {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject.as_str(), Some(next))
+                .await
+            {
                 Ok(m) => {
                     next = m.sequence + 1;
                     out.push(LogMessage {
@@ -62,7 +70,9 @@ impl Log {
         until: u64,
     ) -> Result<impl Stream<Item = Result<LogMessage, LogError>> + Send + 'static, LogError> {
         let deliver_policy = match from {
-            ReadFrom::Position(p) => DeliverPolicy::ByStartSequence { start_sequence: p.max(1) },
+            ReadFrom::Position(p) => DeliverPolicy::ByStartSequence {
+                start_sequence: p.max(1),
+            },
             ReadFrom::Time(t) => DeliverPolicy::ByStartTime { start_time: t },
         };
         let consumer = self
@@ -80,37 +90,40 @@ impl Log {
             .await
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")))?
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")));
-        let stream = messages
-            .map_ok(|m| {
-                let info = m.info().map(|i| (i.stream_sequence, i.pending)).unwrap_or((u64::MAX, 0));
-                let msg = LogMessage {
-                    position: info.0,
-                    event_type: m.headers.as_ref().and_then(|h| h.get(headers::EVENT_TYPE)).map(|v| v.to_string()),
-                    subject: m.subject.to_string(),
-                    body: m.payload.clone(),
-                };
-                (msg, info.1)
-            })
-            // Stop at `until`, or when nothing more is pending for this filter.
-            .scan(nothing_pending || until == 0, move |done, item| {
-                if *done {
-                    return futures::future::ready(None);
+        let stream = messages.map_ok(|m| {
+            let info = m
+                .info()
+                .map(|i| (i.stream_sequence, i.pending))
+                .unwrap_or((u64::MAX, 0));
+            let msg = LogMessage {
+                position: info.0,
+                event_type: m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(headers::EVENT_TYPE))
+                    .map(|v| v.to_string()),
+                subject: m.subject.to_string(),
+                body: m.payload.clone(),
+            };
+            (msg, info.1)
+        });
+        // Stop at `until`, or when nothing more is pending for this filter, without waiting for another message.
+        let stream = futures::stream::unfold(
+            (Box::pin(stream), nothing_pending || until == 0),
+            move |(mut inner, done)| async move {
+                if done {
+                    return None;
                 }
-                let out = match item {
-                    Ok((msg, pending)) => {
-                        if msg.position > until {
-                            return futures::future::ready(None);
-                        }
-                        *done = pending == 0 || msg.position == until;
-                        Ok(msg)
+                match inner.next().await? {
+                    Ok((msg, pending)) if msg.position <= until => {
+                        let done = pending == 0 || msg.position == until;
+                        Some((Ok(msg), (inner, done)))
                     }
-                    Err(e) => {
-                        *done = true;
-                        Err(e)
-                    }
-                };
-                futures::future::ready(Some(out))
-            });
+                    Ok(_) => None,
+                    Err(e) => Some((Err(e), (inner, true))),
+                }
+            },
+        );
         Ok(stream)
     }
 }

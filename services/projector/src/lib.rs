@@ -16,7 +16,7 @@ use ledger_proto::RecordedEvent;
 use thiserror::Error;
 use tokio_postgres::Transaction;
 
-pub use db::{connect, status, ProjectionStatus};
+pub use db::{ProjectionStatus, connect, status};
 pub use growth::CoalitionGrowth;
 pub use migrate::migrate;
 pub use rebuild::{RebuildReport, rebuild};

@@ -1,7 +1,7 @@
 //! Conversions between wire messages and domain values. Wire -> domain validates and names the field at fault.
 use ledger_domain::event::{
-    CoalitionEstablished, CoalitionKind, MembershipApproved, MembershipLeft, OrganisationRegistered,
-    OrganisationSize, OrganisationType,
+    CoalitionEstablished, CoalitionKind, MembershipApproved, MembershipLeft,
+    OrganisationRegistered, OrganisationSize, OrganisationType,
 };
 use ledger_domain::{Aggregate, AggregateType, CountryCode, DomainError, EventKind, Source, Token};
 use time::{Date, Month, OffsetDateTime};
@@ -16,23 +16,35 @@ pub fn date_to_domain(field: &str, d: Option<&v1::Date>) -> Result<Date, DomainE
         .ok()
         .and_then(|m| Month::try_from(m).ok())
         .ok_or_else(|| DomainError::invalid(field, format!("month {} is not 1-12", d.month)))?;
-    let day = u8::try_from(d.day).map_err(|_| DomainError::invalid(field, format!("day {}", d.day)))?;
+    let day =
+        u8::try_from(d.day).map_err(|_| DomainError::invalid(field, format!("day {}", d.day)))?;
     Date::from_calendar_date(d.year, month, day)
         .map_err(|e| DomainError::invalid(field, format!("{}-{}-{}: {e}", d.year, d.month, d.day)))
 }
 
 pub fn date_from_domain(d: Date) -> v1::Date {
-    v1::Date { year: d.year(), month: u8::from(d.month()).into(), day: d.day().into() }
+    v1::Date {
+        year: d.year(),
+        month: u8::from(d.month()).into(),
+        day: d.day().into(),
+    }
 }
 
-pub fn timestamp_to_domain(field: &str, t: Option<&prost_types::Timestamp>) -> Result<OffsetDateTime, DomainError> {
+pub fn timestamp_to_domain(
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Result<OffsetDateTime, DomainError> {
     let t = t.ok_or_else(|| DomainError::invalid(field, "required"))?;
     let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| DomainError::invalid(field, e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|e| DomainError::invalid(field, e.to_string()))
 }
 
 pub fn timestamp_from_domain(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
 }
 
 pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
@@ -43,7 +55,11 @@ pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
 }
 
 pub fn optional_uuid_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, DomainError> {
-    if s.is_empty() { Ok(None) } else { uuid_to_domain(field, s).map(Some) }
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        uuid_to_domain(field, s).map(Some)
+    }
 }
 
 pub fn source_to_domain(field: &str, s: i32) -> Result<Source, DomainError> {
@@ -68,7 +84,10 @@ pub fn aggregate_type_to_domain(field: &str, t: i32) -> Result<AggregateType, Do
         Ok(v1::AggregateType::Coalition) => Ok(AggregateType::Coalition),
         Ok(v1::AggregateType::Organisation) => Ok(AggregateType::Organisation),
         Ok(v1::AggregateType::Membership) => Ok(AggregateType::Membership),
-        _ => Err(DomainError::invalid(field, format!("unknown or unspecified aggregate type {t}"))),
+        _ => Err(DomainError::invalid(
+            field,
+            format!("unknown or unspecified aggregate type {t}"),
+        )),
     }
 }
 
@@ -86,7 +105,10 @@ pub fn aggregate_to_domain(a: Option<&v1::AggregateRef>) -> Result<Aggregate, Do
 }
 
 pub fn aggregate_from_domain(a: &Aggregate) -> v1::AggregateRef {
-    v1::AggregateRef { r#type: aggregate_type_from_domain(a.kind()).into(), id: a.id().to_owned() }
+    v1::AggregateRef {
+        r#type: aggregate_type_from_domain(a.kind()).into(),
+        id: a.id().to_owned(),
+    }
 }
 
 fn country(field: &str, s: &str) -> Result<CountryCode, DomainError> {
@@ -107,7 +129,12 @@ fn organisation_type(t: i32) -> Result<OrganisationType, DomainError> {
         Ok(W::Association) => OrganisationType::Association,
         Ok(W::NonProfit) => OrganisationType::NonProfit,
         Ok(W::SocialPartner) => OrganisationType::SocialPartner,
-        _ => return Err(DomainError::invalid("payload.organisation_type", format!("unknown or unspecified ({t})"))),
+        _ => {
+            return Err(DomainError::invalid(
+                "payload.organisation_type",
+                format!("unknown or unspecified ({t})"),
+            ));
+        }
     })
 }
 
@@ -134,12 +161,21 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
             let kind = match v1::CoalitionKind::try_from(e.kind) {
                 Ok(v1::CoalitionKind::Eu) => CoalitionKind::Eu,
                 Ok(v1::CoalitionKind::National) => CoalitionKind::National,
-                _ => return Err(DomainError::invalid("payload.kind", format!("unknown or unspecified ({})", e.kind))),
+                _ => {
+                    return Err(DomainError::invalid(
+                        "payload.kind",
+                        format!("unknown or unspecified ({})", e.kind),
+                    ));
+                }
             };
             EventKind::CoalitionEstablished(CoalitionEstablished {
                 name: e.name.clone(),
                 kind,
-                country: if e.country.is_empty() { None } else { Some(country("payload.country", &e.country)?) },
+                country: if e.country.is_empty() {
+                    None
+                } else {
+                    Some(country("payload.country", &e.country)?)
+                },
                 launched_on: date_to_domain("payload.launched_on", e.launched_on.as_ref())?,
                 open_pledging: e.open_pledging,
             })
@@ -151,7 +187,12 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
             size: match v1::OrganisationSize::try_from(e.size) {
                 Ok(v1::OrganisationSize::Sme) => OrganisationSize::Sme,
                 Ok(v1::OrganisationSize::Large) => OrganisationSize::Large,
-                _ => return Err(DomainError::invalid("payload.size", format!("unknown or unspecified ({})", e.size))),
+                _ => {
+                    return Err(DomainError::invalid(
+                        "payload.size",
+                        format!("unknown or unspecified ({})", e.size),
+                    ));
+                }
             },
         }),
         P::MembershipApproved(e) => EventKind::MembershipApproved(MembershipApproved {
@@ -178,20 +219,26 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
                 CoalitionKind::National => v1::CoalitionKind::National,
             }
             .into(),
-            country: e.country.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            country: e
+                .country
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
             launched_on: Some(date_from_domain(e.launched_on)),
             open_pledging: e.open_pledging,
         }),
-        EventKind::OrganisationRegistered(e) => P::OrganisationRegistered(v1::OrganisationRegistered {
-            name: e.name.clone(),
-            country: e.country.as_str().to_owned(),
-            organisation_type: organisation_type_from_domain(e.organisation_type).into(),
-            size: match e.size {
-                OrganisationSize::Sme => v1::OrganisationSize::Sme,
-                OrganisationSize::Large => v1::OrganisationSize::Large,
-            }
-            .into(),
-        }),
+        EventKind::OrganisationRegistered(e) => {
+            P::OrganisationRegistered(v1::OrganisationRegistered {
+                name: e.name.clone(),
+                country: e.country.as_str().to_owned(),
+                organisation_type: organisation_type_from_domain(e.organisation_type).into(),
+                size: match e.size {
+                    OrganisationSize::Sme => v1::OrganisationSize::Sme,
+                    OrganisationSize::Large => v1::OrganisationSize::Large,
+                }
+                .into(),
+            })
+        }
         EventKind::MembershipApproved(e) => P::MembershipApproved(v1::MembershipApproved {
             coalition_id: e.coalition_id.to_string(),
             organisation_id: e.organisation_id.to_string(),

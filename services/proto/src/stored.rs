@@ -3,13 +3,16 @@
 //! A message body is a `StoredEvent`; its `payload` is the event's own message encoded at `schema_version`.
 //! Decoding checks the envelope against the subject the message was found on, then turns the payload into the
 //! current domain event, upcasting older versions. Anything else is a [`DecodeError`] naming what is wrong.
-use ledger_domain::{Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta, event::current_schema_version};
+use ledger_domain::{
+    Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta,
+    event::current_schema_version,
+};
 use prost::Message;
 use thiserror::Error;
 
 use crate::convert::{
-    optional_uuid_to_domain, payload_from_domain, payload_to_domain, source_from_domain, source_to_domain,
-    timestamp_from_domain, timestamp_to_domain, uuid_to_domain,
+    optional_uuid_to_domain, payload_from_domain, payload_to_domain, source_from_domain,
+    source_to_domain, timestamp_from_domain, timestamp_to_domain, uuid_to_domain,
 };
 use crate::v1;
 use crate::v1::event_payload::Event as P;
@@ -31,14 +34,26 @@ pub enum DecodeError {
     Envelope(String),
     #[error("envelope field {field}: {reason}")]
     Field { field: String, reason: String },
-    #[error("envelope says aggregate {envelope:?} but the message is on subject suffix {subject:?}")]
+    #[error(
+        "envelope says aggregate {envelope:?} but the message is on subject suffix {subject:?}"
+    )]
     SubjectMismatch { envelope: String, subject: String },
     #[error("unknown event type {event_type:?} (schema version {version})")]
     UnknownType { event_type: String, version: u32 },
-    #[error("event type {event_type:?} has schema version {version}, newer than this code's {known}")]
-    NewerVersion { event_type: String, version: u32, known: u32 },
+    #[error(
+        "event type {event_type:?} has schema version {version}, newer than this code's {known}"
+    )]
+    NewerVersion {
+        event_type: String,
+        version: u32,
+        known: u32,
+    },
     #[error("payload of {event_type} v{version} does not decode: {reason}")]
-    Payload { event_type: String, version: u32, reason: String },
+    Payload {
+        event_type: String,
+        version: u32,
+        reason: String,
+    },
 }
 
 impl DecodeError {
@@ -51,7 +66,10 @@ impl DecodeError {
 fn field(e: DomainError) -> DecodeError {
     match e {
         DomainError::Validation { field, reason } => DecodeError::Field { field, reason },
-        other => DecodeError::Field { field: "?".into(), reason: other.to_string() },
+        other => DecodeError::Field {
+            field: "?".into(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -88,15 +106,26 @@ pub fn decode_envelope(body: &[u8]) -> Result<v1::StoredEvent, DecodeError> {
 }
 
 /// Decodes a message found at `position` on subject suffix `subject_suffix` (`<type>.<id>`).
-pub fn decode(position: u64, subject_suffix: &str, body: &[u8]) -> Result<RecordedEvent, DecodeError> {
+pub fn decode(
+    position: u64,
+    subject_suffix: &str,
+    body: &[u8],
+) -> Result<RecordedEvent, DecodeError> {
     to_recorded(position, subject_suffix, decode_envelope(body)?)
 }
 
 /// Turns a decoded envelope into a current-schema event.
-pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> Result<RecordedEvent, DecodeError> {
+pub fn to_recorded(
+    position: u64,
+    subject_suffix: &str,
+    s: v1::StoredEvent,
+) -> Result<RecordedEvent, DecodeError> {
     let envelope_suffix = format!("{}.{}", s.aggregate_type, s.aggregate_id);
     if envelope_suffix != subject_suffix {
-        return Err(DecodeError::SubjectMismatch { envelope: envelope_suffix, subject: subject_suffix.to_owned() });
+        return Err(DecodeError::SubjectMismatch {
+            envelope: envelope_suffix,
+            subject: subject_suffix.to_owned(),
+        });
     }
     let kind = AggregateType::from_name(&s.aggregate_type).ok_or_else(|| DecodeError::Field {
         field: "aggregate_type".into(),
@@ -116,32 +145,62 @@ pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> R
     if kind.aggregate_type() != aggregate.kind() {
         return Err(DecodeError::Field {
             field: "event_type".into(),
-            reason: format!("{} does not belong to a {} aggregate", s.event_type, aggregate.kind().name()),
+            reason: format!(
+                "{} does not belong to a {} aggregate",
+                s.event_type,
+                aggregate.kind().name()
+            ),
         });
     }
-    Ok(RecordedEvent { position, aggregate, written_version: s.schema_version, event: Event { meta, kind } })
+    Ok(RecordedEvent {
+        position,
+        aggregate,
+        written_version: s.schema_version,
+        event: Event { meta, kind },
+    })
 }
 
 /// Decodes an event payload written at `version`, upcasting it to the current schema.
 ///
 /// Upcasters live here, one arm per (type, old version); today every type is at version 1.
-pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<EventKind, DecodeError> {
-    let known = current_schema_version(event_type)
-        .ok_or_else(|| DecodeError::UnknownType { event_type: event_type.to_owned(), version })?;
+pub fn decode_payload(
+    event_type: &str,
+    version: u32,
+    bytes: &[u8],
+) -> Result<EventKind, DecodeError> {
+    let known = current_schema_version(event_type).ok_or_else(|| DecodeError::UnknownType {
+        event_type: event_type.to_owned(),
+        version,
+    })?;
     if version > known {
-        return Err(DecodeError::NewerVersion { event_type: event_type.to_owned(), version, known });
+        return Err(DecodeError::NewerVersion {
+            event_type: event_type.to_owned(),
+            version,
+            known,
+        });
     }
-    let bad = |reason: String| DecodeError::Payload { event_type: event_type.to_owned(), version, reason };
+    let bad = |reason: String| DecodeError::Payload {
+        event_type: event_type.to_owned(),
+        version,
+        reason,
+    };
     let event = match (event_type, version) {
-        ("coalition_established", 1) => P::CoalitionEstablished(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
+        ("coalition_established", 1) => {
+            P::CoalitionEstablished(Message::decode(bytes).map_err(|e| bad(e.to_string()))?)
+        }
         ("organisation_registered", 1) => {
             P::OrganisationRegistered(Message::decode(bytes).map_err(|e| bad(e.to_string()))?)
         }
-        ("membership_approved", 1) => P::MembershipApproved(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
-        ("membership_left", 1) => P::MembershipLeft(Message::decode(bytes).map_err(|e| bad(e.to_string()))?),
+        ("membership_approved", 1) => {
+            P::MembershipApproved(Message::decode(bytes).map_err(|e| bad(e.to_string()))?)
+        }
+        ("membership_left", 1) => {
+            P::MembershipLeft(Message::decode(bytes).map_err(|e| bad(e.to_string()))?)
+        }
         _ => return Err(bad(format!("no decoder for version {version}"))),
     };
-    payload_to_domain(Some(&v1::EventPayload { event: Some(event) })).map_err(|e| bad(e.to_string()))
+    payload_to_domain(Some(&v1::EventPayload { event: Some(event) }))
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// The client-facing form of a decoded event (payload at the current schema).
@@ -221,15 +280,29 @@ mod tests {
         let (agg, ev) = event();
         let body = encode(&agg, &ev);
         let back = decode(42, &agg.subject_suffix(), &body).unwrap();
-        assert_eq!(back, RecordedEvent { position: 42, aggregate: agg, written_version: 1, event: ev });
+        assert_eq!(
+            back,
+            RecordedEvent {
+                position: 42,
+                aggregate: agg,
+                written_version: 1,
+                event: ev
+            }
+        );
     }
 
     #[test]
     fn garbage_a_moved_message_and_unknown_types_are_named_errors() {
         let (agg, ev) = event();
-        assert!(matches!(decode(1, "membership.se.swedsoft", b"\xff\xff\xff"), Err(DecodeError::Envelope(_))));
+        assert!(matches!(
+            decode(1, "membership.se.swedsoft", b"\xff\xff\xff"),
+            Err(DecodeError::Envelope(_))
+        ));
         let body = encode(&agg, &ev);
-        assert!(matches!(decode(1, "membership.se.other", &body), Err(DecodeError::SubjectMismatch { .. })));
+        assert!(matches!(
+            decode(1, "membership.se.other", &body),
+            Err(DecodeError::SubjectMismatch { .. })
+        ));
 
         let mut s = decode_envelope(&body).unwrap();
         s.event_type = "pledge_teleported".into();
@@ -237,6 +310,10 @@ mod tests {
         assert!(err.is_unknown_to_this_code(), "{err}");
         s.event_type = "membership_approved".into();
         s.schema_version = 9;
-        assert!(to_recorded(1, &agg.subject_suffix(), s).unwrap_err().is_unknown_to_this_code());
+        assert!(
+            to_recorded(1, &agg.subject_suffix(), s)
+                .unwrap_err()
+                .is_unknown_to_this_code()
+        );
     }
 }

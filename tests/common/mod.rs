@@ -1,0 +1,425 @@
+//! Test harness: a real nats-server (>= 2.12, its own data directory and port) and a real Postgres database per
+//! test, and the ledger started in-process on port 0. Tests are isolated, parallel-safe and re-runnable.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use coalition_ledger::config::Settings;
+use coalition_ledger::startup::{Application, Roles};
+use ledger_proto::v1;
+use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
+use ledger_proto::v1::ledger_query_client::LedgerQueryClient;
+use ledger_proto::v1::ledger_replay_client::LedgerReplayClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.
+pub fn nats_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("LEDGER_NATS_SERVER") {
+            return PathBuf::from(p);
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nats-server.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run nats-server.sh");
+        assert!(out.status.success(), "scripts/nats-server.sh failed");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+/// A nats-server with JetStream and `sync_interval: always`, killed on drop.
+pub struct Nats {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, 0)
+    }
+
+    fn start_in(dir: tempfile::TempDir, port: u16) -> Self {
+        let conf = dir.path().join("nats.conf");
+        let port_conf = if port == 0 {
+            "-1".to_string()
+        } else {
+            port.to_string()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "host: 127.0.0.1\nport: {port_conf}\njetstream {{ store_dir: {:?}, sync_interval: always }}\n",
+                dir.path().join("js")
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(nats_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nats-server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the server's log until it says where it listens, then keeps draining it so the pipe never fills.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("nats-server did not start");
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+        }
+    }
+
+    /// Stops the server (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Restarts the server on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let new = Self::start_in(dir, self.port);
+        *self = new;
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh Postgres database, dropped at the end of the test.
+pub struct Db {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+pub fn admin_url() -> String {
+    std::env::var("LEDGER_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl Db {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("ledger_test_{}", Uuid::new_v4().simple());
+        let client = ledger_projector::connect(&admin)
+            .await
+            .expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = with_dbname(&admin, &name);
+        Self { url, name, admin }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        ledger_projector::connect(&self.url).await.unwrap()
+    }
+}
+
+fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside or outside a runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(c) = ledger_projector::connect(&admin).await {
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn settings(nats: &Nats, db: &Db) -> Settings {
+    Settings {
+        nats_url: nats.url.clone(),
+        database_url: db.url.clone(),
+        stream: "LEDGER".into(),
+        subject_prefix: "ledger".into(),
+        duplicate_window_secs: 120,
+        append_addr: "127.0.0.1:0".parse().unwrap(),
+        query_addr: "127.0.0.1:0".parse().unwrap(),
+        projector_batch: 100,
+    }
+}
+
+/// The ledger running in-process with its own NATS and database.
+pub struct TestApp {
+    pub db: Db,
+    pub nats: Nats,
+    pub settings: Settings,
+    pub append: LedgerAppendClient<Channel>,
+    pub query: LedgerQueryClient<Channel>,
+    pub replay: LedgerReplayClient<Channel>,
+    pub append_addr: SocketAddr,
+    pub query_addr: SocketAddr,
+    shutdown: CancellationToken,
+    _stop_on_drop: tokio_util::sync::DropGuard,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Roles::ALL, |_| {}).await
+    }
+
+    pub async fn spawn_with(roles: Roles, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let nats = Nats::start();
+        let db = Db::create().await;
+        let mut settings = settings(&nats, &db);
+        tweak(&mut settings);
+        Self::start(nats, db, settings, roles).await
+    }
+
+    pub async fn start(nats: Nats, db: Db, settings: Settings, roles: Roles) -> Self {
+        let app = Application::build(
+            settings.clone(),
+            Roles {
+                append: true,
+                query: true,
+                ..roles
+            },
+        )
+        .await
+        .unwrap();
+        let (append_addr, query_addr) = (app.append_addr().unwrap(), app.query_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            append: LedgerAppendClient::new(channel(append_addr).await),
+            query: LedgerQueryClient::new(channel(query_addr).await),
+            replay: LedgerReplayClient::new(channel(query_addr).await),
+            db,
+            nats,
+            settings,
+            append_addr,
+            query_addr,
+            _stop_on_drop: shutdown.clone().drop_guard(),
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the application gracefully and returns its result, keeping NATS and the database.
+    pub async fn stop(mut self) -> (Nats, Db, Settings, anyhow::Result<()>) {
+        self.shutdown.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(20), self.handle.take().unwrap())
+            .await
+            .expect("the application did not stop within 20s")
+            .expect("the application task panicked");
+        (self.nats, self.db, self.settings, r)
+    }
+
+    /// Waits until the projection has processed `position`.
+    pub async fn wait_projected(&mut self, position: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self
+                .query
+                .projection_status(v1::ProjectionStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            if s.projections.iter().any(|p| p.position >= position) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "projection never reached {position}: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+// ---- builders of requests ----------------------------------------------------------------------------------
+
+pub fn date(y: i32, m: u32, d: u32) -> Option<v1::Date> {
+    Some(v1::Date {
+        year: y,
+        month: m,
+        day: d,
+    })
+}
+
+pub fn event(payload: v1::event_payload::Event) -> v1::EventData {
+    v1::EventData {
+        event_id: Uuid::new_v4().to_string(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: 1_600_000_000,
+            nanos: 0,
+        }),
+        actor: "test".into(),
+        source: v1::Source::Api.into(),
+        payload: Some(v1::EventPayload {
+            event: Some(payload),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn request(
+    kind: v1::AggregateType,
+    id: &str,
+    expected: Option<v1::expected_revision::Expected>,
+    events: Vec<v1::EventData>,
+) -> v1::AppendRequest {
+    v1::AppendRequest {
+        aggregate: Some(v1::AggregateRef {
+            r#type: kind.into(),
+            id: id.into(),
+        }),
+        expected_revision: expected.map(|e| v1::ExpectedRevision { expected: Some(e) }),
+        events,
+    }
+}
+
+pub fn coalition(id: &str, country: &str, launched: Option<v1::Date>) -> v1::AppendRequest {
+    use v1::event_payload::Event as P;
+    request(
+        v1::AggregateType::Coalition,
+        id,
+        None,
+        vec![event(P::CoalitionEstablished(v1::CoalitionEstablished {
+            name: format!("Coalition {id}"),
+            kind: v1::CoalitionKind::National.into(),
+            country: country.into(),
+            launched_on: launched,
+            open_pledging: false,
+        }))],
+    )
+}
+
+pub fn organisation(id: &str) -> v1::AppendRequest {
+    use v1::event_payload::Event as P;
+    request(
+        v1::AggregateType::Organisation,
+        id,
+        None,
+        vec![event(P::OrganisationRegistered(
+            v1::OrganisationRegistered {
+                name: format!("Organisation {id}"),
+                country: "SE".into(),
+                organisation_type: v1::OrganisationType::IctCompany.into(),
+                size: v1::OrganisationSize::Sme.into(),
+            },
+        ))],
+    )
+}
+
+pub fn joined(coalition: &str, org: &str, on: Option<v1::Date>) -> v1::EventData {
+    event(v1::event_payload::Event::MembershipApproved(
+        v1::MembershipApproved {
+            coalition_id: coalition.into(),
+            organisation_id: org.into(),
+            joined_on: on,
+        },
+    ))
+}
+
+pub fn left(coalition: &str, org: &str, on: Option<v1::Date>) -> v1::EventData {
+    event(v1::event_payload::Event::MembershipLeft(
+        v1::MembershipLeft {
+            coalition_id: coalition.into(),
+            organisation_id: org.into(),
+            left_on: on,
+            reason: "test".into(),
+        },
+    ))
+}
+
+pub fn membership(coalition: &str, org: &str, events: Vec<v1::EventData>) -> v1::AppendRequest {
+    request(
+        v1::AggregateType::Membership,
+        &format!("{coalition}.{org}"),
+        None,
+        events,
+    )
+}
+
+/// Sets up coalition `se` (launched 2018-05-03) and `n` organisations `org-0..n` that joined it; returns the last
+/// position.
+pub async fn seed(app: &mut TestApp, n: usize) -> u64 {
+    let mut last = app
+        .append
+        .append(coalition("se", "SE", date(2018, 5, 3)))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    for i in 0..n {
+        let org = format!("org-{i}");
+        app.append.append(organisation(&org)).await.unwrap();
+        let on = date(2019 + (i as i32 % 5), 1 + (i as u32 % 12), 10);
+        last = app
+            .append
+            .append(membership("se", &org, vec![joined("se", &org, on)]))
+            .await
+            .unwrap()
+            .into_inner()
+            .revision;
+    }
+    last
+}
