@@ -1,0 +1,107 @@
+//! Start-up and operations: refusing an old server and a mutable stream, health and reflection, graceful stop,
+//! migrations twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use coalition_ledger::startup::{Application, Roles};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A fake NATS server that announces version 2.9.10 and answers PINGs.
+async fn old_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = socket.into_split();
+                let info = format!(
+                    "INFO {{\"server_id\":\"fake\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":1,\
+                     \"go\":\"go1.19\",\"host\":\"127.0.0.1\",\"port\":{port},\"headers\":true,\
+                     \"max_payload\":1048576,\"jetstream\":true}}\r\n"
+                );
+                w.write_all(info.as_bytes()).await.ok();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.starts_with("PING") {
+                        w.write_all(b"PONG\r\n").await.ok();
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn the_service_refuses_a_nats_server_older_than_2_10_and_says_what_to_install() {
+    let port = old_server().await;
+    let db = Db::create().await;
+    let nats = Nats::start();
+    let mut s = settings(&nats, &db);
+    s.nats_url = format!("nats://127.0.0.1:{port}");
+    let err = Application::build(s, Roles::ALL).await.err().expect("must refuse");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("2.9.10") && msg.contains(">= 2.10") && msg.contains("2.12"), "{msg}");
+}
+
+#[tokio::test]
+async fn the_service_refuses_a_stream_that_allows_history_to_be_purged() {
+    let nats = Nats::start();
+    let db = Db::create().await;
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "LEDGER".into(),
+        subjects: vec!["ledger.>".into()],
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        deny_delete: true,
+        deny_purge: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let err = Application::build(settings(&nats, &db), Roles::ALL).await.err().expect("must refuse");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("not immutable") && msg.contains("deny_purge"), "{msg}");
+}
+
+#[tokio::test]
+async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let app = TestApp::spawn().await;
+    for (addr, service) in [
+        (app.append_addr, "coalition.ledger.v1.LedgerAppend"),
+        (app.query_addr, "coalition.ledger.v1.LedgerQuery"),
+        (app.query_addr, "coalition.ledger.v1.LedgerReplay"),
+    ] {
+        let mut health = HealthClient::new(channel(addr).await);
+        let r = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        assert_eq!(r.status(), ServingStatus::Serving, "{service}");
+
+        let mut reflection = ServerReflectionClient::new(channel(addr).await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut replies = reflection.server_reflection_info(futures::stream::iter([req])).await.unwrap().into_inner();
+        let reply = replies.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else { panic!("{reply:?}") };
+        assert!(list.service.iter().any(|s| s.name == service), "{service} not in {list:?}");
+    }
+    let (_nats, db, settings, result) = app.stop().await;
+    result.unwrap();
+
+    // Migrations are idempotent: a second run applies nothing.
+    assert!(coalition_ledger::startup::migrate(&db.url).await.unwrap().is_empty());
+    assert!(coalition_ledger::startup::migrate(&settings.database_url).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
