@@ -131,7 +131,7 @@ pub fn history() -> Vec<v1::AppendRequest> {
                 name: (*name).into(),
                 kind: kind.into(),
                 country: (*country).into(),
-                launched_on: launched.clone(),
+                launched_on: *launched,
                 open_pledging: *id == "eu",
             }),
         ));
@@ -198,7 +198,7 @@ pub fn history() -> Vec<v1::AppendRequest> {
             P::MembershipApproved(v1::MembershipApproved {
                 coalition_id: "se".into(),
                 organisation_id: id.clone(),
-                joined_on: on.clone(),
+                joined_on: *on,
             }),
         ));
     }
@@ -210,7 +210,7 @@ pub fn history() -> Vec<v1::AppendRequest> {
         P::MembershipLeft(v1::MembershipLeft {
             coalition_id: "se".into(),
             organisation_id: "se-member-03".into(),
-            left_on: left.clone(),
+            left_on: left,
             reason: "organisation merged".into(),
         }),
     ));
@@ -256,9 +256,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         max_wait_ms: 10_000,
     });
     let members = query
-        .current_members(v1::CurrentMembersRequest {
-            consistency: consistency.clone(),
-        })
+        .current_members(v1::CurrentMembersRequest { consistency })
         .await?
         .into_inner();
     println!(

@@ -38,7 +38,7 @@ async fn an_append_is_visible_to_a_query_that_passes_its_position() {
         .query
         .coalition_growth(v1::CoalitionGrowthRequest {
             coalition_id: "se".into(),
-            consistency: consistency.clone(),
+            consistency,
         })
         .await
         .unwrap()

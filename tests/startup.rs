@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::*;
 use coalition_ledger::startup::{Application, Roles};
+use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A fake NATS server that announces version 2.9.10 and answers PINGs.
@@ -42,9 +42,15 @@ async fn the_service_refuses_a_nats_server_older_than_2_10_and_says_what_to_inst
     let nats = Nats::start();
     let mut s = settings(&nats, &db);
     s.nats_url = format!("nats://127.0.0.1:{port}");
-    let err = Application::build(s, Roles::ALL).await.err().expect("must refuse");
+    let err = Application::build(s, Roles::ALL)
+        .await
+        .err()
+        .expect("must refuse");
     let msg = format!("{err:#}");
-    assert!(msg.contains("2.9.10") && msg.contains(">= 2.10") && msg.contains("2.12"), "{msg}");
+    assert!(
+        msg.contains("2.9.10") && msg.contains(">= 2.10") && msg.contains("2.12"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -63,19 +69,25 @@ async fn the_service_refuses_a_stream_that_allows_history_to_be_purged() {
     })
     .await
     .unwrap();
-    let err = Application::build(settings(&nats, &db), Roles::ALL).await.err().expect("must refuse");
+    let err = Application::build(settings(&nats, &db), Roles::ALL)
+        .await
+        .err()
+        .expect("must refuse");
     let msg = format!("{err:#}");
-    assert!(msg.contains("not immutable") && msg.contains("deny_purge"), "{msg}");
+    assert!(
+        msg.contains("not immutable") && msg.contains("deny_purge"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let app = TestApp::spawn().await;
     for (addr, service) in [
@@ -84,7 +96,13 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
         (app.query_addr, "coalition.ledger.v1.LedgerReplay"),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
-        let r = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.status(), ServingStatus::Serving, "{service}");
 
         let mut reflection = ServerReflectionClient::new(channel(addr).await);
@@ -92,16 +110,35 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut replies = reflection.server_reflection_info(futures::stream::iter([req])).await.unwrap().into_inner();
+        let mut replies = reflection
+            .server_reflection_info(futures::stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
         let reply = replies.message().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else { panic!("{reply:?}") };
-        assert!(list.service.iter().any(|s| s.name == service), "{service} not in {list:?}");
+        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+            panic!("{reply:?}")
+        };
+        assert!(
+            list.service.iter().any(|s| s.name == service),
+            "{service} not in {list:?}"
+        );
     }
     let (_nats, db, settings, result) = app.stop().await;
     result.unwrap();
 
     // Migrations are idempotent: a second run applies nothing.
-    assert!(coalition_ledger::startup::migrate(&db.url).await.unwrap().is_empty());
-    assert!(coalition_ledger::startup::migrate(&settings.database_url).await.unwrap().is_empty());
+    assert!(
+        coalition_ledger::startup::migrate(&db.url)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        coalition_ledger::startup::migrate(&settings.database_url)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

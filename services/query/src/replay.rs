@@ -35,8 +35,7 @@ struct Filter {
 
 impl Filter {
     fn keeps(&self, event: &v1::RecordedEvent, coalition_of: Option<&str>) -> bool {
-        if !self.event_types.is_empty() && !self.event_types.iter().any(|t| *t == event.event_type)
-        {
+        if !self.event_types.is_empty() && !self.event_types.contains(&event.event_type) {
             return false;
         }
         match &self.coalition {
