@@ -1,5 +1,6 @@
 //! The `ledger` binary's library half: configuration, tracing setup and start-up of each role, so that tests can
 //! start the same application in-process on port 0.
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod startup;

@@ -3,7 +3,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coalition_ledger::config::Settings;
 use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
-use coalition_ledger::{demo, telemetry};
+use coalition_ledger::{bench, demo, telemetry};
 use ledger_projector::CoalitionGrowth;
 
 #[derive(Parser)]
@@ -35,6 +35,8 @@ enum Command {
     Rebuild,
     /// Append a small real history through the append API and print the resulting report.
     Demo(demo::DemoArgs),
+    /// Measure append throughput/latency and rebuild speed on a stream of its own.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Demo(args) => return demo::run(args).await,
+        Command::Bench(args) => return bench::run(cli.settings, args).await,
     };
     let app = Application::build(cli.settings, roles).await?;
     let shutdown = shutdown_on_signals();

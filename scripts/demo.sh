@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The main job, end to end: get nats-server >= 2.12 and PostgreSQL if missing, start them on their own ports and
+# data directories (JetStream with sync_interval: always), start the ledger, append a real history through the
+# append API and print the resulting report. Everything lives under .demo/ (delete it to start over).
+#
+#   bash scripts/demo.sh          run the demo, leave the stack running, print where to look
+#   bash scripts/demo.sh stop     stop what the demo started
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+state="$root/.demo"
+nats_port=${LEDGER_DEMO_NATS_PORT:-14222}
+append_port=${LEDGER_DEMO_APPEND_PORT:-50051}
+query_port=${LEDGER_DEMO_QUERY_PORT:-50052}
+mkdir -p "$state"
+
+stop() {
+  for p in ledger nats; do
+    if [ -f "$state/$p.pid" ] && kill -0 "$(cat "$state/$p.pid")" 2>/dev/null; then
+      kill -TERM "$(cat "$state/$p.pid")"; echo "stopped $p"
+    fi
+    rm -f "$state/$p.pid"
+  done
+}
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "nats-server (>= 2.12, JetStream, sync_interval: always) on 127.0.0.1:$nats_port"
+nats_bin=$(bash scripts/nats-server.sh)
+"$nats_bin" --version
+if ! { [ -f "$state/nats.pid" ] && kill -0 "$(cat "$state/nats.pid")" 2>/dev/null; }; then
+  cat > "$state/nats.conf" <<CONF
+host: 127.0.0.1
+port: $nats_port
+jetstream { store_dir: "$state/nats", sync_interval: always }
+CONF
+  "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" & echo $! > "$state/nats.pid"
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
+fi
+
+step "PostgreSQL"
+admin=$(bash scripts/postgres.sh)
+db_url="${admin%/*}/ledger_demo"
+echo "read models in $db_url"
+
+step "building the ledger (release)"
+cargo build --release --quiet --bin ledger
+ledger="$root/target/release/ledger"
+
+export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port" LEDGER_DATABASE_URL="$db_url"
+export LEDGER_APPEND_ADDR="127.0.0.1:$append_port" LEDGER_QUERY_ADDR="127.0.0.1:$query_port"
+export LEDGER_APPEND_URL="http://127.0.0.1:$append_port" LEDGER_QUERY_URL="http://127.0.0.1:$query_port"
+
+step "starting the ledger (append API :$append_port, query API :$query_port, projector); log in .demo/ledger.log"
+if [ -f "$state/ledger.pid" ] && kill -0 "$(cat "$state/ledger.pid")" 2>/dev/null; then kill -TERM "$(cat "$state/ledger.pid")"; sleep 1; fi
+"$ledger" all >> "$state/ledger.log" 2>&1 & echo $! > "$state/ledger.pid"
+
+step "appending the demo history through the append API"
+"$ledger" demo
+
+cat <<TXT
+
+== where to look
+  stop everything:    bash scripts/demo.sh stop
+  SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
+                      psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
+  projection status:  grpcurl -plaintext 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
+  replay the log:     grpcurl -plaintext -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild
+  logs:               .demo/ledger.log, .demo/nats.log
+TXT
