@@ -33,19 +33,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn organisation(id: String) -> v1::AppendRequest {
     v1::AppendRequest {
-        aggregate: Some(v1::AggregateRef {
-            r#type: v1::AggregateType::Organisation.into(),
-            id,
-        }),
+        aggregate: Some(v1::AggregateRef { r#type: v1::AggregateType::Organisation.into(), id }),
         expected_revision: Some(v1::ExpectedRevision {
             expected: Some(v1::expected_revision::Expected::NoStream(true)),
         }),
         events: vec![v1::EventData {
             event_id: Uuid::new_v4().to_string(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: 1_600_000_000,
-                nanos: 0,
-            }),
+            occurred_at: Some(prost_types::Timestamp { seconds: 1_600_000_000, nanos: 0 }),
             actor: "bench".into(),
             source: v1::Source::Import.into(),
             payload: Some(v1::EventPayload {
@@ -67,10 +61,7 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     settings.subject_prefix = format!("bench{tag}");
     settings.append_addr = "127.0.0.1:0".parse()?;
     settings.query_addr = "127.0.0.1:0".parse()?;
-    let mut db: tokio_postgres::Config = settings
-        .database_url
-        .parse()
-        .context("parsing the database URL")?;
+    let mut db: tokio_postgres::Config = settings.database_url.parse().context("parsing the database URL")?;
     let db_name = format!("ledger_bench_{tag}");
     settings.database_url = match settings.database_url.rsplit_once('/') {
         Some((base, _)) if db.get_dbname().is_some() => format!("{base}/{db_name}"),
@@ -81,15 +72,10 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     let append_addr = app.append_addr().context("append address")?;
     let stop = CancellationToken::new();
     let handle = tokio::spawn(app.run(stop.clone()));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{append_addr}"))?
-        .connect()
-        .await?;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{append_addr}"))?.connect().await?;
 
     println!("append through gRPC, durable (one event per append, distinct aggregates):");
-    println!(
-        "{:>8} {:>8} {:>12} {:>10} {:>10}",
-        "clients", "events", "events/s", "p50 ms", "p99 ms"
-    );
+    println!("{:>8} {:>8} {:>12} {:>10} {:>10}", "clients", "events", "events/s", "p50 ms", "p99 ms");
     let mut total = 0usize;
     for &clients in &args.concurrency {
         let per = args.events / clients.max(1);
@@ -129,20 +115,12 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     let end = log.end().await?;
     let mut client = ledger_projector::connect(&settings.database_url).await?;
     let wait = Instant::now();
-    while ledger_projector::status(&client)
-        .await?
-        .iter()
-        .all(|p| p.position < end)
-    {
-        anyhow::ensure!(
-            wait.elapsed() < Duration::from_secs(600),
-            "projector did not catch up"
-        );
+    while ledger_projector::status(&client).await?.iter().all(|p| p.position < end) {
+        anyhow::ensure!(wait.elapsed() < Duration::from_secs(600), "projector did not catch up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let live_catch_up = wait.elapsed();
-    let r =
-        ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await?;
+    let r = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await?;
     println!(
         "\nlive projector caught up {live_catch_up:.2?} after the last append; rebuild of {} events: {:.2?} = {:.0} events/s (identical to live: {})",
         r.events,
@@ -154,15 +132,10 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     stop.cancel();
     handle.await??;
     drop(client);
-    log.jetstream()
-        .delete_stream(&settings.stream)
-        .await
-        .context("deleting the benchmark stream")?;
+    log.jetstream().delete_stream(&settings.stream).await.context("deleting the benchmark stream")?;
     let (admin, conn) = db.connect(tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(conn);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-        .await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).await?;
     drop(admin);
     let _ = driver.await;
     Ok(())

@@ -11,11 +11,7 @@ pub struct Settings {
     #[arg(long, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// Postgres URL for the read models.
-    #[arg(
-        long,
-        env = "LEDGER_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/ledger"
-    )]
+    #[arg(long, env = "LEDGER_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
     pub database_url: String,
     /// JetStream stream holding the log.
     #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
@@ -49,29 +45,15 @@ impl Settings {
 
     /// Checks what flags and environment cannot express by type.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let token_ok = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        };
-        anyhow::ensure!(
-            token_ok(&self.stream),
-            "--stream {:?}: use letters, digits, _ and -",
-            self.stream
-        );
+        let token_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        anyhow::ensure!(token_ok(&self.stream), "--stream {:?}: use letters, digits, _ and -", self.stream);
         anyhow::ensure!(
             self.subject_prefix.split('.').all(token_ok),
             "--subject-prefix {:?}: dot-separated tokens of letters, digits, _ and -",
             self.subject_prefix
         );
-        anyhow::ensure!(
-            self.projector_batch > 0,
-            "--projector-batch must be at least 1"
-        );
-        anyhow::ensure!(
-            self.duplicate_window_secs > 0,
-            "--duplicate-window-secs must be at least 1"
-        );
+        anyhow::ensure!(self.projector_batch > 0, "--projector-batch must be at least 1");
+        anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
         Ok(())
     }
 }
@@ -104,10 +86,7 @@ pub fn redact_pg(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(
-            super::redact_pg("postgres://u:pw@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(super::redact_pg("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_pg("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

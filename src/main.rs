@@ -7,11 +7,7 @@ use coalition_ledger::{bench, demo, telemetry};
 use ledger_projector::CoalitionGrowth;
 
 #[derive(Parser)]
-#[command(
-    name = "ledger",
-    version,
-    about = "Coalition Ledger: an event-sourced activity ledger"
-)]
+#[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
 struct Cli {
     #[command(flatten)]
     settings: Settings,
@@ -42,31 +38,16 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let roles = match cli.command {
         Command::All => Roles::ALL,
-        Command::AppendApi => Roles {
-            append: true,
-            query: false,
-            projector: false,
-        },
-        Command::QueryApi => Roles {
-            append: false,
-            query: true,
-            projector: false,
-        },
-        Command::Projector => Roles {
-            append: false,
-            query: false,
-            projector: true,
-        },
+        Command::AppendApi => Roles { append: true, query: false, projector: false },
+        Command::QueryApi => Roles { append: false, query: true, projector: false },
+        Command::Projector => Roles { append: false, query: false, projector: true },
         Command::Migrate => {
             let applied = migrate(&cli.settings.database_url).await?;
             println!("migrations applied: {applied:?} (already applied ones are skipped)");
@@ -74,9 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rebuild => {
             cli.settings.validate()?;
-            let log = ledger_log::Log::connect(&cli.settings.log_config())
-                .await
-                .context("opening the log")?;
+            let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
             let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
             let r = ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?;

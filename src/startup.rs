@@ -27,11 +27,7 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const ALL: Self = Self {
-        append: true,
-        query: true,
-        projector: true,
-    };
+    pub const ALL: Self = Self { append: true, query: true, projector: true };
 }
 
 pub struct Application {
@@ -48,34 +44,16 @@ impl Application {
     pub async fn build(settings: Settings, roles: Roles) -> anyhow::Result<Self> {
         settings.validate()?;
         tracing::info!(?settings, ?roles, "starting");
-        let log = Log::connect(&settings.log_config())
-            .await
-            .context("opening the log")?;
+        let log = Log::connect(&settings.log_config()).await.context("opening the log")?;
         if roles.query || roles.projector {
             migrate(&settings.database_url).await?;
         }
         let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the {what} server to {addr}"))
+            TcpListener::bind(addr).await.with_context(|| format!("binding the {what} server to {addr}"))
         };
-        let append = if roles.append {
-            Some(bind(settings.append_addr, "append").await?)
-        } else {
-            None
-        };
-        let query = if roles.query {
-            Some(bind(settings.query_addr, "query").await?)
-        } else {
-            None
-        };
-        Ok(Self {
-            settings,
-            log,
-            append,
-            query,
-            projector: roles.projector,
-        })
+        let append = if roles.append { Some(bind(settings.append_addr, "append").await?) } else { None };
+        let query = if roles.query { Some(bind(settings.query_addr, "query").await?) } else { None };
+        Ok(Self { settings, log, append, query, projector: roles.projector })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -93,9 +71,7 @@ impl Application {
             let addr = listener.local_addr()?;
             let service = AppendService::new(self.log.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
-            health
-                .set_serving::<LedgerAppendServer<AppendService>>()
-                .await;
+            health.set_serving::<LedgerAppendServer<AppendService>>().await;
             let router = tonic::transport::Server::builder()
                 .add_service(health_service)
                 .add_service(reflection_v1()?)
@@ -105,10 +81,7 @@ impl Application {
             tracing::info!(%addr, "append API listening");
             tasks.spawn(async move {
                 let r = router
-                    .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(listener),
-                        stop.cancelled_owned(),
-                    )
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
                     .await
                     .context("append server");
                 ("append API", r)
@@ -118,31 +91,19 @@ impl Application {
             let addr = listener.local_addr()?;
             let pool = Pool::new(&self.settings.database_url, 8);
             let (health, health_service) = tonic_health::server::health_reporter();
-            health
-                .set_serving::<LedgerQueryServer<QueryService>>()
-                .await;
-            health
-                .set_serving::<LedgerReplayServer<ReplayService>>()
-                .await;
+            health.set_serving::<LedgerQueryServer<QueryService>>().await;
+            health.set_serving::<LedgerReplayServer<ReplayService>>().await;
             let router = tonic::transport::Server::builder()
                 .add_service(health_service)
                 .add_service(reflection_v1()?)
                 .add_service(reflection_v1alpha()?)
-                .add_service(LedgerQueryServer::new(QueryService::new(
-                    pool,
-                    self.log.clone(),
-                )))
-                .add_service(LedgerReplayServer::new(ReplayService::new(
-                    self.log.clone(),
-                )));
+                .add_service(LedgerQueryServer::new(QueryService::new(pool, self.log.clone())))
+                .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
             let stop = shutdown.clone();
             tracing::info!(%addr, "query API listening");
             tasks.spawn(async move {
                 let r = router
-                    .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(listener),
-                        stop.cancelled_owned(),
-                    )
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
                     .await
                     .context("query server");
                 ("query API", r)
@@ -153,9 +114,7 @@ impl Application {
             config.batch_size = self.settings.projector_batch;
             let projector = Projector::<CoalitionGrowth>::new(self.log.clone(), config);
             let stop = shutdown.clone();
-            tasks.spawn(
-                async move { ("projector", projector.run(stop).await.context("projector")) },
-            );
+            tasks.spawn(async move { ("projector", projector.run(stop).await.context("projector")) });
         }
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
@@ -163,11 +122,7 @@ impl Application {
             match result {
                 Ok(()) => tracing::info!(role, "stopped"),
                 Err(e) => {
-                    tracing::error!(
-                        role,
-                        error = format!("{e:#}"),
-                        "failed; stopping the other roles"
-                    );
+                    tracing::error!(role, error = format!("{e:#}"), "failed; stopping the other roles");
                     shutdown.cancel();
                     first_error.get_or_insert(e);
                 }
@@ -178,9 +133,7 @@ impl Application {
 }
 
 fn reflection_v1() -> anyhow::Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
 > {
     Ok(tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
@@ -189,9 +142,7 @@ fn reflection_v1() -> anyhow::Result<
 }
 
 fn reflection_v1alpha() -> anyhow::Result<
-    tonic_reflection::server::v1alpha::ServerReflectionServer<
-        impl tonic_reflection::server::v1alpha::ServerReflection,
-    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
 > {
     Ok(tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
@@ -203,44 +154,30 @@ fn reflection_v1alpha() -> anyhow::Result<
 pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
     let mut client = match ledger_projector::connect(database_url).await {
         Ok(c) => c,
-        Err(e)
-            if e.as_db_error().map(|d| d.code())
-                == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) =>
-        {
+        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
             create_database(database_url).await?;
             ledger_projector::connect(database_url).await?
         }
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("connecting to Postgres at {}", redact_pg(database_url)));
+            return Err(e).with_context(|| format!("connecting to Postgres at {}", redact_pg(database_url)));
         }
     };
-    ledger_projector::migrate(&mut client)
-        .await
-        .context("applying migrations")
+    ledger_projector::migrate(&mut client).await.context("applying migrations")
 }
 
 async fn create_database(database_url: &str) -> anyhow::Result<()> {
-    let config: tokio_postgres::Config =
-        database_url.parse().context("parsing the database URL")?;
-    let name = config
-        .get_dbname()
-        .context("the database URL names no database")?
-        .to_owned();
+    let config: tokio_postgres::Config = database_url.parse().context("parsing the database URL")?;
+    let name = config.get_dbname().context("the database URL names no database")?.to_owned();
     anyhow::ensure!(
         name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {name:?}: create it yourself or use letters, digits and _"
     );
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("connecting to create the database")?;
+    let (client, connection) =
+        admin.connect(tokio_postgres::NoTls).await.context("connecting to create the database")?;
     let driver = tokio::spawn(connection);
-    let result = client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await;
+    let result = client.batch_execute(&format!("CREATE DATABASE {name}")).await;
     drop(client);
     if let Ok(Err(e)) = driver.await {
         tracing::debug!(error = %e, "admin connection ended");
@@ -248,9 +185,7 @@ async fn create_database(database_url: &str) -> anyhow::Result<()> {
     match result {
         Ok(()) => tracing::info!(database = %name, "created database"),
         // Another process created it meanwhile.
-        Err(e)
-            if e.as_db_error().map(|d| d.code())
-                == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
         Err(e) => return Err(e).context("creating the database"),
     }
     Ok(())

@@ -12,58 +12,31 @@ use tonic::Code;
 #[tokio::test]
 async fn an_append_is_visible_to_a_query_that_passes_its_position() {
     let mut app = TestApp::spawn().await;
-    app.append
-        .append(coalition("se", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap();
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
     app.append.append(organisation("swedsoft")).await.unwrap();
     let reply = app
         .append
-        .append(membership(
-            "se",
-            "swedsoft",
-            vec![joined("se", "swedsoft", date(2018, 5, 3))],
-        ))
+        .append(membership("se", "swedsoft", vec![joined("se", "swedsoft", date(2018, 5, 3))]))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(reply.positions, vec![3]);
     assert!(!reply.deduplicated);
 
-    let consistency = Some(v1::Consistency {
-        min_position: reply.revision,
-        max_wait_ms: 5000,
-    });
+    let consistency = Some(v1::Consistency { min_position: reply.revision, max_wait_ms: 5000 });
     let growth = app
         .query
-        .coalition_growth(v1::CoalitionGrowthRequest {
-            coalition_id: "se".into(),
-            consistency,
-        })
+        .coalition_growth(v1::CoalitionGrowthRequest { coalition_id: "se".into(), consistency })
         .await
         .unwrap()
         .into_inner();
     assert!(growth.position >= 3);
     assert_eq!(growth.months.len(), 1);
     let m = &growth.months[0];
-    assert_eq!(
-        (m.month.as_str(), m.joins, m.leaves, m.cumulative),
-        ("2018-05", 1, 0, 1)
-    );
-    let members = app
-        .query
-        .current_members(v1::CurrentMembersRequest { consistency })
-        .await
-        .unwrap()
-        .into_inner();
+    assert_eq!((m.month.as_str(), m.joins, m.leaves, m.cumulative), ("2018-05", 1, 0, 1));
+    let members = app.query.current_members(v1::CurrentMembersRequest { consistency }).await.unwrap().into_inner();
     assert_eq!(members.coalitions.len(), 1);
-    assert_eq!(
-        (
-            members.coalitions[0].coalition_id.as_str(),
-            members.coalitions[0].members
-        ),
-        ("se", 1)
-    );
+    assert_eq!((members.coalitions[0].coalition_id.as_str(), members.coalitions[0].members), ("se", 1));
 }
 
 #[tokio::test]
@@ -72,10 +45,7 @@ async fn a_query_waiting_for_a_position_never_reached_fails_with_deadline_exceed
     let err = app
         .query
         .current_members(v1::CurrentMembersRequest {
-            consistency: Some(v1::Consistency {
-                min_position: 1_000,
-                max_wait_ms: 200,
-            }),
+            consistency: Some(v1::Consistency { min_position: 1_000, max_wait_ms: 200 }),
         })
         .await
         .unwrap_err();
@@ -86,65 +56,30 @@ async fn a_query_waiting_for_a_position_never_reached_fails_with_deadline_exceed
 #[tokio::test]
 async fn a_revision_conflict_is_aborted_with_the_current_revision_and_writes_nothing() {
     let mut app = TestApp::spawn().await;
-    app.append
-        .append(coalition("se", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap();
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
     app.append.append(organisation("a")).await.unwrap();
-    let first = app
-        .append
-        .append(membership(
-            "se",
-            "a",
-            vec![joined("se", "a", date(2019, 1, 1))],
-        ))
-        .await
-        .unwrap();
+    let first = app.append.append(membership("se", "a", vec![joined("se", "a", date(2019, 1, 1))])).await.unwrap();
     let rev = first.into_inner().revision;
 
     // A writer that believes the aggregate is new, and one that is one write behind.
     let mut stale = membership("se", "a", vec![left("se", "a", date(2019, 2, 1))]);
-    stale.expected_revision = Some(v1::ExpectedRevision {
-        expected: Some(Expected::NoStream(true)),
-    });
+    stale.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::NoStream(true)) });
     let err = app.append.append(stale.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::Aborted);
-    assert!(
-        err.message()
-            .contains(&format!("current revision is {rev}")),
-        "{}",
-        err.message()
-    );
-    assert_eq!(
-        err.metadata()
-            .get("ledger-current-revision")
-            .unwrap()
-            .to_str()
-            .unwrap(),
-        rev.to_string()
-    );
+    assert!(err.message().contains(&format!("current revision is {rev}")), "{}", err.message());
+    assert_eq!(err.metadata().get("ledger-current-revision").unwrap().to_str().unwrap(), rev.to_string());
 
-    stale.expected_revision = Some(v1::ExpectedRevision {
-        expected: Some(Expected::Exact(rev - 1)),
-    });
-    assert_eq!(
-        app.append.append(stale.clone()).await.unwrap_err().code(),
-        Code::Aborted
-    );
+    stale.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::Exact(rev - 1)) });
+    assert_eq!(app.append.append(stale.clone()).await.unwrap_err().code(), Code::Aborted);
 
-    stale.expected_revision = Some(v1::ExpectedRevision {
-        expected: Some(Expected::Exact(rev)),
-    });
+    stale.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::Exact(rev)) });
     let ok = app.append.append(stale).await.unwrap().into_inner();
     assert_eq!(ok.positions, vec![rev + 1]);
 }
 
 #[tokio::test]
 async fn a_retried_append_returns_the_original_positions_even_after_the_dedup_window() {
-    let mut app = TestApp::spawn_with(coalition_ledger::startup::Roles::ALL, |s| {
-        s.duplicate_window_secs = 1
-    })
-    .await;
+    let mut app = TestApp::spawn_with(coalition_ledger::startup::Roles::ALL, |s| s.duplicate_window_secs = 1).await;
     let req = coalition("se", "SE", date(2018, 5, 3));
     let first = app.append.append(req.clone()).await.unwrap().into_inner();
     let again = app.append.append(req.clone()).await.unwrap().into_inner();
@@ -165,60 +100,29 @@ async fn a_retried_append_returns_the_original_positions_even_after_the_dedup_wi
 
 pub async fn replay_all(app: &mut TestApp) -> Vec<v1::RecordedEvent> {
     use futures::TryStreamExt;
-    app.replay
-        .replay(v1::ReplayRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .try_collect()
-        .await
-        .unwrap()
+    app.replay.replay(v1::ReplayRequest::default()).await.unwrap().into_inner().try_collect().await.unwrap()
 }
 
 #[tokio::test]
 async fn several_events_are_written_all_or_none() {
     let mut app = TestApp::spawn().await;
-    app.append
-        .append(coalition("se", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap();
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
     app.append.append(organisation("a")).await.unwrap();
 
     // The second event breaks a rule (leaving before joining): nothing is written.
-    let bad = membership(
-        "se",
-        "a",
-        vec![
-            joined("se", "a", date(2019, 3, 1)),
-            left("se", "a", date(2019, 2, 1)),
-        ],
-    );
+    let bad = membership("se", "a", vec![joined("se", "a", date(2019, 3, 1)), left("se", "a", date(2019, 2, 1))]);
     let err = app.append.append(bad).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(
-        err.message().contains("membership.leave_after_join"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains("membership.leave_after_join"), "{}", err.message());
     assert!(err.message().contains("events[1]"), "{}", err.message());
     assert_eq!(replay_all(&mut app).await.len(), 2);
 
-    let good = membership(
-        "se",
-        "a",
-        vec![
-            joined("se", "a", date(2019, 3, 1)),
-            left("se", "a", date(2019, 4, 1)),
-        ],
-    );
+    let good = membership("se", "a", vec![joined("se", "a", date(2019, 3, 1)), left("se", "a", date(2019, 4, 1))]);
     let reply = app.append.append(good).await.unwrap().into_inner();
     assert_eq!(reply.positions, vec![3, 4]);
     assert_eq!(reply.revision, 4);
     let log = replay_all(&mut app).await;
-    assert_eq!(
-        log.iter().map(|e| e.position).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
-    );
+    assert_eq!(log.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -228,59 +132,25 @@ async fn invalid_input_names_the_field_and_broken_rules_name_the_rule() {
     bad_id.events[0].event_id = "not-a-uuid".into();
     let err = app.append.append(bad_id).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(
-        err.message().starts_with("invalid events[0].event_id"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().starts_with("invalid events[0].event_id"), "{}", err.message());
 
-    let err = app
-        .append
-        .append(coalition("se", "SE", date(2018, 2, 30)))
-        .await
-        .unwrap_err();
+    let err = app.append.append(coalition("se", "SE", date(2018, 2, 30))).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(
-        err.message().contains("events[0].payload.launched_on"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains("events[0].payload.launched_on"), "{}", err.message());
 
-    let err = app
-        .append
-        .append(coalition("s.e", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap_err();
+    let err = app.append.append(coalition("s.e", "SE", date(2018, 5, 3))).await.unwrap_err();
     assert!(err.message().contains("aggregate.id"), "{}", err.message());
 
-    let err = app
-        .append
-        .append(membership(
-            "se",
-            "a",
-            vec![joined("se", "a", date(2019, 1, 1))],
-        ))
-        .await
-        .unwrap_err();
+    let err = app.append.append(membership("se", "a", vec![joined("se", "a", date(2019, 1, 1))])).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(
-        err.message().contains("membership.coalition_exists"),
-        "{}",
-        err.message()
-    );
-    assert!(
-        replay_all(&mut app).await.is_empty(),
-        "refused appends write nothing"
-    );
+    assert!(err.message().contains("membership.coalition_exists"), "{}", err.message());
+    assert!(replay_all(&mut app).await.is_empty(), "refused appends write nothing");
 }
 
 #[tokio::test]
 async fn an_append_while_nats_is_down_is_unavailable_and_succeeds_when_retried() {
     let mut app = TestApp::spawn().await;
-    app.append
-        .append(coalition("se", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap();
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
     app.nats.kill();
     let req = organisation("a");
     let err = app.append.append(req.clone()).await.unwrap_err();

@@ -12,14 +12,7 @@ use futures::TryStreamExt;
 use ledger_proto::v1;
 
 async fn replay(app: &mut TestApp, req: v1::ReplayRequest) -> Vec<v1::RecordedEvent> {
-    app.replay
-        .replay(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .try_collect()
-        .await
-        .unwrap()
+    app.replay.replay(req).await.unwrap().into_inner().try_collect().await.unwrap()
 }
 
 /// Runs `ledger projector` against the test's NATS and database until it exits or `stop_at` is projected (then
@@ -50,90 +43,51 @@ async fn run_projector(app: &TestApp, fault: Option<&str>, stop_at: Option<u64>)
                 return child.wait().unwrap();
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "projector did not finish"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "projector did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 async fn position(client: &tokio_postgres::Client) -> u64 {
-    let row = client
-        .query_opt(
-            "SELECT position FROM ledger.projections WHERE name = 'coalition_growth'",
-            &[],
-        )
-        .await;
+    let row = client.query_opt("SELECT position FROM ledger.projections WHERE name = 'coalition_growth'", &[]).await;
     row.ok().flatten().map_or(0, |r| r.get::<_, i64>(0) as u64)
 }
 
 #[tokio::test]
 async fn a_projector_killed_mid_batch_and_restarted_counts_every_event_exactly_once() {
-    let roles = Roles {
-        append: true,
-        query: true,
-        projector: false,
-    };
+    let roles = Roles { append: true, query: true, projector: false };
     let mut app = TestApp::spawn_with(roles, |_| {}).await;
     let n = 60;
     let end = seed(&mut app, n).await;
     for i in 0..10 {
         let org = format!("org-{i}");
-        app.append
-            .append(membership(
-                "se",
-                &org,
-                vec![left("se", &org, date(2024, 6, 1))],
-            ))
-            .await
-            .unwrap();
+        app.append.append(membership("se", &org, vec![left("se", &org, date(2024, 6, 1))])).await.unwrap();
     }
     let end = end + 10;
 
     // Crash after applying the third batch but before its commit, then after a commit but before the ack.
     let crashed = run_projector(&app, Some("projector-before-commit:3"), None).await;
-    assert!(
-        !crashed.success(),
-        "the fault must abort the process: {crashed:?}"
-    );
+    assert!(!crashed.success(), "the fault must abort the process: {crashed:?}");
     let client = app.db.client().await;
     let after_first_crash = position(&client).await;
-    assert!(
-        after_first_crash < end,
-        "the crash happened before the end ({after_first_crash})"
-    );
+    assert!(after_first_crash < end, "the crash happened before the end ({after_first_crash})");
     let crashed = run_projector(&app, Some("projector-before-ack:2"), None).await;
     assert!(!crashed.success());
 
     // A clean run to the end, stopped with SIGTERM: a graceful stop.
     let status = run_projector(&app, None, Some(end)).await;
-    assert!(
-        status.success(),
-        "SIGTERM must stop the projector cleanly: {status:?}"
-    );
+    assert!(status.success(), "SIGTERM must stop the projector cleanly: {status:?}");
     assert_eq!(position(&client).await, end);
 
     let totals = client
         .query_one("SELECT sum(joins)::bigint, sum(leaves)::bigint FROM reporting.coalition_growth_monthly", &[])
         .await
         .unwrap();
-    assert_eq!(
-        (totals.get::<_, i64>(0), totals.get::<_, i64>(1)),
-        (n as i64, 10)
-    );
-    let members = app
-        .query
-        .current_members(v1::CurrentMembersRequest { consistency: None })
-        .await
-        .unwrap()
-        .into_inner();
+    assert_eq!((totals.get::<_, i64>(0), totals.get::<_, i64>(1)), (n as i64, 10));
+    let members =
+        app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap().into_inner();
     assert_eq!(members.coalitions[0].members, (n - 10) as i64);
-    let quarantined: i64 = client
-        .query_one("SELECT count(*) FROM ledger.quarantine", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let quarantined: i64 = client.query_one("SELECT count(*) FROM ledger.quarantine", &[]).await.unwrap().get(0);
     assert_eq!(quarantined, 0);
 }
 
@@ -144,109 +98,50 @@ async fn a_malformed_message_in_the_stream_is_quarantined_and_the_rest_is_projec
     // Put two bad messages in the log by hand, bypassing the append service.
     let nats = async_nats::connect(&app.nats.url).await.unwrap();
     let js = async_nats::jetstream::new(nats);
-    js.publish(
-        "ledger.membership.se.org-9",
-        bytes::Bytes::from_static(b"\x08\xff\xff not protobuf"),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    js.publish("ledger.membership.se.org-9", bytes::Bytes::from_static(b"\x08\xff\xff not protobuf"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let unknown = ledger_proto::v1::StoredEvent {
         event_id: uuid::Uuid::new_v4().to_string(),
         aggregate_type: "coalition".into(),
         aggregate_id: "xx".into(),
         event_type: "coalition_renamed_in_the_future".into(),
         schema_version: 1,
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 0,
-        }),
-        recorded_at: Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 0,
-        }),
+        occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        recorded_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
         correlation_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     };
-    js.publish(
-        "ledger.coalition.xx",
-        prost::Message::encode_to_vec(&unknown).into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
-    let next = app
-        .append
-        .append(organisation("late"))
-        .await
-        .unwrap()
-        .into_inner();
+    js.publish("ledger.coalition.xx", prost::Message::encode_to_vec(&unknown).into()).await.unwrap().await.unwrap();
+    let next = app.append.append(organisation("late")).await.unwrap().into_inner();
     let org = app
         .append
-        .append(membership(
-            "se",
-            "late",
-            vec![joined("se", "late", date(2025, 1, 1))],
-        ))
+        .append(membership("se", "late", vec![joined("se", "late", date(2025, 1, 1))]))
         .await
         .unwrap()
         .into_inner();
     assert!(org.revision > next.revision);
     app.wait_projected(org.revision).await;
 
-    let status = app
-        .query
-        .projection_status(v1::ProjectionStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let growth = status
-        .projections
-        .iter()
-        .find(|p| p.name == "coalition_growth")
-        .unwrap();
+    let status = app.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
+    let growth = status.projections.iter().find(|p| p.name == "coalition_growth").unwrap();
     assert_eq!(growth.quarantined, 2);
     assert_eq!(growth.lag, 0);
     assert_eq!(growth.position, status.log_end);
     let client = app.db.client().await;
-    let rows = client
-        .query(
-            "SELECT position, reason FROM ledger.quarantine ORDER BY position",
-            &[],
-        )
-        .await
-        .unwrap();
+    let rows = client.query("SELECT position, reason FROM ledger.quarantine ORDER BY position", &[]).await.unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(
-        rows[0].get::<_, String>(1).contains("StoredEvent"),
-        "{}",
-        rows[0].get::<_, String>(1)
-    );
-    assert!(
-        rows[1].get::<_, String>(1).contains("unknown event type"),
-        "{}",
-        rows[1].get::<_, String>(1)
-    );
-    let members = app
-        .query
-        .current_members(v1::CurrentMembersRequest { consistency: None })
-        .await
-        .unwrap();
-    assert_eq!(
-        members.into_inner().coalitions[0].members,
-        3,
-        "events after the bad ones are projected"
-    );
+    assert!(rows[0].get::<_, String>(1).contains("StoredEvent"), "{}", rows[0].get::<_, String>(1));
+    assert!(rows[1].get::<_, String>(1).contains("unknown event type"), "{}", rows[1].get::<_, String>(1));
+    let members = app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap();
+    assert_eq!(members.into_inner().coalitions[0].members, 3, "events after the bad ones are projected");
 
     // The replay shows every position: the unknown type passed through raw, the broken one with its bytes.
     let all = replay(&mut app, v1::ReplayRequest::default()).await;
     assert_eq!(all.len() as u64, status.log_end);
-    let unknown = all
-        .iter()
-        .find(|e| e.event_type == "coalition_renamed_in_the_future")
-        .unwrap();
+    let unknown = all.iter().find(|e| e.event_type == "coalition_renamed_in_the_future").unwrap();
     assert!(unknown.payload.is_none());
     let broken = all.iter().find(|e| e.event_type.is_empty()).unwrap();
     assert!(broken.raw_payload.starts_with(b"\x08\xff\xff"));
@@ -256,61 +151,24 @@ async fn a_malformed_message_in_the_stream_is_quarantined_and_the_rest_is_projec
 async fn a_rebuild_from_the_log_equals_the_live_read_model() {
     let mut app = TestApp::spawn().await;
     let end = seed(&mut app, 25).await;
-    app.append
-        .append(membership(
-            "se",
-            "org-3",
-            vec![left("se", "org-3", date(2025, 3, 1))],
-        ))
-        .await
-        .unwrap();
+    app.append.append(membership("se", "org-3", vec![left("se", "org-3", date(2025, 3, 1))])).await.unwrap();
     app.wait_projected(end + 1).await;
-    let before = app
-        .query
-        .coalition_growth(v1::CoalitionGrowthRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let before = app.query.coalition_growth(v1::CoalitionGrowthRequest::default()).await.unwrap().into_inner();
 
-    let log = ledger_log::Log::connect(&app.settings.log_config())
-        .await
-        .unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
     let mut client = app.db.client().await;
-    let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client)
-        .await
-        .unwrap();
+    let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await.unwrap();
     assert_eq!(report.differing_rows, Some(0), "{report:?}");
     assert_eq!(report.position, end + 1);
 
-    let after = app
-        .query
-        .coalition_growth(v1::CoalitionGrowthRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let after = app.query.coalition_growth(v1::CoalitionGrowthRequest::default()).await.unwrap().into_inner();
     assert_eq!(before.months, after.months);
     assert!(before.months.iter().map(|m| m.joins).sum::<i64>() == 25);
 
     // The live projector carries on with the rebuilt schema.
-    let more = app
-        .append
-        .append(membership(
-            "se",
-            "org-4",
-            vec![left("se", "org-4", date(2025, 3, 2))],
-        ))
-        .await
-        .unwrap();
-    let consistency = Some(v1::Consistency {
-        min_position: more.into_inner().revision,
-        max_wait_ms: 5000,
-    });
-    let members = app
-        .query
-        .current_members(v1::CurrentMembersRequest { consistency })
-        .await
-        .unwrap()
-        .into_inner();
+    let more = app.append.append(membership("se", "org-4", vec![left("se", "org-4", date(2025, 3, 2))])).await.unwrap();
+    let consistency = Some(v1::Consistency { min_position: more.into_inner().revision, max_wait_ms: 5000 });
+    let members = app.query.current_members(v1::CurrentMembersRequest { consistency }).await.unwrap().into_inner();
     assert_eq!(members.coalitions[0].members, 23);
 }
 
@@ -318,33 +176,17 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model() {
 async fn replay_returns_the_log_in_order_with_filters() {
     let mut app = TestApp::spawn().await;
     let end = seed(&mut app, 6).await;
-    app.append
-        .append(membership(
-            "se",
-            "org-1",
-            vec![left("se", "org-1", date(2025, 1, 1))],
-        ))
-        .await
-        .unwrap();
+    app.append.append(membership("se", "org-1", vec![left("se", "org-1", date(2025, 1, 1))])).await.unwrap();
     let end = end + 1;
 
     let all = replay(&mut app, v1::ReplayRequest::default()).await;
-    assert_eq!(
-        all.iter().map(|e| e.position).collect::<Vec<_>>(),
-        (1..=end).collect::<Vec<_>>()
-    );
+    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=end).collect::<Vec<_>>());
     assert_eq!(all[0].event_type, "coalition_established");
-    assert!(
-        all.iter()
-            .all(|e| e.payload.is_some() && e.schema_version == 1 && e.recorded_at.is_some())
-    );
+    assert!(all.iter().all(|e| e.payload.is_some() && e.schema_version == 1 && e.recorded_at.is_some()));
 
     let from5 = replay(
         &mut app,
-        v1::ReplayRequest {
-            start: Some(v1::replay_request::Start::FromPosition(5)),
-            ..Default::default()
-        },
+        v1::ReplayRequest { start: Some(v1::replay_request::Start::FromPosition(5)), ..Default::default() },
     )
     .await;
     assert_eq!(from5.first().map(|e| e.position), Some(5));
@@ -353,65 +195,30 @@ async fn replay_returns_the_log_in_order_with_filters() {
     let one = replay(
         &mut app,
         v1::ReplayRequest {
-            aggregate: Some(v1::AggregateRef {
-                r#type: v1::AggregateType::Membership.into(),
-                id: "se.org-1".into(),
-            }),
+            aggregate: Some(v1::AggregateRef { r#type: v1::AggregateType::Membership.into(), id: "se.org-1".into() }),
             ..Default::default()
         },
     )
     .await;
     assert_eq!(
-        one.iter()
-            .map(|e| e.event_type.as_str())
-            .collect::<Vec<_>>(),
+        one.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(),
         vec!["membership_approved", "membership_left"]
     );
 
-    let in_se = replay(
-        &mut app,
-        v1::ReplayRequest {
-            coalition_id: "se".into(),
-            ..Default::default()
-        },
-    )
-    .await;
-    assert_eq!(
-        in_se.len(),
-        1 + 6 + 1,
-        "the coalition and its membership events, not the organisations"
-    );
+    let in_se = replay(&mut app, v1::ReplayRequest { coalition_id: "se".into(), ..Default::default() }).await;
+    assert_eq!(in_se.len(), 1 + 6 + 1, "the coalition and its membership events, not the organisations");
 
-    let leaves = replay(
-        &mut app,
-        v1::ReplayRequest {
-            event_types: vec!["membership_left".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let leaves =
+        replay(&mut app, v1::ReplayRequest { event_types: vec!["membership_left".into()], ..Default::default() }).await;
     assert_eq!(leaves.len(), 1);
 
-    let future = prost_types::Timestamp {
-        seconds: all.last().unwrap().recorded_at.unwrap().seconds + 3600,
-        nanos: 0,
-    };
+    let future = prost_types::Timestamp { seconds: all.last().unwrap().recorded_at.unwrap().seconds + 3600, nanos: 0 };
     let none = replay(
         &mut app,
-        v1::ReplayRequest {
-            start: Some(v1::replay_request::Start::FromTime(future)),
-            ..Default::default()
-        },
+        v1::ReplayRequest { start: Some(v1::replay_request::Start::FromTime(future)), ..Default::default() },
     )
     .await;
     assert!(none.is_empty());
-    let limited = replay(
-        &mut app,
-        v1::ReplayRequest {
-            limit: 3,
-            ..Default::default()
-        },
-    )
-    .await;
+    let limited = replay(&mut app, v1::ReplayRequest { limit: 3, ..Default::default() }).await;
     assert_eq!(limited.len(), 3);
 }

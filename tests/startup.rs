@@ -42,15 +42,9 @@ async fn the_service_refuses_a_nats_server_older_than_2_10_and_says_what_to_inst
     let nats = Nats::start();
     let mut s = settings(&nats, &db);
     s.nats_url = format!("nats://127.0.0.1:{port}");
-    let err = Application::build(s, Roles::ALL)
-        .await
-        .err()
-        .expect("must refuse");
+    let err = Application::build(s, Roles::ALL).await.err().expect("must refuse");
     let msg = format!("{err:#}");
-    assert!(
-        msg.contains("2.9.10") && msg.contains(">= 2.10") && msg.contains("2.12"),
-        "{msg}"
-    );
+    assert!(msg.contains("2.9.10") && msg.contains(">= 2.10") && msg.contains("2.12"), "{msg}");
 }
 
 #[tokio::test]
@@ -69,15 +63,9 @@ async fn the_service_refuses_a_stream_that_allows_history_to_be_purged() {
     })
     .await
     .unwrap();
-    let err = Application::build(settings(&nats, &db), Roles::ALL)
-        .await
-        .err()
-        .expect("must refuse");
+    let err = Application::build(settings(&nats, &db), Roles::ALL).await.err().expect("must refuse");
     let msg = format!("{err:#}");
-    assert!(
-        msg.contains("not immutable") && msg.contains("deny_purge"),
-        "{msg}"
-    );
+    assert!(msg.contains("not immutable") && msg.contains("deny_purge"), "{msg}");
 }
 
 #[tokio::test]
@@ -96,13 +84,7 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
         (app.query_addr, "coalition.ledger.v1.LedgerReplay"),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
-        let r = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
         assert_eq!(r.status(), ServingStatus::Serving, "{service}");
 
         let mut reflection = ServerReflectionClient::new(channel(addr).await);
@@ -110,35 +92,16 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut replies = reflection
-            .server_reflection_info(futures::stream::iter([req]))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut replies = reflection.server_reflection_info(futures::stream::iter([req])).await.unwrap().into_inner();
         let reply = replies.message().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
-            panic!("{reply:?}")
-        };
-        assert!(
-            list.service.iter().any(|s| s.name == service),
-            "{service} not in {list:?}"
-        );
+        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else { panic!("{reply:?}") };
+        assert!(list.service.iter().any(|s| s.name == service), "{service} not in {list:?}");
     }
     let (_nats, db, settings, result) = app.stop().await;
     result.unwrap();
 
     // Migrations are idempotent: a second run applies nothing.
-    assert!(
-        coalition_ledger::startup::migrate(&db.url)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        coalition_ledger::startup::migrate(&settings.database_url)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(coalition_ledger::startup::migrate(&db.url).await.unwrap().is_empty());
+    assert!(coalition_ledger::startup::migrate(&settings.database_url).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

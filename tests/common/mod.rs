@@ -27,11 +27,7 @@ pub fn nats_binary() -> PathBuf {
             return PathBuf::from(p);
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nats-server.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run nats-server.sh");
+        let out = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().expect("run nats-server.sh");
         assert!(out.status.success(), "scripts/nats-server.sh failed");
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     })
@@ -54,11 +50,7 @@ impl Nats {
 
     fn start_in(dir: tempfile::TempDir, port: u16) -> Self {
         let conf = dir.path().join("nats.conf");
-        let port_conf = if port == 0 {
-            "-1".to_string()
-        } else {
-            port.to_string()
-        };
+        let port_conf = if port == 0 { "-1".to_string() } else { port.to_string() };
         std::fs::write(
             &conf,
             format!(
@@ -87,16 +79,9 @@ impl Nats {
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("nats-server did not start");
+        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("nats-server did not start");
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        Self {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            port,
-            dir,
-        }
+        Self { child, url: format!("nats://127.0.0.1:{port}"), port, dir }
     }
 
     /// Stops the server (SIGKILL).
@@ -128,21 +113,16 @@ pub struct Db {
 }
 
 pub fn admin_url() -> String {
-    std::env::var("LEDGER_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("LEDGER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl Db {
     pub async fn create() -> Self {
         let admin = admin_url();
         let name = format!("ledger_test_{}", Uuid::new_v4().simple());
-        let client = ledger_projector::connect(&admin)
-            .await
-            .expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        let client =
+            ledger_projector::connect(&admin).await.expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let url = with_dbname(&admin, &name);
         Self { url, name, admin }
     }
@@ -153,9 +133,7 @@ impl Db {
 }
 
 fn with_dbname(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
@@ -168,15 +146,10 @@ impl Drop for Db {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Drop runs inside or outside a runtime; use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(c) = ledger_projector::connect(&admin).await {
-                    let _ = c
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                    let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });
         })
@@ -213,11 +186,7 @@ pub struct TestApp {
 }
 
 pub async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
 }
 
 impl TestApp {
@@ -234,16 +203,7 @@ impl TestApp {
     }
 
     pub async fn start(nats: Nats, db: Db, settings: Settings, roles: Roles) -> Self {
-        let app = Application::build(
-            settings.clone(),
-            Roles {
-                append: true,
-                query: true,
-                ..roles
-            },
-        )
-        .await
-        .unwrap();
+        let app = Application::build(settings.clone(), Roles { append: true, query: true, ..roles }).await.unwrap();
         let (append_addr, query_addr) = (app.append_addr().unwrap(), app.query_addr().unwrap());
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
@@ -276,19 +236,11 @@ impl TestApp {
     pub async fn wait_projected(&mut self, position: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let s = self
-                .query
-                .projection_status(v1::ProjectionStatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            let s = self.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
             if s.projections.iter().any(|p| p.position >= position) {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "projection never reached {position}: {s:?}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "projection never reached {position}: {s:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -297,25 +249,16 @@ impl TestApp {
 // ---- builders of requests ----------------------------------------------------------------------------------
 
 pub fn date(y: i32, m: u32, d: u32) -> Option<v1::Date> {
-    Some(v1::Date {
-        year: y,
-        month: m,
-        day: d,
-    })
+    Some(v1::Date { year: y, month: m, day: d })
 }
 
 pub fn event(payload: v1::event_payload::Event) -> v1::EventData {
     v1::EventData {
         event_id: Uuid::new_v4().to_string(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: 1_600_000_000,
-            nanos: 0,
-        }),
+        occurred_at: Some(prost_types::Timestamp { seconds: 1_600_000_000, nanos: 0 }),
         actor: "test".into(),
         source: v1::Source::Api.into(),
-        payload: Some(v1::EventPayload {
-            event: Some(payload),
-        }),
+        payload: Some(v1::EventPayload { event: Some(payload) }),
         ..Default::default()
     }
 }
@@ -327,10 +270,7 @@ pub fn request(
     events: Vec<v1::EventData>,
 ) -> v1::AppendRequest {
     v1::AppendRequest {
-        aggregate: Some(v1::AggregateRef {
-            r#type: kind.into(),
-            id: id.into(),
-        }),
+        aggregate: Some(v1::AggregateRef { r#type: kind.into(), id: id.into() }),
         expected_revision: expected.map(|e| v1::ExpectedRevision { expected: Some(e) }),
         events,
     }
@@ -358,57 +298,40 @@ pub fn organisation(id: &str) -> v1::AppendRequest {
         v1::AggregateType::Organisation,
         id,
         None,
-        vec![event(P::OrganisationRegistered(
-            v1::OrganisationRegistered {
-                name: format!("Organisation {id}"),
-                country: "SE".into(),
-                organisation_type: v1::OrganisationType::IctCompany.into(),
-                size: v1::OrganisationSize::Sme.into(),
-            },
-        ))],
+        vec![event(P::OrganisationRegistered(v1::OrganisationRegistered {
+            name: format!("Organisation {id}"),
+            country: "SE".into(),
+            organisation_type: v1::OrganisationType::IctCompany.into(),
+            size: v1::OrganisationSize::Sme.into(),
+        }))],
     )
 }
 
 pub fn joined(coalition: &str, org: &str, on: Option<v1::Date>) -> v1::EventData {
-    event(v1::event_payload::Event::MembershipApproved(
-        v1::MembershipApproved {
-            coalition_id: coalition.into(),
-            organisation_id: org.into(),
-            joined_on: on,
-        },
-    ))
+    event(v1::event_payload::Event::MembershipApproved(v1::MembershipApproved {
+        coalition_id: coalition.into(),
+        organisation_id: org.into(),
+        joined_on: on,
+    }))
 }
 
 pub fn left(coalition: &str, org: &str, on: Option<v1::Date>) -> v1::EventData {
-    event(v1::event_payload::Event::MembershipLeft(
-        v1::MembershipLeft {
-            coalition_id: coalition.into(),
-            organisation_id: org.into(),
-            left_on: on,
-            reason: "test".into(),
-        },
-    ))
+    event(v1::event_payload::Event::MembershipLeft(v1::MembershipLeft {
+        coalition_id: coalition.into(),
+        organisation_id: org.into(),
+        left_on: on,
+        reason: "test".into(),
+    }))
 }
 
 pub fn membership(coalition: &str, org: &str, events: Vec<v1::EventData>) -> v1::AppendRequest {
-    request(
-        v1::AggregateType::Membership,
-        &format!("{coalition}.{org}"),
-        None,
-        events,
-    )
+    request(v1::AggregateType::Membership, &format!("{coalition}.{org}"), None, events)
 }
 
 /// Sets up coalition `se` (launched 2018-05-03) and `n` organisations `org-0..n` that joined it; returns the last
 /// position.
 pub async fn seed(app: &mut TestApp, n: usize) -> u64 {
-    let mut last = app
-        .append
-        .append(coalition("se", "SE", date(2018, 5, 3)))
-        .await
-        .unwrap()
-        .into_inner()
-        .revision;
+    let mut last = app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap().into_inner().revision;
     for i in 0..n {
         let org = format!("org-{i}");
         app.append.append(organisation(&org)).await.unwrap();

@@ -12,11 +12,7 @@ pub enum AppendError {
     Rule(DomainError),
     /// The aggregate is not at the expected revision. -> ABORTED
     #[error("revision conflict on {aggregate}: expected {expected}, current revision is {current}")]
-    Conflict {
-        aggregate: String,
-        expected: String,
-        current: u64,
-    },
+    Conflict { aggregate: String, expected: String, current: u64 },
     /// The log cannot be reached, or the write's outcome is unknown; retry with the same event ids. -> UNAVAILABLE
     #[error("{0}")]
     Unavailable(String),
@@ -38,13 +34,10 @@ impl From<ledger_log::LogError> for AppendError {
     fn from(e: ledger_log::LogError) -> Self {
         use ledger_log::LogError as L;
         match e {
-            L::AtomicBatchUnsupported(_) => {
-                Self::Rule(DomainError::rule("log.atomic_batches", e.to_string()))
-            }
+            L::AtomicBatchUnsupported(_) => Self::Rule(DomainError::rule("log.atomic_batches", e.to_string())),
+            L::ScopedCheckUnsupported(_) => Self::Rule(DomainError::rule("log.scoped_checks", e.to_string())),
             L::Unavailable(_) | L::WrongLastSequence { .. } => Self::Unavailable(e.to_string()),
-            L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) => {
-                Self::Internal(e.to_string())
-            }
+            L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) => Self::Internal(e.to_string()),
         }
     }
 }

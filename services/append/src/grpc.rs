@@ -9,8 +9,8 @@
 //! - `INTERNAL`: the aggregate's history cannot be read by this code.
 use ledger_domain::{DomainError, ExpectedRevision};
 use ledger_proto::convert::{
-    aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain,
-    timestamp_to_domain, uuid_to_domain,
+    aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain, timestamp_to_domain,
+    uuid_to_domain,
 };
 use ledger_proto::v1;
 use ledger_proto::v1::ledger_append_server::LedgerAppend;
@@ -61,27 +61,18 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
                 source: source_to_domain(&at("source"), e.source)?,
                 correlation_id: optional_uuid_to_domain(&at("correlation_id"), &e.correlation_id)?,
                 causation_id: optional_uuid_to_domain(&at("causation_id"), &e.causation_id)?,
-                kind: payload_to_domain(e.payload.as_ref())
-                    .map_err(|d| d.in_field(&format!("events[{i}].")))?,
+                kind: payload_to_domain(e.payload.as_ref()).map_err(|d| d.in_field(&format!("events[{i}].")))?,
             })
         })
         .collect::<Result<Vec<_>, DomainError>>()?;
-    Ok(AppendCommand {
-        aggregate,
-        expected,
-        events,
-    })
+    Ok(AppendCommand { aggregate, expected, events })
 }
 
 #[tonic::async_trait]
 impl LedgerAppend for AppendService {
     #[tracing::instrument(skip_all, fields(aggregate, events = request.get_ref().events.len()))]
-    async fn append(
-        &self,
-        request: Request<v1::AppendRequest>,
-    ) -> Result<Response<v1::AppendResponse>, Status> {
-        let cmd = command_from_request(request.get_ref())
-            .map_err(|e| Status::from(AppendError::from(e)))?;
+    async fn append(&self, request: Request<v1::AppendRequest>) -> Result<Response<v1::AppendResponse>, Status> {
+        let cmd = command_from_request(request.get_ref()).map_err(|e| Status::from(AppendError::from(e)))?;
         tracing::Span::current().record("aggregate", tracing::field::display(&cmd.aggregate));
         match AppendService::append(self, cmd).await {
             Ok(o) => Ok(Response::new(v1::AppendResponse {

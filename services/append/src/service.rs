@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ledger_domain::rules::{AggregateState, Context};
-use ledger_domain::{
-    Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source,
-};
+use ledger_domain::{Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source, Token};
 use ledger_log::{Log, LogError, OutgoingEvent};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -48,12 +46,41 @@ pub struct AppendOutcome {
     pub deduplicated: bool,
 }
 
-/// What the service knows about one aggregate, as of `revision`.
+/// What the service knows about one aggregate, as of its `revision`.
 #[derive(Debug)]
-struct Loaded {
+struct AggregateView {
     revision: u64,
     state: AggregateState,
     event_ids: HashMap<Uuid, u64>,
+}
+
+impl AggregateView {
+    fn new(aggregate: &Aggregate) -> Self {
+        Self { revision: 0, state: AggregateState::new(aggregate.kind()), event_ids: HashMap::new() }
+    }
+}
+
+/// What the service knows about one consistency scope (an aggregate, or an organisation's memberships and
+/// pledges), as of `revision`: the last position in the scope, which every write to it is checked against.
+#[derive(Debug, Default)]
+struct Loaded {
+    revision: u64,
+    aggregates: HashMap<Aggregate, AggregateView>,
+}
+
+impl Loaded {
+    fn revision_of(&self, aggregate: &Aggregate) -> u64 {
+        self.aggregates.get(aggregate).map_or(0, |a| a.revision)
+    }
+
+    /// Coalitions in which the scope's organisation has an active membership.
+    fn active_memberships(&self) -> std::collections::HashSet<Token> {
+        self.aggregates
+            .iter()
+            .filter(|(_, v)| matches!(&v.state, AggregateState::Membership(m) if m.active_since.is_some()))
+            .filter_map(|(a, _)| a.id().split_once('.').and_then(|(c, _)| Token::parse("coalition", c).ok()))
+            .collect()
+    }
 }
 
 type Slot = Arc<Mutex<Option<Loaded>>>;
@@ -61,15 +88,12 @@ type Slot = Arc<Mutex<Option<Loaded>>>;
 #[derive(Debug, Clone)]
 pub struct AppendService {
     log: Log,
-    aggregates: Arc<std::sync::Mutex<HashMap<Aggregate, Slot>>>,
+    scopes: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
 }
 
 impl AppendService {
     pub fn new(log: Log) -> Self {
-        Self {
-            log,
-            aggregates: Arc::default(),
-        }
+        Self { log, scopes: Arc::default() }
     }
 
     pub fn log(&self) -> &Log {
@@ -77,25 +101,23 @@ impl AppendService {
     }
 
     fn slot(&self, aggregate: &Aggregate) -> Slot {
-        let mut map = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_CAPACITY && !map.contains_key(aggregate) {
+        let scope = aggregate.consistency_scope();
+        let mut map = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_CAPACITY && !map.contains_key(&scope) {
             // Drop idle entries; an entry in use is held by an Arc elsewhere and stays.
             map.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
-        map.entry(aggregate.clone()).or_default().clone()
+        map.entry(scope).or_default().clone()
     }
 
     /// Appends a command's events, all or none. See the crate docs for the guarantees.
     pub async fn append(&self, cmd: AppendCommand) -> Result<AppendOutcome, AppendError> {
         check_shape(&cmd)?;
         let slot = self.slot(&cmd.aggregate);
-        // One append at a time per aggregate in this process: keeps their order and avoids self-inflicted conflicts.
+        // One append at a time per scope in this process: keeps their order and avoids self-inflicted conflicts.
         let mut guard = slot.lock().await;
         let result = self.append_locked(&cmd, &mut guard).await;
-        if matches!(
-            result,
-            Err(AppendError::Unavailable(_) | AppendError::Internal(_))
-        ) {
+        if matches!(result, Err(AppendError::Unavailable(_) | AppendError::Internal(_))) {
             // The write may or may not have happened: forget what we knew and reload next time.
             *guard = None;
         }
@@ -113,18 +135,18 @@ impl AppendService {
         };
         let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(outcome) = deduplicate(cmd, &loaded)? {
+            if let Some(outcome) = deduplicate(cmd, loaded.aggregates.get(&cmd.aggregate))? {
                 *slot = Some(loaded);
                 return Ok(outcome);
             }
-            if !cmd.expected.matches(loaded.revision) {
+            let current = loaded.revision_of(&cmd.aggregate);
+            if !cmd.expected.matches(current) {
                 if !refreshed {
                     // Another instance may have written since we cached it: catch up once before judging.
                     self.catch_up(&cmd.aggregate, &mut loaded).await?;
                     refreshed = true;
                     continue;
                 }
-                let current = loaded.revision;
                 *slot = Some(loaded);
                 return Err(AppendError::Conflict {
                     aggregate: cmd.aggregate.to_string(),
@@ -132,9 +154,12 @@ impl AppendService {
                     current,
                 });
             }
-            let ctx = self.context(cmd).await?;
+            let mut ctx = self.context(cmd).await?;
+            ctx.active_memberships = loaded.active_memberships();
             let kinds: Vec<EventKind> = cmd.events.iter().map(|e| e.kind.clone()).collect();
-            if let Err(e) = loaded.state.decide(&cmd.aggregate, &kinds, &ctx) {
+            let view =
+                loaded.aggregates.entry(cmd.aggregate.clone()).or_insert_with(|| AggregateView::new(&cmd.aggregate));
+            if let Err(e) = view.state.decide(&cmd.aggregate, &kinds, &ctx) {
                 *slot = Some(loaded);
                 return Err(e.into());
             }
@@ -148,24 +173,17 @@ impl AppendService {
                     body: Bytes::from(ledger_proto::stored::encode(&cmd.aggregate, e)),
                 })
                 .collect();
-            match self
-                .log
-                .append(&cmd.aggregate, Some(loaded.revision), &outgoing)
-                .await
-            {
+            match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
-                        loaded.state.apply(&e.kind);
-                        loaded.event_ids.insert(e.meta.event_id, *p);
+                        view.state.apply(&e.kind);
+                        view.event_ids.insert(e.meta.event_id, *p);
                     }
-                    let revision = positions.last().copied().unwrap_or(loaded.revision);
+                    let revision = positions.last().copied().unwrap_or(view.revision);
+                    view.revision = revision;
                     loaded.revision = revision;
                     *slot = Some(loaded);
-                    return Ok(AppendOutcome {
-                        positions,
-                        revision,
-                        deduplicated: false,
-                    });
+                    return Ok(AppendOutcome { positions, revision, deduplicated: false });
                 }
                 Err(LogError::WrongLastSequence { .. }) => {
                     tracing::debug!(aggregate = %cmd.aggregate, "concurrent write; catching up and retrying");
@@ -182,57 +200,57 @@ impl AppendService {
     }
 
     async fn load(&self, aggregate: &Aggregate) -> Result<Loaded, AppendError> {
-        let mut loaded = Loaded {
-            revision: 0,
-            state: AggregateState::new(aggregate.kind()),
-            event_ids: HashMap::new(),
-        };
+        let mut loaded = Loaded::default();
         self.catch_up(aggregate, &mut loaded).await?;
         Ok(loaded)
     }
 
-    async fn catch_up(
-        &self,
-        aggregate: &Aggregate,
-        loaded: &mut Loaded,
-    ) -> Result<(), AppendError> {
-        for m in self.log.read_aggregate(aggregate, loaded.revision).await? {
+    /// Reads what was written to `aggregate`'s scope since `loaded.revision` and folds it in.
+    async fn catch_up(&self, aggregate: &Aggregate, loaded: &mut Loaded) -> Result<(), AppendError> {
+        for m in self.log.read_scope(aggregate, loaded.revision).await? {
             let suffix = self.log.subject_suffix(&m.subject).unwrap_or_default();
             let r = ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| {
                 AppendError::Internal(format!(
-                    "{aggregate} has an event at position {} that cannot be read ({e}); no rule can be checked \
-                     against it, so nothing is appended to this aggregate",
+                    "{aggregate}: the event at position {} in its consistency scope cannot be read ({e}); no rule \
+                     can be checked against it, so nothing is appended here",
                     m.position
                 ))
             })?;
-            loaded.state.apply(&r.event.kind);
-            loaded.event_ids.insert(r.event.meta.event_id, r.position);
+            let view = loaded.aggregates.entry(r.aggregate.clone()).or_insert_with(|| AggregateView::new(&r.aggregate));
+            view.state.apply(&r.event.kind);
+            view.event_ids.insert(r.event.meta.event_id, r.position);
+            view.revision = m.position;
             loaded.revision = m.position;
         }
         Ok(())
     }
 
-    /// Loads the facts about other aggregates that the command's rules need. These facts only ever become true
-    /// (a coalition once established stays established), so reading them outside the write is safe.
+    /// The state of an aggregate outside the write's scope, read fresh.
+    async fn read_state(&self, aggregate: &Aggregate) -> Result<AggregateState, AppendError> {
+        let loaded = self.load(aggregate).await?;
+        Ok(loaded.aggregates.get(aggregate).map_or_else(|| AggregateState::new(aggregate.kind()), |v| v.state.clone()))
+    }
+
+    /// Loads the facts about aggregates outside the write's scope that the command's rules need. These facts only
+    /// ever become true and never change (a coalition, once established, keeps its launch date and pledging
+    /// setting; an organisation stays registered), so reading them before the write is safe.
     async fn context(&self, cmd: &AppendCommand) -> Result<Context, AppendError> {
         let mut ctx = Context::default();
-        let Some(EventKind::MembershipApproved(m)) = cmd
-            .events
-            .iter()
-            .map(|e| &e.kind)
-            .find(|k| matches!(k, EventKind::MembershipApproved(_)))
-        else {
+        let needs = cmd.events.iter().find_map(|e| match &e.kind {
+            EventKind::MembershipApproved(m) => Some((m.coalition_id.clone(), m.organisation_id.clone())),
+            EventKind::PledgeSubmitted(p) => Some((p.coalition_id.clone(), p.organisation_id.clone())),
+            _ => None,
+        });
+        let Some((coalition, organisation)) = needs else {
             return Ok(ctx);
         };
-        let coalition = self.load(&Aggregate::coalition(&m.coalition_id)).await?;
-        if let AggregateState::Coalition(Some(facts)) = coalition.state {
+        if let AggregateState::Coalition(Some(facts)) = self.read_state(&Aggregate::coalition(&coalition)).await? {
             ctx.coalition = Some(facts);
         }
-        let org = self
-            .load(&Aggregate::organisation(&m.organisation_id))
-            .await?;
-        ctx.organisation_registered =
-            matches!(org.state, AggregateState::Organisation { registered: true });
+        ctx.organisation_registered = matches!(
+            self.read_state(&Aggregate::organisation(&organisation)).await?,
+            AggregateState::Organisation { registered: true }
+        );
         Ok(ctx)
     }
 }
@@ -248,42 +266,27 @@ fn describe(e: ExpectedRevision) -> String {
 fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
     let invalid = |f: String, r: String| AppendError::Invalid(DomainError::invalid(f, r));
     if cmd.events.is_empty() {
-        return Err(invalid(
-            "events".into(),
-            "at least one event is required".into(),
-        ));
+        return Err(invalid("events".into(), "at least one event is required".into()));
     }
     if cmd.events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(invalid(
-            "events".into(),
-            format!("at most {MAX_EVENTS_PER_APPEND}, got {}", cmd.events.len()),
-        ));
+        return Err(invalid("events".into(), format!("at most {MAX_EVENTS_PER_APPEND}, got {}", cmd.events.len())));
     }
     let mut seen = HashMap::new();
     for (i, e) in cmd.events.iter().enumerate() {
         if let Some(j) = seen.insert(e.event_id, i) {
-            return Err(invalid(
-                format!("events[{i}].event_id"),
-                format!("{} repeats events[{j}]", e.event_id),
-            ));
+            return Err(invalid(format!("events[{i}].event_id"), format!("{} repeats events[{j}]", e.event_id)));
         }
         if e.actor.trim().is_empty() || e.actor.len() > 200 {
-            return Err(invalid(
-                format!("events[{i}].actor"),
-                "required, at most 200 characters".into(),
-            ));
+            return Err(invalid(format!("events[{i}].actor"), "required, at most 200 characters".into()));
         }
     }
     Ok(())
 }
 
 /// If the command's events are already in the aggregate, the original outcome; a partial overlap is an error.
-fn deduplicate(cmd: &AppendCommand, loaded: &Loaded) -> Result<Option<AppendOutcome>, AppendError> {
-    let found: Vec<Option<u64>> = cmd
-        .events
-        .iter()
-        .map(|e| loaded.event_ids.get(&e.event_id).copied())
-        .collect();
+fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Option<AppendOutcome>, AppendError> {
+    let Some(view) = view else { return Ok(None) };
+    let found: Vec<Option<u64>> = cmd.events.iter().map(|e| view.event_ids.get(&e.event_id).copied()).collect();
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
@@ -298,11 +301,7 @@ fn deduplicate(cmd: &AppendCommand, loaded: &Loaded) -> Result<Option<AppendOutc
         )));
     }
     let positions: Vec<u64> = found.into_iter().flatten().collect();
-    Ok(Some(AppendOutcome {
-        revision: positions.last().copied().unwrap_or(0),
-        positions,
-        deduplicated: true,
-    }))
+    Ok(Some(AppendOutcome { revision: positions.last().copied().unwrap_or(0), positions, deduplicated: true }))
 }
 
 fn build_events(cmd: &AppendCommand) -> Vec<Event> {

@@ -13,17 +13,11 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Validation {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self::Validation { field: field.into(), reason: reason.into() }
     }
 
     pub fn rule(rule: &'static str, detail: impl Into<String>) -> Self {
-        Self::Rule {
-            rule,
-            detail: detail.into(),
-        }
+        Self::Rule { rule, detail: detail.into() }
     }
 
     /// Says where the error is: prefixes a validation error's field path (e.g. with `events[2].`) and a broken
@@ -31,14 +25,10 @@ impl DomainError {
     #[must_use]
     pub fn in_field(self, prefix: &str) -> Self {
         match self {
-            Self::Validation { field, reason } => Self::Validation {
-                field: format!("{prefix}{field}"),
-                reason,
-            },
-            Self::Rule { rule, detail } => Self::Rule {
-                rule,
-                detail: format!("{}: {detail}", prefix.trim_end_matches('.')),
-            },
+            Self::Validation { field, reason } => Self::Validation { field: format!("{prefix}{field}"), reason },
+            Self::Rule { rule, detail } => {
+                Self::Rule { rule, detail: format!("{}: {detail}", prefix.trim_end_matches('.')) }
+            }
         }
     }
 }

@@ -89,6 +89,139 @@ pub struct MembershipLeft {
     pub reason: String,
 }
 
+/// The four pillars of the coalition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pillar {
+    All,
+    LabourForce,
+    IctProfessionals,
+    Education,
+}
+
+/// The Commission's pledge indicators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Indicator {
+    TrainingsOnline,
+    TrainingsFaceToFace,
+    Certifications,
+    PeopleReached,
+    Placements,
+    JobsMatched,
+    NewCourses,
+    Beneficiaries,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeSubmitted {
+    pub organisation_id: Token,
+    pub coalition_id: Token,
+    pub title: String,
+    pub pillars: Vec<Pillar>,
+    pub countries: Vec<CountryCode>,
+    pub starts_on: Date,
+    pub ends_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeApproved {
+    pub approved_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitiativeAdded {
+    pub initiative_id: Token,
+    pub title: String,
+    pub pillar: Pillar,
+    pub targets: Vec<(Indicator, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRevised {
+    pub initiative_id: Token,
+    pub indicator: Indicator,
+    pub old_target: i64,
+    pub new_target: i64,
+    pub reason: String,
+}
+
+/// Progress to date of one initiative.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub cumulative: Vec<(Indicator, i64)>,
+    pub people: i64,
+    pub women: i64,
+    pub per_country: Vec<(CountryCode, i64)>,
+}
+
+impl Progress {
+    /// Counts non-negative, women <= people, the country breakdown sums to people.
+    pub fn validate(&self, field: &str) -> Result<(), DomainError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, (indicator, n)) in self.cumulative.iter().enumerate() {
+            if *n < 0 {
+                return Err(DomainError::invalid(
+                    format!("{field}.cumulative[{i}].amount"),
+                    format!("{n} is negative"),
+                ));
+            }
+            if !seen.insert(indicator) {
+                return Err(DomainError::invalid(
+                    format!("{field}.cumulative[{i}]"),
+                    format!("{indicator:?} repeated"),
+                ));
+            }
+        }
+        if self.people < 0 || self.women < 0 {
+            return Err(DomainError::invalid(format!("{field}.people"), "counts must not be negative"));
+        }
+        if self.women > self.people {
+            return Err(DomainError::invalid(
+                format!("{field}.women"),
+                format!("women {} exceeds people {}", self.women, self.people),
+            ));
+        }
+        if !self.per_country.is_empty() {
+            if let Some((c, n)) = self.per_country.iter().find(|(_, n)| *n < 0) {
+                return Err(DomainError::invalid(format!("{field}.per_country"), format!("{} is {n}", c.as_str())));
+            }
+            let sum: i64 = self.per_country.iter().map(|(_, n)| n).sum();
+            if sum != self.people {
+                return Err(DomainError::invalid(
+                    format!("{field}.per_country"),
+                    format!("the breakdown sums to {sum}, not to people {}", self.people),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressReported {
+    pub report_id: Token,
+    pub initiative_id: Token,
+    pub period_end: Date,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressCorrected {
+    pub report_id: Token,
+    pub progress: Progress,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeCompleted {
+    pub completed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeWithdrawn {
+    pub withdrawn_on: Date,
+    pub reason: String,
+}
+
 /// One domain event. The variant is the event type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -96,15 +229,31 @@ pub enum EventKind {
     OrganisationRegistered(OrganisationRegistered),
     MembershipApproved(MembershipApproved),
     MembershipLeft(MembershipLeft),
+    PledgeSubmitted(PledgeSubmitted),
+    PledgeApproved(PledgeApproved),
+    InitiativeAdded(InitiativeAdded),
+    TargetRevised(TargetRevised),
+    ProgressReported(ProgressReported),
+    ProgressCorrected(ProgressCorrected),
+    PledgeCompleted(PledgeCompleted),
+    PledgeWithdrawn(PledgeWithdrawn),
 }
 
 impl EventKind {
     /// Every event type name the code knows, with its current schema version.
-    pub const TYPES: [(&'static str, u32); 4] = [
+    pub const TYPES: [(&'static str, u32); 12] = [
         ("coalition_established", 1),
         ("organisation_registered", 1),
         ("membership_approved", 1),
         ("membership_left", 1),
+        ("pledge_submitted", 2),
+        ("pledge_approved", 1),
+        ("initiative_added", 1),
+        ("target_revised", 1),
+        ("progress_reported", 1),
+        ("progress_corrected", 1),
+        ("pledge_completed", 1),
+        ("pledge_withdrawn", 1),
     ];
 
     /// The event type's name, as stored in the log and used in filters.
@@ -114,6 +263,14 @@ impl EventKind {
             Self::OrganisationRegistered(_) => "organisation_registered",
             Self::MembershipApproved(_) => "membership_approved",
             Self::MembershipLeft(_) => "membership_left",
+            Self::PledgeSubmitted(_) => "pledge_submitted",
+            Self::PledgeApproved(_) => "pledge_approved",
+            Self::InitiativeAdded(_) => "initiative_added",
+            Self::TargetRevised(_) => "target_revised",
+            Self::ProgressReported(_) => "progress_reported",
+            Self::ProgressCorrected(_) => "progress_corrected",
+            Self::PledgeCompleted(_) => "pledge_completed",
+            Self::PledgeWithdrawn(_) => "pledge_withdrawn",
         }
     }
 
@@ -128,6 +285,14 @@ impl EventKind {
             Self::CoalitionEstablished(_) => AggregateType::Coalition,
             Self::OrganisationRegistered(_) => AggregateType::Organisation,
             Self::MembershipApproved(_) | Self::MembershipLeft(_) => AggregateType::Membership,
+            Self::PledgeSubmitted(_)
+            | Self::PledgeApproved(_)
+            | Self::InitiativeAdded(_)
+            | Self::TargetRevised(_)
+            | Self::ProgressReported(_)
+            | Self::ProgressCorrected(_)
+            | Self::PledgeCompleted(_)
+            | Self::PledgeWithdrawn(_) => AggregateType::Pledge,
         }
     }
 
@@ -136,7 +301,8 @@ impl EventKind {
         match self {
             Self::MembershipApproved(e) => Some(&e.coalition_id),
             Self::MembershipLeft(e) => Some(&e.coalition_id),
-            Self::CoalitionEstablished(_) | Self::OrganisationRegistered(_) => None,
+            Self::PledgeSubmitted(e) => Some(&e.coalition_id),
+            _ => None,
         }
     }
 
@@ -147,10 +313,7 @@ impl EventKind {
                 return Err(DomainError::invalid(field, "must not be empty"));
             }
             if s.chars().count() > max {
-                return Err(DomainError::invalid(
-                    field,
-                    format!("longer than {max} characters"),
-                ));
+                return Err(DomainError::invalid(field, format!("longer than {max} characters")));
             }
             Ok(())
         }
@@ -158,30 +321,61 @@ impl EventKind {
             Self::CoalitionEstablished(e) => {
                 text("payload.name", &e.name, 200)?;
                 match (e.kind, &e.country) {
-                    (CoalitionKind::National, None) => Err(DomainError::invalid(
-                        "payload.country",
-                        "a national coalition needs a country",
-                    )),
+                    (CoalitionKind::National, None) => {
+                        Err(DomainError::invalid("payload.country", "a national coalition needs a country"))
+                    }
                     (CoalitionKind::Eu, Some(c)) => Err(DomainError::invalid(
                         "payload.country",
-                        format!(
-                            "the EU-level coalition has no country, got {:?}",
-                            c.as_str()
-                        ),
+                        format!("the EU-level coalition has no country, got {:?}", c.as_str()),
                     )),
                     _ => Ok(()),
                 }
             }
             Self::OrganisationRegistered(e) => text("payload.name", &e.name, 300),
-            Self::MembershipApproved(_) => Ok(()),
-            Self::MembershipLeft(e) => {
-                if e.reason.chars().count() > 1000 {
+            Self::MembershipApproved(_) | Self::PledgeApproved(_) | Self::PledgeCompleted(_) => Ok(()),
+            Self::MembershipLeft(MembershipLeft { reason, .. })
+            | Self::PledgeWithdrawn(PledgeWithdrawn { reason, .. }) => {
+                if reason.chars().count() > 1000 {
+                    return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
+                }
+                Ok(())
+            }
+            Self::PledgeSubmitted(e) => {
+                text("payload.title", &e.title, 300)?;
+                if e.pillars.is_empty() {
+                    return Err(DomainError::invalid("payload.pillars", "a pledge needs at least one pillar"));
+                }
+                if e.starts_on > e.ends_on {
                     return Err(DomainError::invalid(
-                        "payload.reason",
-                        "longer than 1000 characters",
+                        "payload.ends_on",
+                        format!("ends_on {} is before starts_on {}", e.ends_on, e.starts_on),
                     ));
                 }
                 Ok(())
+            }
+            Self::InitiativeAdded(e) => {
+                text("payload.title", &e.title, 300)?;
+                if e.targets.is_empty() {
+                    return Err(DomainError::invalid("payload.targets", "at least one target is required"));
+                }
+                if let Some((i, (_, n))) = e.targets.iter().enumerate().find(|(_, (_, n))| *n < 0) {
+                    return Err(DomainError::invalid(
+                        format!("payload.targets[{i}].amount"),
+                        format!("{n} is negative"),
+                    ));
+                }
+                Ok(())
+            }
+            Self::TargetRevised(e) => {
+                if e.new_target < 0 || e.old_target < 0 {
+                    return Err(DomainError::invalid("payload.new_target", "targets must not be negative"));
+                }
+                text("payload.reason", &e.reason, 1000)
+            }
+            Self::ProgressReported(e) => e.progress.validate("payload.progress"),
+            Self::ProgressCorrected(e) => {
+                text("payload.reason", &e.reason, 1000)?;
+                e.progress.validate("payload.progress")
             }
         }
     }
@@ -189,8 +383,5 @@ impl EventKind {
 
 /// The current schema version of an event type, or `None` if the type is unknown to this code.
 pub fn current_schema_version(type_name: &str) -> Option<u32> {
-    EventKind::TYPES
-        .iter()
-        .find(|(t, _)| *t == type_name)
-        .map(|(_, v)| *v)
+    EventKind::TYPES.iter().find(|(t, _)| *t == type_name).map(|(_, v)| *v)
 }

@@ -10,19 +10,10 @@ pub struct Token(String);
 impl Token {
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         if s.is_empty() || s.len() > 64 {
-            return Err(DomainError::invalid(
-                field,
-                format!("must be 1 to 64 characters, got {}", s.len()),
-            ));
+            return Err(DomainError::invalid(field, format!("must be 1 to 64 characters, got {}", s.len())));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-        {
-            return Err(DomainError::invalid(
-                field,
-                format!("character {c:?} not allowed (use A-Z a-z 0-9 _ -)"),
-            ));
+        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+            return Err(DomainError::invalid(field, format!("character {c:?} not allowed (use A-Z a-z 0-9 _ -)")));
         }
         Ok(Self(s.to_owned()))
     }
@@ -45,16 +36,19 @@ pub enum AggregateType {
     Organisation,
     /// One organisation's membership of one coalition; id `<coalition>.<organisation>`.
     Membership,
+    /// One organisation's pledge; id `<organisation>.<pledge>`.
+    Pledge,
 }
 
 impl AggregateType {
-    pub const ALL: [Self; 3] = [Self::Coalition, Self::Organisation, Self::Membership];
+    pub const ALL: [Self; 4] = [Self::Coalition, Self::Organisation, Self::Membership, Self::Pledge];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Coalition => "coalition",
             Self::Organisation => "organisation",
             Self::Membership => "membership",
+            Self::Pledge => "pledge",
         }
     }
 
@@ -65,8 +59,8 @@ impl AggregateType {
     /// How many subject tokens the id has.
     fn id_tokens(self) -> usize {
         match self {
-            Self::Membership => 2,
-            _ => 1,
+            Self::Membership | Self::Pledge => 2,
+            Self::Coalition | Self::Organisation => 1,
         }
     }
 }
@@ -84,40 +78,38 @@ impl Aggregate {
         if parts.len() != kind.id_tokens() {
             return Err(DomainError::invalid(
                 "aggregate.id",
-                format!(
-                    "a {} id has {} dot-separated part(s), got {id:?}",
-                    kind.name(),
-                    kind.id_tokens()
-                ),
+                format!("a {} id has {} dot-separated part(s), got {id:?}", kind.name(), kind.id_tokens()),
             ));
         }
         for p in parts {
             Token::parse("aggregate.id", p)?;
         }
-        Ok(Self {
-            kind,
-            id: id.to_owned(),
-        })
+        Ok(Self { kind, id: id.to_owned() })
     }
 
     pub fn coalition(id: &Token) -> Self {
-        Self {
-            kind: AggregateType::Coalition,
-            id: id.to_string(),
-        }
+        Self { kind: AggregateType::Coalition, id: id.to_string() }
     }
 
     pub fn organisation(id: &Token) -> Self {
-        Self {
-            kind: AggregateType::Organisation,
-            id: id.to_string(),
-        }
+        Self { kind: AggregateType::Organisation, id: id.to_string() }
     }
 
     pub fn membership(coalition: &Token, organisation: &Token) -> Self {
-        Self {
-            kind: AggregateType::Membership,
-            id: format!("{coalition}.{organisation}"),
+        Self { kind: AggregateType::Membership, id: format!("{coalition}.{organisation}") }
+    }
+
+    pub fn pledge(organisation: &Token, pledge: &Token) -> Self {
+        Self { kind: AggregateType::Pledge, id: format!("{organisation}.{pledge}") }
+    }
+
+    /// The organisation an organisation-rooted aggregate (membership, pledge) belongs to.
+    pub fn organisation_id(&self) -> Option<&str> {
+        match self.kind {
+            AggregateType::Membership => self.id.split_once('.').map(|(_, o)| o),
+            AggregateType::Pledge => self.id.split_once('.').map(|(o, _)| o),
+            AggregateType::Organisation => Some(&self.id),
+            AggregateType::Coalition => None,
         }
     }
 
@@ -129,20 +121,41 @@ impl Aggregate {
         &self.id
     }
 
-    /// The subject suffix of this aggregate in the log: `<type>.<id>`.
+    /// The subject suffix of this aggregate in the log. Memberships and pledges live under their organisation
+    /// (`org.<organisation>.membership.<coalition>`, `org.<organisation>.pledge.<pledge>`) so that one
+    /// sequence check over `org.<organisation>.>` covers all of them; see [`Self::consistency_scope`].
     pub fn subject_suffix(&self) -> String {
-        format!("{}.{}", self.kind.name(), self.id)
+        match (self.kind, self.id.split_once('.')) {
+            (AggregateType::Membership, Some((c, o))) => format!("org.{o}.membership.{c}"),
+            (AggregateType::Pledge, Some((o, p))) => format!("org.{o}.pledge.{p}"),
+            _ => format!("{}.{}", self.kind.name(), self.id),
+        }
+    }
+
+    /// The subject suffix pattern whose last sequence every write to this aggregate is checked against: the
+    /// whole organisation for memberships and pledges (so a pledge and a leave of the same organisation cannot
+    /// both pass their rules concurrently), the aggregate's own subject otherwise.
+    pub fn consistency_scope(&self) -> String {
+        match self.kind {
+            AggregateType::Membership | AggregateType::Pledge => {
+                format!("org.{}.>", self.organisation_id().unwrap_or_default())
+            }
+            AggregateType::Coalition | AggregateType::Organisation => self.subject_suffix(),
+        }
     }
 
     /// Parses a subject suffix written by [`Self::subject_suffix`].
     pub fn from_subject_suffix(s: &str) -> Result<Self, DomainError> {
-        let (kind, id) = s
-            .split_once('.')
-            .ok_or_else(|| DomainError::invalid("subject", format!("{s:?}")))?;
-        let kind = AggregateType::from_name(kind).ok_or_else(|| {
-            DomainError::invalid("subject", format!("unknown aggregate type {kind:?}"))
-        })?;
-        Self::parse(kind, id)
+        let bad = || DomainError::invalid("subject", format!("{s:?} is not an aggregate's subject"));
+        let parts: Vec<&str> = s.split('.').collect();
+        match parts.as_slice() {
+            ["org", o, "membership", c] => Self::parse(AggregateType::Membership, &format!("{c}.{o}")),
+            ["org", o, "pledge", p] => Self::parse(AggregateType::Pledge, &format!("{o}.{p}")),
+            [kind @ ("coalition" | "organisation"), id] => {
+                Self::parse(AggregateType::from_name(kind).ok_or_else(bad)?, id)
+            }
+            _ => Err(bad()),
+        }
     }
 }
 
@@ -161,10 +174,7 @@ impl CountryCode {
         if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DomainError::invalid(
-                field,
-                format!("expected a two-letter upper-case country code, got {s:?}"),
-            ))
+            Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {s:?}")))
         }
     }
 
@@ -180,11 +190,15 @@ mod tests {
     #[test]
     fn membership_ids_have_two_tokens_and_round_trip_through_the_subject() {
         let m = Aggregate::parse(AggregateType::Membership, "se.org-1").unwrap();
-        assert_eq!(m.subject_suffix(), "membership.se.org-1");
-        assert_eq!(
-            Aggregate::from_subject_suffix("membership.se.org-1").unwrap(),
-            m
-        );
+        assert_eq!(m.subject_suffix(), "org.org-1.membership.se");
+        assert_eq!(Aggregate::from_subject_suffix("org.org-1.membership.se").unwrap(), m);
+        let p = Aggregate::parse(AggregateType::Pledge, "org-1.p7").unwrap();
+        assert_eq!(p.subject_suffix(), "org.org-1.pledge.p7");
+        assert_eq!(p.consistency_scope(), m.consistency_scope());
+        assert_eq!(Aggregate::from_subject_suffix("org.org-1.pledge.p7").unwrap(), p);
+        let c = Aggregate::parse(AggregateType::Coalition, "se").unwrap();
+        assert_eq!(c.consistency_scope(), "coalition.se");
+        assert!(Aggregate::from_subject_suffix("org.x.y.z").is_err());
         assert!(Aggregate::parse(AggregateType::Membership, "se").is_err());
         assert!(Aggregate::parse(AggregateType::Coalition, "se.x").is_err());
     }
@@ -193,10 +207,7 @@ mod tests {
     fn tokens_refuse_subject_wildcards_and_empty_strings() {
         for bad in ["", "a*b", "a>b", "a b", "a.b", &"x".repeat(65)] {
             let err = Token::parse("aggregate.id", bad).unwrap_err();
-            assert!(
-                matches!(err, DomainError::Validation { ref field, .. } if field == "aggregate.id"),
-                "{bad}"
-            );
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "aggregate.id"), "{bad}");
         }
         assert!(Token::parse("id", "Org_1-a").is_ok());
     }

@@ -2,10 +2,12 @@
 //!
 //! `apply` folds past events into a state; `decide` checks new events against that state (and against facts
 //! about other aggregates in a [`Context`]) without changing it. Both are pure.
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use time::Date;
 
-use crate::event::{CoalitionEstablished, EventKind};
-use crate::{Aggregate, AggregateType, DomainError};
+use crate::event::{CoalitionEstablished, EventKind, Indicator, Pillar, Progress};
+use crate::{Aggregate, AggregateType, DomainError, Token};
 
 /// What an aggregate's history says, as far as the rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +15,39 @@ pub enum AggregateState {
     Coalition(Option<CoalitionFacts>),
     Organisation { registered: bool },
     Membership(MembershipFacts),
+    Pledge(Option<PledgeFacts>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PledgeStatus {
+    Submitted,
+    Approved,
+    Completed,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeFacts {
+    pub status: PledgeStatus,
+    pub pillars: Vec<Pillar>,
+    pub initiatives: HashMap<Token, InitiativeFacts>,
+    /// Report id -> initiative id.
+    pub reports: HashMap<Token, Token>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitiativeFacts {
+    pub targets: BTreeMap<Indicator, i64>,
+    /// Latest cumulative figure per indicator (after corrections).
+    pub cumulative: BTreeMap<Indicator, i64>,
+}
+
+impl InitiativeFacts {
+    fn record(&mut self, p: &Progress) {
+        for (indicator, n) in &p.cumulative {
+            self.cumulative.insert(*indicator, *n);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +58,7 @@ pub struct CoalitionFacts {
 
 impl From<&CoalitionEstablished> for CoalitionFacts {
     fn from(e: &CoalitionEstablished) -> Self {
-        Self {
-            launched_on: e.launched_on,
-            open_pledging: e.open_pledging,
-        }
+        Self { launched_on: e.launched_on, open_pledging: e.open_pledging }
     }
 }
 
@@ -45,6 +77,8 @@ pub struct Context {
     pub coalition: Option<CoalitionFacts>,
     /// Whether the organisation named by a membership event is registered.
     pub organisation_registered: bool,
+    /// Coalitions the organisation of a membership or pledge is an active member of, as of the same write.
+    pub active_memberships: HashSet<Token>,
 }
 
 impl AggregateState {
@@ -54,6 +88,7 @@ impl AggregateState {
             AggregateType::Coalition => Self::Coalition(None),
             AggregateType::Organisation => Self::Organisation { registered: false },
             AggregateType::Membership => Self::Membership(MembershipFacts::default()),
+            AggregateType::Pledge => Self::Pledge(None),
         }
     }
 
@@ -61,43 +96,61 @@ impl AggregateState {
     pub fn apply(&mut self, event: &EventKind) {
         match (self, event) {
             (Self::Coalition(state), EventKind::CoalitionEstablished(e)) => *state = Some(e.into()),
-            (Self::Organisation { registered }, EventKind::OrganisationRegistered(_)) => {
-                *registered = true
-            }
-            (Self::Membership(m), EventKind::MembershipApproved(e)) => {
-                m.active_since = Some(e.joined_on)
-            }
+            (Self::Organisation { registered }, EventKind::OrganisationRegistered(_)) => *registered = true,
+            (Self::Membership(m), EventKind::MembershipApproved(e)) => m.active_since = Some(e.joined_on),
             (Self::Membership(m), EventKind::MembershipLeft(e)) => {
                 m.active_since = None;
                 m.last_left_on = Some(e.left_on);
             }
+            (Self::Pledge(p), EventKind::PledgeSubmitted(e)) => {
+                *p = Some(PledgeFacts {
+                    status: PledgeStatus::Submitted,
+                    pillars: e.pillars.clone(),
+                    initiatives: HashMap::new(),
+                    reports: HashMap::new(),
+                });
+            }
+            (Self::Pledge(Some(p)), event) => match event {
+                EventKind::PledgeApproved(_) => p.status = PledgeStatus::Approved,
+                EventKind::PledgeCompleted(_) => p.status = PledgeStatus::Completed,
+                EventKind::PledgeWithdrawn(_) => p.status = PledgeStatus::Withdrawn,
+                EventKind::InitiativeAdded(e) => {
+                    let targets = e.targets.iter().copied().collect();
+                    p.initiatives.insert(e.initiative_id.clone(), InitiativeFacts { targets, ..Default::default() });
+                }
+                EventKind::TargetRevised(e) => {
+                    if let Some(i) = p.initiatives.get_mut(&e.initiative_id) {
+                        i.targets.insert(e.indicator, e.new_target);
+                    }
+                }
+                EventKind::ProgressReported(e) => {
+                    p.reports.insert(e.report_id.clone(), e.initiative_id.clone());
+                    if let Some(i) = p.initiatives.get_mut(&e.initiative_id) {
+                        i.record(&e.progress);
+                    }
+                }
+                EventKind::ProgressCorrected(e) => {
+                    if let Some(i) = p.reports.get(&e.report_id).and_then(|id| p.initiatives.get_mut(id)) {
+                        i.record(&e.progress);
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
 
     /// Checks that `events`, appended in order to `aggregate` in this state, keep every rule.
-    pub fn decide(
-        &self,
-        aggregate: &Aggregate,
-        events: &[EventKind],
-        ctx: &Context,
-    ) -> Result<(), DomainError> {
+    pub fn decide(&self, aggregate: &Aggregate, events: &[EventKind], ctx: &Context) -> Result<(), DomainError> {
         let mut state = self.clone();
         for (i, event) in events.iter().enumerate() {
-            state
-                .check(aggregate, event, ctx)
-                .map_err(|e| e.in_field(&format!("events[{i}].")))?;
+            state.check(aggregate, event, ctx).map_err(|e| e.in_field(&format!("events[{i}].")))?;
             state.apply(event);
         }
         Ok(())
     }
 
-    fn check(
-        &self,
-        aggregate: &Aggregate,
-        event: &EventKind,
-        ctx: &Context,
-    ) -> Result<(), DomainError> {
+    fn check(&self, aggregate: &Aggregate, event: &EventKind, ctx: &Context) -> Result<(), DomainError> {
         event.validate()?;
         if event.aggregate_type() != aggregate.kind() {
             return Err(DomainError::invalid(
@@ -111,53 +164,35 @@ impl AggregateState {
         }
         match (self, event) {
             (Self::Coalition(Some(_)), EventKind::CoalitionEstablished(_)) => {
-                Err(DomainError::rule(
-                    "coalition.established_once",
-                    format!("{aggregate} is already established"),
-                ))
+                Err(DomainError::rule("coalition.established_once", format!("{aggregate} is already established")))
             }
             (Self::Organisation { registered: true }, EventKind::OrganisationRegistered(_)) => {
-                Err(DomainError::rule(
-                    "organisation.registered_once",
-                    format!("{aggregate} is already registered"),
-                ))
+                Err(DomainError::rule("organisation.registered_once", format!("{aggregate} is already registered")))
             }
             (Self::Membership(m), EventKind::MembershipApproved(e)) => {
                 let expected = Aggregate::membership(&e.coalition_id, &e.organisation_id);
                 if &expected != aggregate {
                     return Err(DomainError::invalid(
                         "payload",
-                        format!(
-                            "a membership of {} in {} belongs to {expected}",
-                            e.organisation_id, e.coalition_id
-                        ),
+                        format!("a membership of {} in {} belongs to {expected}", e.organisation_id, e.coalition_id),
                     ));
                 }
                 let Some(coalition) = &ctx.coalition else {
                     return Err(DomainError::rule(
                         "membership.coalition_exists",
-                        format!(
-                            "coalition {:?} has not been established",
-                            e.coalition_id.as_str()
-                        ),
+                        format!("coalition {:?} has not been established", e.coalition_id.as_str()),
                     ));
                 };
                 if !ctx.organisation_registered {
                     return Err(DomainError::rule(
                         "membership.organisation_registered",
-                        format!(
-                            "organisation {:?} is not registered",
-                            e.organisation_id.as_str()
-                        ),
+                        format!("organisation {:?} is not registered", e.organisation_id.as_str()),
                     ));
                 }
                 if let Some(since) = m.active_since {
                     return Err(DomainError::rule(
                         "membership.one_active",
-                        format!(
-                            "{} is already a member of {} since {since}",
-                            e.organisation_id, e.coalition_id
-                        ),
+                        format!("{} is already a member of {} since {since}", e.organisation_id, e.coalition_id),
                     ));
                 }
                 if e.joined_on < coalition.launched_on {
@@ -172,10 +207,7 @@ impl AggregateState {
                 if let Some(left) = m.last_left_on.filter(|left| e.joined_on < *left) {
                     return Err(DomainError::rule(
                         "membership.rejoin_after_leaving",
-                        format!(
-                            "joined_on {} is before the last leave on {left}",
-                            e.joined_on
-                        ),
+                        format!("joined_on {} is before the last leave on {left}", e.joined_on),
                     ));
                 }
                 Ok(())
@@ -185,19 +217,13 @@ impl AggregateState {
                 if &expected != aggregate {
                     return Err(DomainError::invalid(
                         "payload",
-                        format!(
-                            "a membership of {} in {} belongs to {expected}",
-                            e.organisation_id, e.coalition_id
-                        ),
+                        format!("a membership of {} in {} belongs to {expected}", e.organisation_id, e.coalition_id),
                     ));
                 }
                 match m.active_since {
                     None => Err(DomainError::rule(
                         "membership.leave_requires_active",
-                        format!(
-                            "{} is not a member of {}",
-                            e.organisation_id, e.coalition_id
-                        ),
+                        format!("{} is not a member of {}", e.organisation_id, e.coalition_id),
                     )),
                     Some(since) if e.left_on < since => Err(DomainError::rule(
                         "membership.leave_after_join",
@@ -206,9 +232,129 @@ impl AggregateState {
                     Some(_) => Ok(()),
                 }
             }
+            (Self::Pledge(p), event) => check_pledge(p.as_ref(), aggregate, event, ctx),
             _ => Ok(()),
         }
     }
+}
+
+fn check_pledge(
+    p: Option<&PledgeFacts>,
+    aggregate: &Aggregate,
+    event: &EventKind,
+    ctx: &Context,
+) -> Result<(), DomainError> {
+    let rule = DomainError::rule;
+    let Some(p) = p else {
+        let EventKind::PledgeSubmitted(e) = event else {
+            return Err(rule("pledge.exists", format!("{aggregate} has not been submitted")));
+        };
+        if aggregate.organisation_id() != Some(e.organisation_id.as_str()) {
+            return Err(DomainError::invalid(
+                "payload.organisation_id",
+                format!("{} does not own {aggregate}", e.organisation_id),
+            ));
+        }
+        let Some(coalition) = &ctx.coalition else {
+            return Err(rule(
+                "pledge.coalition_exists",
+                format!("coalition {:?} has not been established", e.coalition_id.as_str()),
+            ));
+        };
+        if !coalition.open_pledging && !ctx.active_memberships.contains(&e.coalition_id) {
+            return Err(rule(
+                "pledge.requires_active_membership",
+                format!(
+                    "organisation {} is not an active member of coalition {}, which only takes pledges from members",
+                    e.organisation_id, e.coalition_id
+                ),
+            ));
+        }
+        if !ctx.organisation_registered {
+            return Err(rule(
+                "pledge.organisation_registered",
+                format!("organisation {} is not registered", e.organisation_id),
+            ));
+        }
+        return Ok(());
+    };
+    let open = matches!(p.status, PledgeStatus::Submitted | PledgeStatus::Approved);
+    let status = |s: PledgeStatus| format!("{aggregate} is {s:?}").to_lowercase();
+    match event {
+        EventKind::PledgeSubmitted(_) => {
+            Err(rule("pledge.submitted_once", format!("{aggregate} was already submitted")))
+        }
+        EventKind::PledgeApproved(_) if p.status != PledgeStatus::Submitted => {
+            Err(rule("pledge.approve_submitted", status(p.status)))
+        }
+        EventKind::InitiativeAdded(e) => {
+            if !open {
+                return Err(rule("pledge.open", status(p.status)));
+            }
+            if p.initiatives.contains_key(&e.initiative_id) {
+                return Err(rule("initiative.unique", format!("initiative {} already exists", e.initiative_id)));
+            }
+            if !p.pillars.contains(&e.pillar) {
+                return Err(rule(
+                    "initiative.pillar_of_pledge",
+                    format!("pillar {:?} is not one of the pledge's pillars {:?}", e.pillar, p.pillars),
+                ));
+            }
+            Ok(())
+        }
+        EventKind::TargetRevised(e) => {
+            if !open {
+                return Err(rule("pledge.open", status(p.status)));
+            }
+            let i = initiative(p, &e.initiative_id)?;
+            let current = i.targets.get(&e.indicator).copied().unwrap_or(0);
+            if current != e.old_target {
+                return Err(rule(
+                    "target.revised_from_current",
+                    format!("old_target {} but the current {:?} target is {current}", e.old_target, e.indicator),
+                ));
+            }
+            Ok(())
+        }
+        EventKind::ProgressReported(e) => {
+            if p.status != PledgeStatus::Approved {
+                return Err(rule("progress.needs_approved_pledge", status(p.status)));
+            }
+            if p.reports.contains_key(&e.report_id) {
+                return Err(rule("progress.report_unique", format!("report {} already exists", e.report_id)));
+            }
+            let i = initiative(p, &e.initiative_id)?;
+            for (indicator, n) in &e.progress.cumulative {
+                if let Some(before) = i.cumulative.get(indicator).filter(|b| *b > n) {
+                    return Err(rule(
+                        "progress.cumulative_never_decreases",
+                        format!("{indicator:?} to date is {n}, below the {before} reported before; use a correction"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        EventKind::ProgressCorrected(e) => {
+            if !p.reports.contains_key(&e.report_id) {
+                return Err(rule(
+                    "progress.correct_existing_report",
+                    format!("no report {} in {aggregate}", e.report_id),
+                ));
+            }
+            Ok(())
+        }
+        EventKind::PledgeCompleted(_) if p.status != PledgeStatus::Approved => {
+            Err(rule("pledge.complete_approved", status(p.status)))
+        }
+        EventKind::PledgeWithdrawn(_) if !open => Err(rule("pledge.open", status(p.status))),
+        _ => Ok(()),
+    }
+}
+
+fn initiative<'a>(p: &'a PledgeFacts, id: &Token) -> Result<&'a InitiativeFacts, DomainError> {
+    p.initiatives
+        .get(id)
+        .ok_or_else(|| DomainError::rule("initiative.exists", format!("the pledge has no initiative {id}")))
 }
 
 #[cfg(test)]
@@ -217,8 +363,7 @@ mod tests {
 
     use super::*;
     use crate::event::{
-        MembershipApproved, MembershipLeft, OrganisationRegistered, OrganisationSize,
-        OrganisationType,
+        MembershipApproved, MembershipLeft, OrganisationRegistered, OrganisationSize, OrganisationType,
     };
     use crate::{CountryCode, Token};
 
@@ -249,11 +394,9 @@ mod tests {
 
     fn sweden() -> Context {
         Context {
-            coalition: Some(CoalitionFacts {
-                launched_on: date!(2018 - 05 - 03),
-                open_pledging: false,
-            }),
+            coalition: Some(CoalitionFacts { launched_on: date!(2018 - 05 - 03), open_pledging: false }),
             organisation_registered: true,
+            ..Default::default()
         }
     }
 
@@ -273,47 +416,28 @@ mod tests {
 
     #[test]
     fn joining_on_or_after_launch_is_accepted() {
-        assert_eq!(
-            given_when(&[], &[approved(date!(2018 - 05 - 03))], &sweden()),
-            Ok(())
-        );
+        assert_eq!(given_when(&[], &[approved(date!(2018 - 05 - 03))], &sweden()), Ok(()));
     }
 
     #[test]
     fn joining_before_launch_is_refused() {
         assert_eq!(
-            rule_of(given_when(
-                &[],
-                &[approved(date!(2018 - 05 - 02))],
-                &sweden()
-            )),
+            rule_of(given_when(&[], &[approved(date!(2018 - 05 - 02))], &sweden())),
             "membership.join_after_launch"
         );
     }
 
     #[test]
     fn joining_an_unknown_coalition_is_refused() {
-        let ctx = Context {
-            coalition: None,
-            organisation_registered: true,
-        };
-        assert_eq!(
-            rule_of(given_when(&[], &[approved(date!(2019 - 1 - 1))], &ctx)),
-            "membership.coalition_exists"
-        );
+        let ctx = Context { coalition: None, organisation_registered: true, ..Default::default() };
+        assert_eq!(rule_of(given_when(&[], &[approved(date!(2019 - 1 - 1))], &ctx)), "membership.coalition_exists");
     }
 
     #[test]
     fn a_second_active_membership_is_refused_even_within_one_append() {
         let d = date!(2019 - 01 - 01);
-        assert_eq!(
-            rule_of(given_when(&[approved(d)], &[approved(d)], &sweden())),
-            "membership.one_active"
-        );
-        assert_eq!(
-            rule_of(given_when(&[], &[approved(d), approved(d)], &sweden())),
-            "membership.one_active"
-        );
+        assert_eq!(rule_of(given_when(&[approved(d)], &[approved(d)], &sweden())), "membership.one_active");
+        assert_eq!(rule_of(given_when(&[], &[approved(d), approved(d)], &sweden())), "membership.one_active");
     }
 
     #[test]
@@ -323,10 +447,7 @@ mod tests {
             rule_of(given_when(&past, &[left(date!(2019 - 01 - 09))], &sweden())),
             "membership.leave_after_join"
         );
-        assert_eq!(
-            given_when(&past, &[left(date!(2019 - 01 - 10))], &sweden()),
-            Ok(())
-        );
+        assert_eq!(given_when(&past, &[left(date!(2019 - 01 - 10))], &sweden()), Ok(()));
     }
 
     #[test]
@@ -336,16 +457,9 @@ mod tests {
             "membership.leave_requires_active"
         );
         let past = [approved(date!(2019 - 01 - 01)), left(date!(2020 - 01 - 01))];
+        assert_eq!(given_when(&past, &[approved(date!(2021 - 01 - 01))], &sweden()), Ok(()));
         assert_eq!(
-            given_when(&past, &[approved(date!(2021 - 01 - 01))], &sweden()),
-            Ok(())
-        );
-        assert_eq!(
-            rule_of(given_when(
-                &past,
-                &[approved(date!(2019 - 06 - 01))],
-                &sweden()
-            )),
+            rule_of(given_when(&past, &[approved(date!(2019 - 06 - 01))], &sweden())),
             "membership.rejoin_after_leaving"
         );
     }
@@ -368,9 +482,7 @@ mod tests {
     fn a_membership_event_must_name_its_own_aggregate() {
         let other = Aggregate::membership(&tok("se"), &tok("someone-else"));
         let state = AggregateState::new(AggregateType::Membership);
-        let err = state
-            .decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden())
-            .unwrap_err();
+        let err = state.decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden()).unwrap_err();
         assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
     }
 }

@@ -15,6 +15,8 @@ pub mod headers {
     pub const SCHEMA_VERSION: &str = "Ledger-Schema-Version";
     pub const MSG_ID: &str = "Nats-Msg-Id";
     pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+    /// Makes the check above apply to another subject (or a wildcard) than the one written (nats-server >= 2.11).
+    pub const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
     pub const BATCH_ID: &str = "Nats-Batch-Id";
     pub const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
     pub const BATCH_COMMIT: &str = "Nats-Batch-Commit";
@@ -36,11 +38,24 @@ impl OutgoingEvent {
         h.insert(headers::MSG_ID, id.as_str());
         h.insert(headers::EVENT_ID, id.as_str());
         h.insert(headers::EVENT_TYPE, self.event_type);
-        h.insert(
-            headers::SCHEMA_VERSION,
-            self.schema_version.to_string().as_str(),
-        );
+        h.insert(headers::SCHEMA_VERSION, self.schema_version.to_string().as_str());
         h
+    }
+}
+
+/// An optimistic-concurrency check: the last sequence of `scope` (or of the subject written, if `None`).
+#[derive(Debug, Clone)]
+struct Check {
+    sequence: u64,
+    scope: Option<String>,
+}
+
+impl Check {
+    fn add_to(&self, h: &mut HeaderMap) {
+        h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, self.sequence.to_string().as_str());
+        if let Some(scope) = &self.scope {
+            h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, scope.as_str());
+        }
     }
 }
 
@@ -68,7 +83,8 @@ const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
 
 impl Log {
     /// Appends `events` to `aggregate`'s subject, all or none, in order. With `expected_last = Some(n)` the write
-    /// only happens if the aggregate's last event is at position `n` (0: it has none); otherwise
+    /// only happens if the last message in the aggregate's consistency scope (its own subject, or its
+    /// organisation's subjects for memberships and pledges) is at position `n` (0: none); otherwise
     /// [`LogError::WrongLastSequence`]. Returns the positions written.
     ///
     /// An error other than a refusal leaves the outcome unknown (the write may have happened): retry with the
@@ -80,49 +96,45 @@ impl Log {
         events: &[OutgoingEvent],
     ) -> Result<Vec<u64>, LogError> {
         let subject = self.subject(aggregate);
+        let check = match expected_last {
+            None => None,
+            Some(n) => {
+                let scope = self.scope(aggregate);
+                if scope != subject && !self.version.has_scoped_sequence_checks() {
+                    return Err(LogError::ScopedCheckUnsupported(aggregate.to_string()));
+                }
+                Some(Check { sequence: n, scope: (scope != subject).then_some(scope) })
+            }
+        };
         match events {
             [] => Ok(Vec::new()),
-            [one] => self
-                .publish_one(subject, expected_last, one)
-                .await
-                .map(|seq| vec![seq]),
-            many if self.atomic_batches => self.publish_batch(subject, expected_last, many).await,
+            [one] => self.publish_one(subject, check, one).await.map(|seq| vec![seq]),
+            many if self.atomic_batches => self.publish_batch(subject, check, many).await,
             many => Err(LogError::AtomicBatchUnsupported(many.len())),
         }
     }
 
-    async fn publish_one(
-        &self,
-        subject: String,
-        expected: Option<u64>,
-        e: &OutgoingEvent,
-    ) -> Result<u64, LogError> {
+    /// The subject pattern an aggregate's writes are checked against.
+    pub fn scope(&self, aggregate: &Aggregate) -> String {
+        format!("{}.{}", self.prefix, aggregate.consistency_scope())
+    }
+
+    async fn publish_one(&self, subject: String, check: Option<Check>, e: &OutgoingEvent) -> Result<u64, LogError> {
         let mut h = e.headers();
-        if let Some(n) = expected {
-            h.insert(
-                headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
-                n.to_string().as_str(),
-            );
+        if let Some(c) = &check {
+            c.add_to(&mut h);
         }
-        let map =
-            |err: async_nats::jetstream::context::PublishError, subject: &str| match err.kind() {
-                PublishErrorKind::WrongLastSequence => LogError::WrongLastSequence {
-                    subject: subject.to_owned(),
-                },
-                PublishErrorKind::TimedOut
-                | PublishErrorKind::BrokenPipe
-                | PublishErrorKind::StreamNotFound => LogError::Unavailable(err.to_string()),
-                _ if WRONG_LAST_SEQUENCE
-                    .iter()
-                    .any(|c| err.to_string().contains(&c.to_string())) =>
-                {
-                    LogError::WrongLastSequence {
-                        subject: subject.to_owned(),
-                    }
-                }
-                PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
-                _ => LogError::Rejected(err.to_string()),
-            };
+        let map = |err: async_nats::jetstream::context::PublishError, subject: &str| match err.kind() {
+            PublishErrorKind::WrongLastSequence => LogError::WrongLastSequence { subject: subject.to_owned() },
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
+                LogError::Unavailable(err.to_string())
+            }
+            _ if WRONG_LAST_SEQUENCE.iter().any(|c| err.to_string().contains(&c.to_string())) => {
+                LogError::WrongLastSequence { subject: subject.to_owned() }
+            }
+            PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
+            _ => LogError::Rejected(err.to_string()),
+        };
         let ack = self
             .js
             .publish_with_headers(subject.clone(), h, e.body.clone())
@@ -136,24 +148,20 @@ impl Log {
     async fn publish_batch(
         &self,
         subject: String,
-        expected: Option<u64>,
+        check: Option<Check>,
         events: &[OutgoingEvent],
     ) -> Result<Vec<u64>, LogError> {
         let batch_id = Uuid::new_v4().simple().to_string();
         let last = events.len() - 1;
-        let unavailable =
-            |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
+        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
         for (i, e) in events.iter().enumerate() {
             let mut h = e.headers();
             h.insert(headers::BATCH_ID, batch_id.as_str());
             h.insert(headers::BATCH_SEQUENCE, (i + 1).to_string().as_str());
             if i == 0
-                && let Some(n) = expected
+                && let Some(c) = &check
             {
-                h.insert(
-                    headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
-                    n.to_string().as_str(),
-                );
+                c.add_to(&mut h);
             }
             if i < last {
                 self.client

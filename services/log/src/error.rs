@@ -13,20 +13,16 @@ pub enum LogError {
     ServerTooOld { found: String },
     /// The existing stream allows history to be lost or changed.
     #[error("stream {stream} is not immutable: {setting} is {found}, must be {required}")]
-    MutableStream {
-        stream: String,
-        setting: &'static str,
-        found: String,
-        required: &'static str,
-    },
+    MutableStream { stream: String, setting: &'static str, found: String, required: &'static str },
     /// The aggregate's last position is not what the append expected.
     #[error("wrong last sequence for {subject}")]
     WrongLastSequence { subject: String },
     /// Several events in one append need atomic batches (nats-server >= 2.12).
-    #[error(
-        "appending {0} events at once needs atomic batch publish (nats-server >= 2.12 with allow_atomic)"
-    )]
+    #[error("appending {0} events at once needs atomic batch publish (nats-server >= 2.12 with allow_atomic)")]
     AtomicBatchUnsupported(usize),
+    /// Checking an organisation's aggregates together needs nats-server >= 2.11.
+    #[error("{0} is checked together with its organisation's other aggregates, which needs nats-server >= 2.11")]
+    ScopedCheckUnsupported(String),
     /// The server refused the write for another reason.
     #[error("JetStream refused the write: {0}")]
     Rejected(String),

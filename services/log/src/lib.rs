@@ -53,10 +53,7 @@ pub struct Log {
 
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log")
-            .field("prefix", &self.prefix)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
+        f.debug_struct("Log").field("prefix", &self.prefix).field("version", &self.version).finish_non_exhaustive()
     }
 }
 
@@ -70,24 +67,12 @@ impl Log {
             .name("coalition-ledger")
             .connect(config.url.as_str())
             .await
-            .map_err(|e| {
-                LogError::Unavailable(format!(
-                    "cannot connect to NATS at {}: {e}",
-                    redact(&config.url)
-                ))
-            })?;
+            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {}: {e}", redact(&config.url))))?;
         let version = ServerVersion::check(&client.server_info().version)?;
         let js = jetstream::new(client.clone());
         let (stream, atomic_batches) = stream::ensure(&js, config, version).await?;
         tracing::info!(server = %version, stream = %config.stream, atomic_batches, "connected to the log");
-        Ok(Self {
-            client,
-            js,
-            stream,
-            prefix: config.subject_prefix.clone(),
-            version,
-            atomic_batches,
-        })
+        Ok(Self { client, js, stream, prefix: config.subject_prefix.clone(), version, atomic_batches })
     }
 
     pub fn server_version(&self) -> ServerVersion {
@@ -122,18 +107,12 @@ impl Log {
 
     /// The part of a subject after the prefix, if the subject is under the prefix.
     pub fn subject_suffix<'a>(&self, subject: &'a str) -> Option<&'a str> {
-        subject
-            .strip_prefix(&self.prefix)
-            .and_then(|s| s.strip_prefix('.'))
+        subject.strip_prefix(&self.prefix).and_then(|s| s.strip_prefix('.'))
     }
 
     /// The position of the last message in the log (0 if empty).
     pub async fn end(&self) -> Result<u64, LogError> {
-        let info = self
-            .stream
-            .get_info()
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream info: {e}")))?;
+        let info = self.stream.get_info().await.map_err(|e| LogError::Unavailable(format!("stream info: {e}")))?;
         Ok(info.state.last_sequence)
     }
 }

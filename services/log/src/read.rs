@@ -30,21 +30,14 @@ pub enum ReadFrom {
 }
 
 impl Log {
-    /// All messages of one aggregate after position `after`, in order.
-    pub async fn read_aggregate(
-        &self,
-        aggregate: &Aggregate,
-        after: u64,
-    ) -> Result<Vec<LogMessage>, LogError> {
-        let subject = self.subject(aggregate);
+    /// All messages of one aggregate's consistency scope (its own subject, or all of its organisation's
+    /// memberships and pledges) after position `after`, in order.
+    pub async fn read_scope(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
+        let subject = self.scope(aggregate);
         let mut out = Vec::new();
         let mut next = after + 1;
         loop {
-            match self
-                .stream
-                .direct_get_next_for_subject(subject.as_str(), Some(next))
-                .await
-            {
+            match self.stream.direct_get_next_for_subject(subject.as_str(), Some(next)).await {
                 Ok(m) => {
                     next = m.sequence + 1;
                     out.push(LogMessage {
@@ -70,9 +63,7 @@ impl Log {
         until: u64,
     ) -> Result<impl Stream<Item = Result<LogMessage, LogError>> + Send + 'static, LogError> {
         let deliver_policy = match from {
-            ReadFrom::Position(p) => DeliverPolicy::ByStartSequence {
-                start_sequence: p.max(1),
-            },
+            ReadFrom::Position(p) => DeliverPolicy::ByStartSequence { start_sequence: p.max(1) },
             ReadFrom::Time(t) => DeliverPolicy::ByStartTime { start_time: t },
         };
         let consumer = self
@@ -91,17 +82,10 @@ impl Log {
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")))?
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")));
         let stream = messages.map_ok(|m| {
-            let info = m
-                .info()
-                .map(|i| (i.stream_sequence, i.pending))
-                .unwrap_or((u64::MAX, 0));
+            let info = m.info().map(|i| (i.stream_sequence, i.pending)).unwrap_or((u64::MAX, 0));
             let msg = LogMessage {
                 position: info.0,
-                event_type: m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(headers::EVENT_TYPE))
-                    .map(|v| v.to_string()),
+                event_type: m.headers.as_ref().and_then(|h| h.get(headers::EVENT_TYPE)).map(|v| v.to_string()),
                 subject: m.subject.to_string(),
                 body: m.payload.clone(),
             };

@@ -28,74 +28,31 @@ pub fn desired(config: &LogConfig, version: ServerVersion) -> stream::Config {
 }
 
 /// Finds every setting of `c` that lets history be evicted, deleted or rewritten.
-pub fn immutability_violations(
-    c: &stream::Config,
-    prefix: &str,
-) -> Vec<(&'static str, String, &'static str)> {
+pub fn immutability_violations(c: &stream::Config, prefix: &str) -> Vec<(&'static str, String, &'static str)> {
     let mut v = Vec::new();
     let mut check = |ok: bool, setting: &'static str, found: String, required: &'static str| {
         if !ok {
             v.push((setting, found, required));
         }
     };
-    check(
-        c.storage == stream::StorageType::File,
-        "storage",
-        format!("{:?}", c.storage),
-        "file",
-    );
-    check(
-        c.retention == stream::RetentionPolicy::Limits,
-        "retention",
-        format!("{:?}", c.retention),
-        "limits",
-    );
-    check(
-        c.discard == stream::DiscardPolicy::New,
-        "discard",
-        format!("{:?}", c.discard),
-        "new",
-    );
+    check(c.storage == stream::StorageType::File, "storage", format!("{:?}", c.storage), "file");
+    check(c.retention == stream::RetentionPolicy::Limits, "retention", format!("{:?}", c.retention), "limits");
+    check(c.discard == stream::DiscardPolicy::New, "discard", format!("{:?}", c.discard), "new");
     check(c.deny_delete, "deny_delete", "false".into(), "true");
     check(c.deny_purge, "deny_purge", "false".into(), "true");
     check(!c.allow_rollup, "allow_rollup_hdrs", "true".into(), "false");
-    check(
-        c.max_messages <= 0,
-        "max_msgs",
-        c.max_messages.to_string(),
-        "unlimited (-1)",
-    );
-    check(
-        c.max_bytes <= 0,
-        "max_bytes",
-        c.max_bytes.to_string(),
-        "unlimited (-1)",
-    );
+    check(c.max_messages <= 0, "max_msgs", c.max_messages.to_string(), "unlimited (-1)");
+    check(c.max_bytes <= 0, "max_bytes", c.max_bytes.to_string(), "unlimited (-1)");
     check(
         c.max_messages_per_subject <= 0,
         "max_msgs_per_subject",
         c.max_messages_per_subject.to_string(),
         "unlimited (-1)",
     );
-    check(
-        c.max_age.is_zero(),
-        "max_age",
-        format!("{:?}", c.max_age),
-        "0 (forever)",
-    );
-    check(
-        !c.allow_message_ttl,
-        "allow_msg_ttl",
-        "true".into(),
-        "false",
-    );
+    check(c.max_age.is_zero(), "max_age", format!("{:?}", c.max_age), "0 (forever)");
+    check(!c.allow_message_ttl, "allow_msg_ttl", "true".into(), "false");
     let want = format!("{prefix}.>");
-    check(
-        c.subjects.contains(&want),
-        "subjects",
-        format!("{:?}", c.subjects),
-        "to contain <prefix>.>",
-    );
+    check(c.subjects.contains(&want), "subjects", format!("{:?}", c.subjects), "to contain <prefix>.>");
     v
 }
 
@@ -104,22 +61,14 @@ pub async fn ensure(
     config: &LogConfig,
     version: ServerVersion,
 ) -> Result<(jetstream::stream::Stream, bool), LogError> {
-    let unavailable =
-        |e: &dyn std::fmt::Display| LogError::Unavailable(format!("stream {}: {e}", config.stream));
+    let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("stream {}: {e}", config.stream));
     match js.get_stream(&config.stream).await {
         Ok(mut existing) => {
             let info = existing.info().await.map_err(|e| unavailable(&e))?.clone();
             if let Some((setting, found, required)) =
-                immutability_violations(&info.config, &config.subject_prefix)
-                    .into_iter()
-                    .next()
+                immutability_violations(&info.config, &config.subject_prefix).into_iter().next()
             {
-                return Err(LogError::MutableStream {
-                    stream: config.stream.clone(),
-                    setting,
-                    found,
-                    required,
-                });
+                return Err(LogError::MutableStream { stream: config.stream.clone(), setting, found, required });
             }
             if version.has_atomic_batches() && !info.config.allow_atomic_publish {
                 // Turning on atomic batches changes no stored data and no guarantee; it only adds a way to write.
@@ -128,10 +77,7 @@ pub async fn ensure(
                 js.update_stream(&c).await.map_err(|e| unavailable(&e))?;
                 tracing::info!(stream = %config.stream, "enabled allow_atomic on the existing stream");
             }
-            let stream = js
-                .get_stream(&config.stream)
-                .await
-                .map_err(|e| unavailable(&e))?;
+            let stream = js.get_stream(&config.stream).await.map_err(|e| unavailable(&e))?;
             let atomic = stream.cached_info().config.allow_atomic_publish;
             Ok((stream, atomic))
         }
@@ -142,9 +88,7 @@ pub async fn ensure(
             let stream = js
                 .create_stream(desired(config, version))
                 .await
-                .map_err(|e| {
-                    LogError::Unavailable(format!("creating stream {}: {e}", config.stream))
-                })?;
+                .map_err(|e| LogError::Unavailable(format!("creating stream {}: {e}", config.stream)))?;
             let atomic = stream.cached_info().config.allow_atomic_publish;
             tracing::info!(stream = %config.stream, "created the log stream");
             Ok((stream, atomic))
@@ -160,11 +104,7 @@ mod tests {
     #[test]
     fn the_desired_stream_is_immutable_and_each_loosening_is_named() {
         let cfg = LogConfig::new("nats://x");
-        let v = ServerVersion {
-            major: 2,
-            minor: 15,
-            patch: 0,
-        };
+        let v = ServerVersion { major: 2, minor: 15, patch: 0 };
         let good = desired(&cfg, v);
         assert!(immutability_violations(&good, "ledger").is_empty());
         let mut bad = good.clone();

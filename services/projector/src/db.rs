@@ -28,25 +28,12 @@ pub(crate) fn schema_name<P: Projection>(suffix: Option<u128>) -> String {
 /// version (which may be older than `P::VERSION`: then the caller rebuilds).
 pub(crate) async fn install<P: Projection>(client: &mut Client) -> Result<i32, ProjectorError> {
     let tx = client.transaction().await?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('coalition-ledger.install.' || $1))",
-        &[&P::NAME],
-    )
-    .await?;
-    if let Some(row) = tx
-        .query_opt(
-            "SELECT version FROM ledger.projections WHERE name = $1",
-            &[&P::NAME],
-        )
-        .await?
-    {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('coalition-ledger.install.' || $1))", &[&P::NAME]).await?;
+    if let Some(row) = tx.query_opt("SELECT version FROM ledger.projections WHERE name = $1", &[&P::NAME]).await? {
         return Ok(row.get(0));
     }
     let schema = schema_name::<P>(None);
-    tx.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-    ))
-    .await?;
+    tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};")).await?;
     tx.batch_execute(&P::create_sql(&schema)).await?;
     tx.batch_execute(&P::views_sql(&schema)).await?;
     tx.execute(
@@ -93,13 +80,6 @@ pub async fn status(client: &impl GenericClient) -> Result<Vec<ProjectionStatus>
 
 /// Position of one projection (0 if it is not installed).
 pub async fn position(client: &impl GenericClient, name: &str) -> Result<u64, ProjectorError> {
-    let row = client
-        .query_opt(
-            "SELECT position FROM ledger.projections WHERE name = $1",
-            &[&name],
-        )
-        .await?;
-    Ok(row
-        .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
-        .unwrap_or(0))
+    let row = client.query_opt("SELECT position FROM ledger.projections WHERE name = $1", &[&name]).await?;
+    Ok(row.map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)).unwrap_or(0))
 }

@@ -32,12 +32,7 @@ fn org_type(t: OrganisationType) -> &'static str {
 impl Projection for CoalitionGrowth {
     const NAME: &'static str = "coalition_growth";
     const VERSION: i32 = 1;
-    const TABLES: &'static [&'static str] = &[
-        "coalitions",
-        "organisations",
-        "members",
-        "membership_months",
-    ];
+    const TABLES: &'static [&'static str] = &["coalitions", "organisations", "members", "membership_months"];
 
     fn create_sql(s: &str) -> String {
         format!(
@@ -76,11 +71,7 @@ impl Projection for CoalitionGrowth {
         )
     }
 
-    async fn apply(
-        tx: &Transaction<'_>,
-        s: &str,
-        events: &[RecordedEvent],
-    ) -> Result<(), tokio_postgres::Error> {
+    async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
         let coalition = tx
             .prepare(&format!(
                 "INSERT INTO {s}.coalitions VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coalition_id) DO NOTHING"
@@ -92,14 +83,9 @@ impl Projection for CoalitionGrowth {
                  ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
             ))
             .await?;
-        let join = tx
-            .prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)"))
-            .await?;
-        let leave = tx
-            .prepare(&format!(
-                "DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2"
-            ))
-            .await?;
+        let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
+        let leave =
+            tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
         let month = tx
             .prepare(&format!(
                 "INSERT INTO {s}.membership_months (coalition_id, month, joins, leaves) VALUES ($1, $2, $3, $4)
@@ -121,55 +107,36 @@ impl Projection for CoalitionGrowth {
                     let country = e.country.as_ref().map(|c| c.as_str().to_owned());
                     let (name, launched) = (e.name.clone(), e.launched_on);
                     let st = coalition.clone();
-                    pending.push(Box::pin(async move {
-                        tx.execute(&st, &[&id, &name, &kind, &country, &launched])
-                            .await
-                    })
-                        as std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>);
+                    pending.push(Box::pin(
+                        async move { tx.execute(&st, &[&id, &name, &kind, &country, &launched]).await },
+                    ) as std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>);
                 }
                 EventKind::OrganisationRegistered(e) => {
                     let size = match e.size {
                         OrganisationSize::Sme => "sme",
                         OrganisationSize::Large => "large",
                     };
-                    let (name, country, ty) = (
-                        e.name.clone(),
-                        e.country.as_str().to_owned(),
-                        org_type(e.organisation_type),
-                    );
+                    let (name, country, ty) =
+                        (e.name.clone(), e.country.as_str().to_owned(), org_type(e.organisation_type));
                     let st = organisation.clone();
-                    pending.push(Box::pin(async move {
-                        tx.execute(&st, &[&id, &name, &country, &ty, &size]).await
-                    }));
+                    pending.push(Box::pin(async move { tx.execute(&st, &[&id, &name, &country, &ty, &size]).await }));
                 }
                 EventKind::MembershipApproved(e) => {
-                    let (c, o, on) = (
-                        e.coalition_id.to_string(),
-                        e.organisation_id.to_string(),
-                        e.joined_on,
-                    );
+                    let (c, o, on) = (e.coalition_id.to_string(), e.organisation_id.to_string(), e.joined_on);
                     let (st, mt) = (join.clone(), month.clone());
                     let c2 = c.clone();
-                    pending.push(Box::pin(
-                        async move { tx.execute(&st, &[&c, &o, &on]).await },
-                    ));
-                    pending.push(Box::pin(async move {
-                        tx.execute(&mt, &[&c2, &month_of(on), &1i64, &0i64]).await
-                    }));
+                    pending.push(Box::pin(async move { tx.execute(&st, &[&c, &o, &on]).await }));
+                    pending.push(Box::pin(async move { tx.execute(&mt, &[&c2, &month_of(on), &1i64, &0i64]).await }));
                 }
                 EventKind::MembershipLeft(e) => {
-                    let (c, o, on) = (
-                        e.coalition_id.to_string(),
-                        e.organisation_id.to_string(),
-                        e.left_on,
-                    );
+                    let (c, o, on) = (e.coalition_id.to_string(), e.organisation_id.to_string(), e.left_on);
                     let (st, mt) = (leave.clone(), month.clone());
                     let c2 = c.clone();
                     pending.push(Box::pin(async move { tx.execute(&st, &[&c, &o]).await }));
-                    pending.push(Box::pin(async move {
-                        tx.execute(&mt, &[&c2, &month_of(on), &0i64, &1i64]).await
-                    }));
+                    pending.push(Box::pin(async move { tx.execute(&mt, &[&c2, &month_of(on), &0i64, &1i64]).await }));
                 }
+                // Pledges and the rest feed other read models.
+                _ => {}
             }
         }
         futures::future::try_join_all(pending).await?;

@@ -4,45 +4,28 @@ use tokio_postgres::Client;
 use crate::ProjectorError;
 
 /// (version, name, sql), in order. New migrations are appended; applied ones are never edited.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../../migrations/0001_ledger.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "ledger", include_str!("../../../migrations/0001_ledger.sql"))];
 
 /// Applies the migrations not yet applied. Safe to run twice and from several processes at once.
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, ProjectorError> {
     let tx = client.transaction().await?;
     // Serialise concurrent migrators; released at commit.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('coalition-ledger.migrate'))",
-        &[],
-    )
-    .await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('coalition-ledger.migrate'))", &[]).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS public.ledger_schema_migrations (
              version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
-    let done: Vec<i32> = tx
-        .query("SELECT version FROM public.ledger_schema_migrations", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let done: Vec<i32> =
+        tx.query("SELECT version FROM public.ledger_schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         if done.contains(version) {
             continue;
         }
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| ProjectorError::Migration(format!("{version} {name}: {e}")))?;
-        tx.execute(
-            "INSERT INTO public.ledger_schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
-        )
-        .await?;
+        tx.batch_execute(sql).await.map_err(|e| ProjectorError::Migration(format!("{version} {name}: {e}")))?;
+        tx.execute("INSERT INTO public.ledger_schema_migrations (version, name) VALUES ($1, $2)", &[version, name])
+            .await?;
         tracing::info!(version, name, "applied migration");
         applied.push(*version);
     }

@@ -27,33 +27,19 @@ pub struct RebuildReport {
 
 /// Rebuilds projection `P` from the whole log and switches to the result. The live projector keeps running: it
 /// is blocked only during the final switch, and continues on the new schema from the new position.
-pub async fn rebuild<P: Projection>(
-    log: &Log,
-    client: &mut Client,
-) -> Result<RebuildReport, ProjectorError> {
+pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<RebuildReport, ProjectorError> {
     db::install::<P>(client).await?;
     let started = Instant::now();
-    let nanos = time::OffsetDateTime::now_utc()
-        .unix_timestamp_nanos()
-        .unsigned_abs();
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos().unsigned_abs();
     let schema = db::schema_name::<P>(Some(nanos / 1_000_000));
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA {schema}; {}",
-            P::create_sql(&schema)
-        ))
-        .await?;
+    client.batch_execute(&format!("CREATE SCHEMA {schema}; {}", P::create_sql(&schema))).await?;
 
     let end = log.end().await?;
     tracing::info!(projection = P::NAME, %schema, end, "rebuild started");
     let (mut built, mut events) = (0u64, 0u64);
     let mut last_report = Instant::now();
     if end > 0 {
-        let mut chunks = Box::pin(
-            log.read(ReadFrom::Position(1), None, end)
-                .await?
-                .try_chunks(CHUNK),
-        );
+        let mut chunks = Box::pin(log.read(ReadFrom::Position(1), None, end).await?.try_chunks(CHUNK));
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| e.1)?;
             let tx = client.transaction().await?;
@@ -63,13 +49,7 @@ pub async fn rebuild<P: Projection>(
             events += chunk.len() as u64;
             if last_report.elapsed() > Duration::from_secs(2) {
                 let rate = events as f64 / started.elapsed().as_secs_f64();
-                tracing::info!(
-                    projection = P::NAME,
-                    position = built,
-                    end,
-                    events_per_s = rate as u64,
-                    "rebuilding"
-                );
+                tracing::info!(projection = P::NAME, position = built, end, events_per_s = rate as u64, "rebuilding");
                 last_report = Instant::now();
             }
         }
@@ -78,36 +58,24 @@ pub async fn rebuild<P: Projection>(
     // Switch: lock the bookkeeping row (the live projector waits), catch up to it, compare, repoint, drop the old.
     let tx = client.transaction().await?;
     let row = tx
-        .query_one(
-            "SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE",
-            &[&P::NAME],
-        )
+        .query_one("SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
         .await?;
     let old_schema: String = row.get(0);
     let live = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
     if live > built {
-        let msgs: Vec<_> = log
-            .read(ReadFrom::Position(built + 1), None, live)
-            .await?
-            .try_collect()
-            .await?;
+        let msgs: Vec<_> = log.read(ReadFrom::Position(built + 1), None, live).await?.try_collect().await?;
         events += msgs.len() as u64;
         apply_messages::<P>(&tx, log, &schema, &msgs).await?;
         built = live;
     }
-    let differing_rows = if live == built {
-        Some(differences::<P>(&tx, &old_schema, &schema).await?)
-    } else {
-        None
-    };
+    let differing_rows = if live == built { Some(differences::<P>(&tx, &old_schema, &schema).await?) } else { None };
     tx.execute(
         "UPDATE ledger.projections SET schema_name = $2, version = $3, position = $4, updated_at = now() WHERE name = $1",
         &[&P::NAME, &schema, &P::VERSION, &i64::try_from(built).unwrap_or(i64::MAX)],
     )
     .await?;
     tx.batch_execute(&P::views_sql(&schema)).await?;
-    tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {old_schema} CASCADE"))
-        .await?;
+    tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {old_schema} CASCADE")).await?;
     tx.commit().await?;
     let report = RebuildReport {
         projection: P::NAME,
@@ -122,11 +90,7 @@ pub async fn rebuild<P: Projection>(
 }
 
 /// Rows in one schema's tables and not in the other's (both directions, duplicates counted).
-async fn differences<P: Projection>(
-    tx: &Transaction<'_>,
-    a: &str,
-    b: &str,
-) -> Result<u64, ProjectorError> {
+async fn differences<P: Projection>(tx: &Transaction<'_>, a: &str, b: &str) -> Result<u64, ProjectorError> {
     let mut n = 0;
     for t in P::TABLES {
         let row = tx

@@ -24,11 +24,7 @@ pub struct ProjectorConfig {
 
 impl ProjectorConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
-        Self {
-            database_url: database_url.into(),
-            batch_size: 1000,
-            batch_wait: Duration::from_millis(5),
-        }
+        Self { database_url: database_url.into(), batch_size: 1000, batch_wait: Duration::from_millis(5) }
     }
 }
 
@@ -66,12 +62,7 @@ fn fault(point: &str, batch: u64) {
 
 impl<P: Projection> Projector<P> {
     pub fn new(log: Log, config: ProjectorConfig) -> Self {
-        Self {
-            log,
-            config,
-            metrics: Arc::default(),
-            _p: std::marker::PhantomData,
-        }
+        Self { log, config, metrics: Arc::default(), _p: std::marker::PhantomData }
     }
 
     /// Runs until shutdown, restarting from the committed checkpoint after transient failures.
@@ -99,30 +90,20 @@ impl<P: Projection> Projector<P> {
         // One live projector per projection: a session lock held as long as this connection lives.
         loop {
             let got: bool = client
-                .query_one(
-                    "SELECT pg_try_advisory_lock(hashtext('coalition-ledger.projector.' || $1))",
-                    &[&P::NAME],
-                )
+                .query_one("SELECT pg_try_advisory_lock(hashtext('coalition-ledger.projector.' || $1))", &[&P::NAME])
                 .await?
                 .get(0);
             if got {
                 break;
             }
-            tracing::info!(
-                projection = P::NAME,
-                "another projector holds the lock; waiting"
-            );
+            tracing::info!(projection = P::NAME, "another projector holds the lock; waiting");
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
         if db::install::<P>(&mut client).await? != P::VERSION {
-            tracing::info!(
-                projection = P::NAME,
-                version = P::VERSION,
-                "definition changed; rebuilding from the log"
-            );
+            tracing::info!(projection = P::NAME, version = P::VERSION, "definition changed; rebuilding from the log");
             crate::rebuild::<P>(&self.log, &mut client).await?;
         }
         let start = db::position(&client, P::NAME).await?;
@@ -130,21 +111,14 @@ impl<P: Projection> Projector<P> {
 
         // The durable consumer is recreated at the committed checkpoint: Postgres, not the consumer's ack floor,
         // decides where to resume, so nothing waits for an ack timeout after a crash.
-        let stream = self
-            .log
-            .jetstream()
-            .get_stream(self.log.stream_name())
-            .await
-            .map_err(consumer_err)?;
+        let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
         let durable = format!("ledger_projector_{}", P::NAME);
         let _ = stream.delete_consumer(&durable).await;
         let consumer = stream
             .create_consumer(pull::Config {
                 durable_name: Some(durable.clone()),
                 description: Some(format!("Coalition Ledger projection {}", P::NAME)),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start + 1,
-                },
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
                 ack_policy: AckPolicy::All,
                 ack_wait: Duration::from_secs(60),
                 max_ack_pending: 100_000,
@@ -153,14 +127,9 @@ impl<P: Projection> Projector<P> {
             })
             .await
             .map_err(consumer_err)?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(self.config.batch_size)
-            .messages()
-            .await
-            .map_err(consumer_err)?;
-        let mut chunks =
-            Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
+        let messages =
+            consumer.stream().max_messages_per_batch(self.config.batch_size).messages().await.map_err(consumer_err)?;
+        let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
         tracing::info!(projection = P::NAME, from = start + 1, "projecting");
         loop {
             let chunk = tokio::select! {
@@ -189,10 +158,7 @@ impl<P: Projection> Projector<P> {
             // The batch runs to its commit even if shutdown is requested meanwhile.
             self.apply_batch(&mut client, &batch).await?;
             if let Some(m) = last {
-                fault(
-                    "projector-before-ack",
-                    self.metrics.batches.load(Ordering::Relaxed),
-                );
+                fault("projector-before-ack", self.metrics.batches.load(Ordering::Relaxed));
                 // AckAll: acknowledges every message up to this one. A lost ack only means a redelivery, which
                 // the checkpoint skips.
                 if let Err(e) = m.ack().await {
@@ -202,25 +168,14 @@ impl<P: Projection> Projector<P> {
         }
     }
 
-    async fn apply_batch(
-        &self,
-        client: &mut Client,
-        batch: &[LogMessage],
-    ) -> Result<(), ProjectorError> {
+    async fn apply_batch(&self, client: &mut Client, batch: &[LogMessage]) -> Result<(), ProjectorError> {
         let tx = client.transaction().await?;
         let row = tx
-            .query_one(
-                "SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE",
-                &[&P::NAME],
-            )
+            .query_one("SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
             .await?;
         let schema: String = row.get(0);
         let done = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
-        let fresh: Vec<LogMessage> = batch
-            .iter()
-            .filter(|m| m.position > done)
-            .cloned()
-            .collect();
+        let fresh: Vec<LogMessage> = batch.iter().filter(|m| m.position > done).cloned().collect();
         let Some(end) = fresh.last().map(|m| m.position) else {
             return Ok(()); // all redeliveries of committed work
         };
@@ -234,19 +189,9 @@ impl<P: Projection> Projector<P> {
         fault("projector-before-commit", n);
         tx.commit().await?;
         self.metrics.position.store(end, Ordering::Relaxed);
-        self.metrics
-            .events_applied
-            .fetch_add(applied as u64, Ordering::Relaxed);
-        self.metrics
-            .quarantined
-            .fetch_add(quarantined as u64, Ordering::Relaxed);
-        tracing::debug!(
-            projection = P::NAME,
-            position = end,
-            applied,
-            quarantined,
-            "batch committed"
-        );
+        self.metrics.events_applied.fetch_add(applied as u64, Ordering::Relaxed);
+        self.metrics.quarantined.fetch_add(quarantined as u64, Ordering::Relaxed);
+        tracing::debug!(projection = P::NAME, position = end, applied, quarantined, "batch committed");
         Ok(())
     }
 }
@@ -267,13 +212,8 @@ pub(crate) async fn apply_messages<P: Projection>(
     let mut quarantined = 0;
     for m in msgs {
         let decoded = match log.subject_suffix(&m.subject) {
-            Some(suffix) => {
-                ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| e.to_string())
-            }
-            None => Err(format!(
-                "subject {} is outside the ledger's prefix",
-                m.subject
-            )),
+            Some(suffix) => ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| e.to_string()),
+            None => Err(format!("subject {} is outside the ledger's prefix", m.subject)),
         };
         match decoded {
             Ok(e) => events.push(e),
@@ -282,13 +222,7 @@ pub(crate) async fn apply_messages<P: Projection>(
                 tx.execute(
                     "INSERT INTO ledger.quarantine (projection, position, subject, reason, body)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, position) DO NOTHING",
-                    &[
-                        &P::NAME,
-                        &i64::try_from(m.position).unwrap_or(i64::MAX),
-                        &m.subject,
-                        &reason,
-                        &m.body.as_ref(),
-                    ],
+                    &[&P::NAME, &i64::try_from(m.position).unwrap_or(i64::MAX), &m.subject, &reason, &m.body.as_ref()],
                 )
                 .await?;
                 quarantined += 1;

@@ -1,7 +1,8 @@
 //! Conversions between wire messages and domain values. Wire -> domain validates and names the field at fault.
 use ledger_domain::event::{
-    CoalitionEstablished, CoalitionKind, MembershipApproved, MembershipLeft,
-    OrganisationRegistered, OrganisationSize, OrganisationType,
+    CoalitionEstablished, CoalitionKind, Indicator, InitiativeAdded, MembershipApproved, MembershipLeft,
+    OrganisationRegistered, OrganisationSize, OrganisationType, Pillar, PledgeApproved, PledgeCompleted,
+    PledgeSubmitted, PledgeWithdrawn, Progress, ProgressCorrected, ProgressReported, TargetRevised,
 };
 use ledger_domain::{Aggregate, AggregateType, CountryCode, DomainError, EventKind, Source, Token};
 use time::{Date, Month, OffsetDateTime};
@@ -16,35 +17,23 @@ pub fn date_to_domain(field: &str, d: Option<&v1::Date>) -> Result<Date, DomainE
         .ok()
         .and_then(|m| Month::try_from(m).ok())
         .ok_or_else(|| DomainError::invalid(field, format!("month {} is not 1-12", d.month)))?;
-    let day =
-        u8::try_from(d.day).map_err(|_| DomainError::invalid(field, format!("day {}", d.day)))?;
+    let day = u8::try_from(d.day).map_err(|_| DomainError::invalid(field, format!("day {}", d.day)))?;
     Date::from_calendar_date(d.year, month, day)
         .map_err(|e| DomainError::invalid(field, format!("{}-{}-{}: {e}", d.year, d.month, d.day)))
 }
 
 pub fn date_from_domain(d: Date) -> v1::Date {
-    v1::Date {
-        year: d.year(),
-        month: u8::from(d.month()).into(),
-        day: d.day().into(),
-    }
+    v1::Date { year: d.year(), month: u8::from(d.month()).into(), day: d.day().into() }
 }
 
-pub fn timestamp_to_domain(
-    field: &str,
-    t: Option<&prost_types::Timestamp>,
-) -> Result<OffsetDateTime, DomainError> {
+pub fn timestamp_to_domain(field: &str, t: Option<&prost_types::Timestamp>) -> Result<OffsetDateTime, DomainError> {
     let t = t.ok_or_else(|| DomainError::invalid(field, "required"))?;
     let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .map_err(|e| DomainError::invalid(field, e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| DomainError::invalid(field, e.to_string()))
 }
 
 pub fn timestamp_from_domain(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
-    }
+    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
 }
 
 pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
@@ -55,11 +44,7 @@ pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
 }
 
 pub fn optional_uuid_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, DomainError> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        uuid_to_domain(field, s).map(Some)
-    }
+    if s.is_empty() { Ok(None) } else { uuid_to_domain(field, s).map(Some) }
 }
 
 pub fn source_to_domain(field: &str, s: i32) -> Result<Source, DomainError> {
@@ -84,10 +69,8 @@ pub fn aggregate_type_to_domain(field: &str, t: i32) -> Result<AggregateType, Do
         Ok(v1::AggregateType::Coalition) => Ok(AggregateType::Coalition),
         Ok(v1::AggregateType::Organisation) => Ok(AggregateType::Organisation),
         Ok(v1::AggregateType::Membership) => Ok(AggregateType::Membership),
-        _ => Err(DomainError::invalid(
-            field,
-            format!("unknown or unspecified aggregate type {t}"),
-        )),
+        Ok(v1::AggregateType::Pledge) => Ok(AggregateType::Pledge),
+        _ => Err(DomainError::invalid(field, format!("unknown or unspecified aggregate type {t}"))),
     }
 }
 
@@ -96,6 +79,88 @@ pub fn aggregate_type_from_domain(t: AggregateType) -> v1::AggregateType {
         AggregateType::Coalition => v1::AggregateType::Coalition,
         AggregateType::Organisation => v1::AggregateType::Organisation,
         AggregateType::Membership => v1::AggregateType::Membership,
+        AggregateType::Pledge => v1::AggregateType::Pledge,
+    }
+}
+
+pub fn pillar_to_domain(field: &str, p: i32) -> Result<Pillar, DomainError> {
+    Ok(match v1::Pillar::try_from(p) {
+        Ok(v1::Pillar::All) => Pillar::All,
+        Ok(v1::Pillar::LabourForce) => Pillar::LabourForce,
+        Ok(v1::Pillar::IctProfessionals) => Pillar::IctProfessionals,
+        Ok(v1::Pillar::Education) => Pillar::Education,
+        _ => return Err(DomainError::invalid(field, format!("unknown or unspecified pillar ({p})"))),
+    })
+}
+
+pub fn pillar_from_domain(p: Pillar) -> v1::Pillar {
+    match p {
+        Pillar::All => v1::Pillar::All,
+        Pillar::LabourForce => v1::Pillar::LabourForce,
+        Pillar::IctProfessionals => v1::Pillar::IctProfessionals,
+        Pillar::Education => v1::Pillar::Education,
+    }
+}
+
+const INDICATORS: [(v1::Indicator, Indicator); 8] = [
+    (v1::Indicator::TrainingsOnline, Indicator::TrainingsOnline),
+    (v1::Indicator::TrainingsFaceToFace, Indicator::TrainingsFaceToFace),
+    (v1::Indicator::Certifications, Indicator::Certifications),
+    (v1::Indicator::PeopleReached, Indicator::PeopleReached),
+    (v1::Indicator::Placements, Indicator::Placements),
+    (v1::Indicator::JobsMatched, Indicator::JobsMatched),
+    (v1::Indicator::NewCourses, Indicator::NewCourses),
+    (v1::Indicator::Beneficiaries, Indicator::Beneficiaries),
+];
+
+pub fn indicator_to_domain(field: &str, i: i32) -> Result<Indicator, DomainError> {
+    INDICATORS
+        .iter()
+        .find(|(w, _)| *w as i32 == i)
+        .map(|(_, d)| *d)
+        .ok_or_else(|| DomainError::invalid(field, format!("unknown or unspecified indicator ({i})")))
+}
+
+pub fn indicator_from_domain(i: Indicator) -> v1::Indicator {
+    INDICATORS.iter().find(|(_, d)| *d == i).map_or(v1::Indicator::Unspecified, |(w, _)| *w)
+}
+
+fn amounts_to_domain(field: &str, a: &[v1::IndicatorAmount]) -> Result<Vec<(Indicator, i64)>, DomainError> {
+    a.iter()
+        .enumerate()
+        .map(|(i, x)| Ok((indicator_to_domain(&format!("{field}[{i}].indicator"), x.indicator)?, x.amount)))
+        .collect()
+}
+
+fn amounts_from_domain(a: &[(Indicator, i64)]) -> Vec<v1::IndicatorAmount> {
+    a.iter().map(|(i, n)| v1::IndicatorAmount { indicator: indicator_from_domain(*i).into(), amount: *n }).collect()
+}
+
+fn progress_to_domain(p: Option<&v1::Progress>) -> Result<Progress, DomainError> {
+    let p = p.ok_or_else(|| DomainError::invalid("payload.progress", "required"))?;
+    Ok(Progress {
+        cumulative: amounts_to_domain("payload.progress.cumulative", &p.cumulative)?,
+        people: p.people,
+        women: p.women,
+        per_country: p
+            .per_country
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok((country(&format!("payload.progress.per_country[{i}].country"), &c.country)?, c.amount)))
+            .collect::<Result<_, DomainError>>()?,
+    })
+}
+
+fn progress_from_domain(p: &Progress) -> v1::Progress {
+    v1::Progress {
+        cumulative: amounts_from_domain(&p.cumulative),
+        people: p.people,
+        women: p.women,
+        per_country: p
+            .per_country
+            .iter()
+            .map(|(c, n)| v1::CountryAmount { country: c.as_str().to_owned(), amount: *n })
+            .collect(),
     }
 }
 
@@ -105,10 +170,7 @@ pub fn aggregate_to_domain(a: Option<&v1::AggregateRef>) -> Result<Aggregate, Do
 }
 
 pub fn aggregate_from_domain(a: &Aggregate) -> v1::AggregateRef {
-    v1::AggregateRef {
-        r#type: aggregate_type_from_domain(a.kind()).into(),
-        id: a.id().to_owned(),
-    }
+    v1::AggregateRef { r#type: aggregate_type_from_domain(a.kind()).into(), id: a.id().to_owned() }
 }
 
 fn country(field: &str, s: &str) -> Result<CountryCode, DomainError> {
@@ -130,10 +192,7 @@ fn organisation_type(t: i32) -> Result<OrganisationType, DomainError> {
         Ok(W::NonProfit) => OrganisationType::NonProfit,
         Ok(W::SocialPartner) => OrganisationType::SocialPartner,
         _ => {
-            return Err(DomainError::invalid(
-                "payload.organisation_type",
-                format!("unknown or unspecified ({t})"),
-            ));
+            return Err(DomainError::invalid("payload.organisation_type", format!("unknown or unspecified ({t})")));
         }
     })
 }
@@ -162,20 +221,13 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
                 Ok(v1::CoalitionKind::Eu) => CoalitionKind::Eu,
                 Ok(v1::CoalitionKind::National) => CoalitionKind::National,
                 _ => {
-                    return Err(DomainError::invalid(
-                        "payload.kind",
-                        format!("unknown or unspecified ({})", e.kind),
-                    ));
+                    return Err(DomainError::invalid("payload.kind", format!("unknown or unspecified ({})", e.kind)));
                 }
             };
             EventKind::CoalitionEstablished(CoalitionEstablished {
                 name: e.name.clone(),
                 kind,
-                country: if e.country.is_empty() {
-                    None
-                } else {
-                    Some(country("payload.country", &e.country)?)
-                },
+                country: if e.country.is_empty() { None } else { Some(country("payload.country", &e.country)?) },
                 launched_on: date_to_domain("payload.launched_on", e.launched_on.as_ref())?,
                 open_pledging: e.open_pledging,
             })
@@ -188,10 +240,7 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
                 Ok(v1::OrganisationSize::Sme) => OrganisationSize::Sme,
                 Ok(v1::OrganisationSize::Large) => OrganisationSize::Large,
                 _ => {
-                    return Err(DomainError::invalid(
-                        "payload.size",
-                        format!("unknown or unspecified ({})", e.size),
-                    ));
+                    return Err(DomainError::invalid("payload.size", format!("unknown or unspecified ({})", e.size)));
                 }
             },
         }),
@@ -204,6 +253,59 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
             coalition_id: token("payload.coalition_id", &e.coalition_id)?,
             organisation_id: token("payload.organisation_id", &e.organisation_id)?,
             left_on: date_to_domain("payload.left_on", e.left_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::PledgeSubmitted(e) => EventKind::PledgeSubmitted(PledgeSubmitted {
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            title: e.title.clone(),
+            pillars: e
+                .pillars
+                .iter()
+                .enumerate()
+                .map(|(i, p)| pillar_to_domain(&format!("payload.pillars[{i}]"), *p))
+                .collect::<Result<_, _>>()?,
+            countries: e
+                .countries
+                .iter()
+                .enumerate()
+                .map(|(i, c)| country(&format!("payload.countries[{i}]"), c))
+                .collect::<Result<_, _>>()?,
+            starts_on: date_to_domain("payload.starts_on", e.starts_on.as_ref())?,
+            ends_on: date_to_domain("payload.ends_on", e.ends_on.as_ref())?,
+        }),
+        P::PledgeApproved(e) => EventKind::PledgeApproved(PledgeApproved {
+            approved_on: date_to_domain("payload.approved_on", e.approved_on.as_ref())?,
+        }),
+        P::InitiativeAdded(e) => EventKind::InitiativeAdded(InitiativeAdded {
+            initiative_id: token("payload.initiative_id", &e.initiative_id)?,
+            title: e.title.clone(),
+            pillar: pillar_to_domain("payload.pillar", e.pillar)?,
+            targets: amounts_to_domain("payload.targets", &e.targets)?,
+        }),
+        P::TargetRevised(e) => EventKind::TargetRevised(TargetRevised {
+            initiative_id: token("payload.initiative_id", &e.initiative_id)?,
+            indicator: indicator_to_domain("payload.indicator", e.indicator)?,
+            old_target: e.old_target,
+            new_target: e.new_target,
+            reason: e.reason.clone(),
+        }),
+        P::ProgressReported(e) => EventKind::ProgressReported(ProgressReported {
+            report_id: token("payload.report_id", &e.report_id)?,
+            initiative_id: token("payload.initiative_id", &e.initiative_id)?,
+            period_end: date_to_domain("payload.period_end", e.period_end.as_ref())?,
+            progress: progress_to_domain(e.progress.as_ref())?,
+        }),
+        P::ProgressCorrected(e) => EventKind::ProgressCorrected(ProgressCorrected {
+            report_id: token("payload.report_id", &e.report_id)?,
+            progress: progress_to_domain(e.progress.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::PledgeCompleted(e) => EventKind::PledgeCompleted(PledgeCompleted {
+            completed_on: date_to_domain("payload.completed_on", e.completed_on.as_ref())?,
+        }),
+        P::PledgeWithdrawn(e) => EventKind::PledgeWithdrawn(PledgeWithdrawn {
+            withdrawn_on: date_to_domain("payload.withdrawn_on", e.withdrawn_on.as_ref())?,
             reason: e.reason.clone(),
         }),
     })
@@ -219,26 +321,20 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
                 CoalitionKind::National => v1::CoalitionKind::National,
             }
             .into(),
-            country: e
-                .country
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
+            country: e.country.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default(),
             launched_on: Some(date_from_domain(e.launched_on)),
             open_pledging: e.open_pledging,
         }),
-        EventKind::OrganisationRegistered(e) => {
-            P::OrganisationRegistered(v1::OrganisationRegistered {
-                name: e.name.clone(),
-                country: e.country.as_str().to_owned(),
-                organisation_type: organisation_type_from_domain(e.organisation_type).into(),
-                size: match e.size {
-                    OrganisationSize::Sme => v1::OrganisationSize::Sme,
-                    OrganisationSize::Large => v1::OrganisationSize::Large,
-                }
-                .into(),
-            })
-        }
+        EventKind::OrganisationRegistered(e) => P::OrganisationRegistered(v1::OrganisationRegistered {
+            name: e.name.clone(),
+            country: e.country.as_str().to_owned(),
+            organisation_type: organisation_type_from_domain(e.organisation_type).into(),
+            size: match e.size {
+                OrganisationSize::Sme => v1::OrganisationSize::Sme,
+                OrganisationSize::Large => v1::OrganisationSize::Large,
+            }
+            .into(),
+        }),
         EventKind::MembershipApproved(e) => P::MembershipApproved(v1::MembershipApproved {
             coalition_id: e.coalition_id.to_string(),
             organisation_id: e.organisation_id.to_string(),
@@ -248,6 +344,49 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
             coalition_id: e.coalition_id.to_string(),
             organisation_id: e.organisation_id.to_string(),
             left_on: Some(date_from_domain(e.left_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::PledgeSubmitted(e) => P::PledgeSubmitted(v1::PledgeSubmitted {
+            organisation_id: e.organisation_id.to_string(),
+            coalition_id: e.coalition_id.to_string(),
+            title: e.title.clone(),
+            pillars: e.pillars.iter().map(|p| pillar_from_domain(*p).into()).collect(),
+            countries: e.countries.iter().map(|c| c.as_str().to_owned()).collect(),
+            starts_on: Some(date_from_domain(e.starts_on)),
+            ends_on: Some(date_from_domain(e.ends_on)),
+        }),
+        EventKind::PledgeApproved(e) => {
+            P::PledgeApproved(v1::PledgeApproved { approved_on: Some(date_from_domain(e.approved_on)) })
+        }
+        EventKind::InitiativeAdded(e) => P::InitiativeAdded(v1::InitiativeAdded {
+            initiative_id: e.initiative_id.to_string(),
+            title: e.title.clone(),
+            pillar: pillar_from_domain(e.pillar).into(),
+            targets: amounts_from_domain(&e.targets),
+        }),
+        EventKind::TargetRevised(e) => P::TargetRevised(v1::TargetRevised {
+            initiative_id: e.initiative_id.to_string(),
+            indicator: indicator_from_domain(e.indicator).into(),
+            old_target: e.old_target,
+            new_target: e.new_target,
+            reason: e.reason.clone(),
+        }),
+        EventKind::ProgressReported(e) => P::ProgressReported(v1::ProgressReported {
+            report_id: e.report_id.to_string(),
+            initiative_id: e.initiative_id.to_string(),
+            period_end: Some(date_from_domain(e.period_end)),
+            progress: Some(progress_from_domain(&e.progress)),
+        }),
+        EventKind::ProgressCorrected(e) => P::ProgressCorrected(v1::ProgressCorrected {
+            report_id: e.report_id.to_string(),
+            progress: Some(progress_from_domain(&e.progress)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::PledgeCompleted(e) => {
+            P::PledgeCompleted(v1::PledgeCompleted { completed_on: Some(date_from_domain(e.completed_on)) })
+        }
+        EventKind::PledgeWithdrawn(e) => P::PledgeWithdrawn(v1::PledgeWithdrawn {
+            withdrawn_on: Some(date_from_domain(e.withdrawn_on)),
             reason: e.reason.clone(),
         }),
     };

@@ -18,9 +18,7 @@ pub struct Conn<'a>(MutexGuard<'a, Option<Client>>);
 impl Conn<'_> {
     pub fn client(&mut self) -> &mut Client {
         // Invariant: `Pool::get` only hands out a slot it has filled.
-        self.0
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("pool slot is filled before it is handed out"))
+        self.0.as_mut().unwrap_or_else(|| unreachable!("pool slot is filled before it is handed out"))
     }
 }
 

@@ -27,14 +27,8 @@ const GROWTH: &str = "coalition_growth";
 pub enum QueryError {
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error(
-        "projection {projection} is at position {position}, not yet at {wanted}; retry or wait longer"
-    )]
-    NotReached {
-        projection: &'static str,
-        position: u64,
-        wanted: u64,
-    },
+    #[error("projection {projection} is at position {position}, not yet at {wanted}; retry or wait longer")]
+    NotReached { projection: &'static str, position: u64, wanted: u64 },
     #[error("read models unavailable: {0}")]
     Unavailable(String),
 }
@@ -98,11 +92,7 @@ impl QueryService {
             }
             tx.rollback().await?;
             if tokio::time::Instant::now() >= deadline {
-                return Err(QueryError::NotReached {
-                    projection: name,
-                    position,
-                    wanted,
-                });
+                return Err(QueryError::NotReached { projection: name, position, wanted });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
@@ -111,12 +101,7 @@ impl QueryService {
 }
 
 async fn ledger_projector_position(tx: &Transaction<'_>, name: &str) -> Result<u64, QueryError> {
-    let row = tx
-        .query_opt(
-            "SELECT position FROM ledger.projections WHERE name = $1",
-            &[&name],
-        )
-        .await?;
+    let row = tx.query_opt("SELECT position FROM ledger.projections WHERE name = $1", &[&name]).await?;
     Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
 }
 
@@ -137,10 +122,7 @@ impl LedgerQuery for QueryService {
         } else {
             Some(
                 Token::parse("coalition_id", &req.coalition_id)
-                    .map_err(|e| QueryError::Invalid {
-                        field: "coalition_id",
-                        reason: e.to_string(),
-                    })?
+                    .map_err(|e| QueryError::Invalid { field: "coalition_id", reason: e.to_string() })?
                     .to_string(),
             )
         };
@@ -167,10 +149,7 @@ impl LedgerQuery for QueryService {
                     .collect())
             })
             .await?;
-        Ok(Response::new(v1::CoalitionGrowthResponse {
-            months,
-            position,
-        }))
+        Ok(Response::new(v1::CoalitionGrowthResponse { months, position }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -199,10 +178,7 @@ impl LedgerQuery for QueryService {
                     .collect())
             })
             .await?;
-        Ok(Response::new(v1::CurrentMembersResponse {
-            coalitions,
-            position,
-        }))
+        Ok(Response::new(v1::CurrentMembersResponse { coalitions, position }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -210,15 +186,9 @@ impl LedgerQuery for QueryService {
         &self,
         _request: Request<v1::ProjectionStatusRequest>,
     ) -> Result<Response<v1::ProjectionStatusResponse>, Status> {
-        let log_end = self
-            .log
-            .end()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let log_end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let mut conn = self.pool.get().await.map_err(QueryError::from)?;
-        let rows = ledger_projector::status(conn.client())
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let rows = ledger_projector::status(conn.client()).await.map_err(|e| Status::unavailable(e.to_string()))?;
         let projections = rows
             .into_iter()
             .map(|p| v1::ProjectionState {
@@ -229,9 +199,6 @@ impl LedgerQuery for QueryService {
                 updated_at: Some(timestamp_from_domain(p.updated_at)),
             })
             .collect();
-        Ok(Response::new(v1::ProjectionStatusResponse {
-            projections,
-            log_end,
-        }))
+        Ok(Response::new(v1::ProjectionStatusResponse { projections, log_end }))
     }
 }

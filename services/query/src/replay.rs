@@ -69,8 +69,7 @@ fn convert(log: &Log, m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
             (to_wire(&r), coalition)
         }
         Err(e) if e.is_unknown_to_this_code() => {
-            let coalition =
-                (stored.aggregate_type == "coalition").then(|| stored.aggregate_id.clone());
+            let coalition = (stored.aggregate_type == "coalition").then(|| stored.aggregate_id.clone());
             (raw_to_wire(m.position, stored), coalition)
         }
         Err(e) => (broken(e.to_string()), None),
@@ -84,17 +83,13 @@ impl LedgerReplay for ReplayService {
     type ReplayStream = ReplayStream;
 
     #[tracing::instrument(skip_all)]
-    async fn replay(
-        &self,
-        request: Request<v1::ReplayRequest>,
-    ) -> Result<Response<ReplayStream>, Status> {
+    async fn replay(&self, request: Request<v1::ReplayRequest>) -> Result<Response<ReplayStream>, Status> {
         let req = request.into_inner();
         let from = match req.start {
             None => ReadFrom::Position(1),
             Some(v1::replay_request::Start::FromPosition(p)) => ReadFrom::Position(p.max(1)),
             Some(v1::replay_request::Start::FromTime(t)) => ReadFrom::Time(
-                timestamp_to_domain("from_time", Some(&t))
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+                timestamp_to_domain("from_time", Some(&t)).map_err(|e| Status::invalid_argument(e.to_string()))?,
             ),
         };
         let invalid = |e: ledger_domain::DomainError| Status::invalid_argument(e.to_string());
@@ -102,45 +97,22 @@ impl LedgerReplay for ReplayService {
             coalition: if req.coalition_id.is_empty() {
                 None
             } else {
-                Some(
-                    Token::parse("coalition_id", &req.coalition_id)
-                        .map_err(invalid)?
-                        .to_string(),
-                )
+                Some(Token::parse("coalition_id", &req.coalition_id).map_err(invalid)?.to_string())
             },
-            aggregate: req
-                .aggregate
-                .as_ref()
-                .map(|a| aggregate_to_domain(Some(a)))
-                .transpose()
-                .map_err(invalid)?,
+            aggregate: req.aggregate.as_ref().map(|a| aggregate_to_domain(Some(a))).transpose().map_err(invalid)?,
             event_types: req.event_types,
         };
         let subject = filter.aggregate.as_ref().map(|a| self.log.subject(a));
-        let end = self
-            .log
-            .end()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        let messages = self
-            .log
-            .read(from, subject, end)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let messages = self.log.read(from, subject, end).await.map_err(|e| Status::unavailable(e.to_string()))?;
         let log = self.log.clone();
-        let limit = if req.limit == 0 {
-            usize::MAX
-        } else {
-            usize::try_from(req.limit).unwrap_or(usize::MAX)
-        };
+        let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
         let stream = messages
             .filter_map(move |m| {
                 let out = match m {
                     Ok(m) => {
                         let (event, coalition) = convert(&log, &m);
-                        filter
-                            .keeps(&event, coalition.as_deref())
-                            .then_some(Ok(event))
+                        filter.keeps(&event, coalition.as_deref()).then_some(Ok(event))
                     }
                     Err(e) => Some(Err(Status::unavailable(e.to_string()))),
                 };
