@@ -485,4 +485,167 @@ mod tests {
         let err = state.decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden()).unwrap_err();
         assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
     }
+
+    mod pledges {
+        use super::*;
+        use crate::event::{
+            Indicator::*, InitiativeAdded, Pillar, PledgeApproved, PledgeSubmitted, PledgeWithdrawn, Progress,
+            ProgressCorrected, ProgressReported, TargetRevised,
+        };
+
+        fn pledge() -> Aggregate {
+            Aggregate::pledge(&tok("skolverket"), &tok("p1"))
+        }
+
+        fn submitted() -> EventKind {
+            EventKind::PledgeSubmitted(PledgeSubmitted {
+                organisation_id: tok("skolverket"),
+                coalition_id: tok("se"),
+                title: "Teachers' digital skills".into(),
+                pillars: vec![Pillar::Education],
+                countries: vec![CountryCode::parse("c", "SE").unwrap()],
+                starts_on: date!(2019 - 01 - 01),
+                ends_on: date!(2020 - 12 - 31),
+            })
+        }
+
+        fn approved() -> EventKind {
+            EventKind::PledgeApproved(PledgeApproved { approved_on: date!(2019 - 02 - 01) })
+        }
+
+        fn initiative(pillar: Pillar) -> EventKind {
+            EventKind::InitiativeAdded(InitiativeAdded {
+                initiative_id: tok("i1"),
+                title: "Courses".into(),
+                pillar,
+                targets: vec![(TrainingsOnline, 1000)],
+            })
+        }
+
+        fn report(id: &str, trainings: i64, people: i64, women: i64) -> EventKind {
+            EventKind::ProgressReported(ProgressReported {
+                report_id: tok(id),
+                initiative_id: tok("i1"),
+                period_end: date!(2019 - 06 - 30),
+                progress: Progress {
+                    cumulative: vec![(TrainingsOnline, trainings)],
+                    people,
+                    women,
+                    per_country: vec![],
+                },
+            })
+        }
+
+        fn member_of_se() -> Context {
+            let mut ctx = sweden();
+            ctx.active_memberships.insert(tok("se"));
+            ctx
+        }
+
+        fn given_when(past: &[EventKind], new: &[EventKind], ctx: &Context) -> Result<(), DomainError> {
+            let mut state = AggregateState::new(AggregateType::Pledge);
+            past.iter().for_each(|e| state.apply(e));
+            state.decide(&pledge(), new, ctx)
+        }
+
+        #[test]
+        fn a_member_may_pledge_and_a_non_member_may_not_unless_the_coalition_is_open() {
+            assert_eq!(given_when(&[], &[submitted()], &member_of_se()), Ok(()));
+            assert_eq!(rule_of(given_when(&[], &[submitted()], &sweden())), "pledge.requires_active_membership");
+            let mut open = sweden();
+            open.coalition = Some(CoalitionFacts { launched_on: date!(2018 - 05 - 03), open_pledging: true });
+            assert_eq!(given_when(&[], &[submitted()], &open), Ok(()));
+        }
+
+        #[test]
+        fn a_pledge_needs_a_pillar_and_start_before_end() {
+            let EventKind::PledgeSubmitted(mut p) = submitted() else { unreachable!() };
+            p.pillars.clear();
+            let err = given_when(&[], &[EventKind::PledgeSubmitted(p.clone())], &member_of_se()).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.pillars"));
+            p.pillars = vec![Pillar::All];
+            p.ends_on = date!(2018 - 12 - 31);
+            let err = given_when(&[], &[EventKind::PledgeSubmitted(p)], &member_of_se()).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.ends_on"));
+        }
+
+        #[test]
+        fn only_approved_pledges_take_reports() {
+            let past = [submitted(), initiative(Pillar::Education)];
+            assert_eq!(
+                rule_of(given_when(&past, &[report("r1", 10, 5, 2)], &sweden())),
+                "progress.needs_approved_pledge"
+            );
+            let past = [submitted(), approved(), initiative(Pillar::Education)];
+            assert_eq!(given_when(&past, &[report("r1", 10, 5, 2)], &sweden()), Ok(()));
+        }
+
+        #[test]
+        fn an_initiative_stays_within_the_pledges_pillars() {
+            assert_eq!(
+                rule_of(given_when(&[submitted()], &[initiative(Pillar::IctProfessionals)], &sweden())),
+                "initiative.pillar_of_pledge"
+            );
+        }
+
+        #[test]
+        fn cumulative_progress_never_decreases_except_through_a_correction() {
+            let past = [submitted(), approved(), initiative(Pillar::Education), report("r1", 500, 100, 50)];
+            assert_eq!(
+                rule_of(given_when(&past, &[report("r2", 400, 100, 50)], &sweden())),
+                "progress.cumulative_never_decreases"
+            );
+            let correction = EventKind::ProgressCorrected(ProgressCorrected {
+                report_id: tok("r1"),
+                progress: Progress {
+                    cumulative: vec![(TrainingsOnline, 300)],
+                    people: 80,
+                    women: 40,
+                    per_country: vec![],
+                },
+                reason: "double-counted".into(),
+            });
+            assert_eq!(given_when(&past, &[correction.clone(), report("r2", 400, 100, 50)], &sweden()), Ok(()));
+            let unknown = EventKind::ProgressCorrected(ProgressCorrected {
+                report_id: tok("r9"),
+                ..match correction {
+                    EventKind::ProgressCorrected(c) => c,
+                    _ => unreachable!(),
+                }
+            });
+            assert_eq!(rule_of(given_when(&past, &[unknown], &sweden())), "progress.correct_existing_report");
+        }
+
+        #[test]
+        fn women_never_exceed_the_total_and_a_breakdown_sums_to_it() {
+            let past = [submitted(), approved(), initiative(Pillar::Education)];
+            let err = given_when(&past, &[report("r1", 10, 5, 6)], &sweden()).unwrap_err();
+            assert!(
+                matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.progress.women")
+            );
+            let EventKind::ProgressReported(mut r) = report("r1", 10, 5, 2) else { unreachable!() };
+            r.progress.per_country = vec![(CountryCode::parse("c", "SE").unwrap(), 3)];
+            let err = given_when(&past, &[EventKind::ProgressReported(r)], &sweden()).unwrap_err();
+            assert!(err.to_string().contains("sums to 3"), "{err}");
+        }
+
+        #[test]
+        fn a_target_is_revised_from_its_current_value_and_a_withdrawn_pledge_is_closed() {
+            let past = [submitted(), approved(), initiative(Pillar::Education)];
+            let revise = |old| {
+                EventKind::TargetRevised(TargetRevised {
+                    initiative_id: tok("i1"),
+                    indicator: TrainingsOnline,
+                    old_target: old,
+                    new_target: 10_000,
+                    reason: "COVID demand".into(),
+                })
+            };
+            assert_eq!(given_when(&past, &[revise(1000)], &sweden()), Ok(()));
+            assert_eq!(rule_of(given_when(&past, &[revise(999)], &sweden())), "target.revised_from_current");
+            let withdrawn =
+                EventKind::PledgeWithdrawn(PledgeWithdrawn { withdrawn_on: date!(2019 - 3 - 1), reason: "x".into() });
+            assert_eq!(rule_of(given_when(&[submitted(), withdrawn], &[revise(1000)], &sweden())), "pledge.open");
+        }
+    }
 }

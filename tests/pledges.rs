@@ -1,0 +1,161 @@
+//! Pledge rules across aggregates under real concurrency, and old schema versions read from the log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::collections::HashMap;
+
+use coalition_ledger::startup::{Application, Roles};
+use common::*;
+use futures::TryStreamExt;
+use ledger_proto::v1;
+use ledger_proto::v1::event_payload::Event as P;
+use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+fn pledge(org: &str, id: &str) -> v1::AppendRequest {
+    request(
+        v1::AggregateType::Pledge,
+        &format!("{org}.{id}"),
+        None,
+        vec![event(P::PledgeSubmitted(v1::PledgeSubmitted {
+            organisation_id: org.into(),
+            coalition_id: "se".into(),
+            title: "Digital skills for teachers".into(),
+            pillars: vec![v1::Pillar::Education.into()],
+            countries: vec!["SE".into()],
+            starts_on: date(2020, 1, 1),
+            ends_on: date(2021, 12, 31),
+        }))],
+    )
+}
+
+/// A second append service on the same log, so that two processes race (no shared in-process lock).
+async fn second_append_service(app: &TestApp) -> (LedgerAppendClient<tonic::transport::Channel>, CancellationToken) {
+    let other =
+        Application::build(app.settings.clone(), Roles { append: true, query: false, projector: false }).await.unwrap();
+    let addr = other.append_addr().unwrap();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move { other.run(s).await });
+    (LedgerAppendClient::new(channel(addr).await), stop)
+}
+
+#[tokio::test]
+async fn a_pledge_racing_its_organisations_leave_never_lands_after_the_leave() {
+    let mut app = TestApp::spawn().await;
+    let rounds = 40;
+    seed(&mut app, rounds).await;
+    let (mut other, stop) = second_append_service(&app).await;
+    let (mut refused, mut accepted) = (0, 0);
+    for i in 0..rounds {
+        let org = format!("org-{i}");
+        let mut a = app.append.clone();
+        // Warm the second service's view of this organisation, then race a pledge against a leave, with the leave
+        // starting a little later in some rounds so that both orders happen.
+        other.append(pledge(&org, "p0")).await.unwrap();
+        let leave = membership("se", &org, vec![left("se", &org, date(2025, 1, 1))]);
+        let delay = std::time::Duration::from_micros((i as u64 % 6) * 400);
+        let (p, l) = tokio::join!(other.append(pledge(&org, "p1")), async {
+            tokio::time::sleep(delay).await;
+            a.append(leave).await
+        });
+        l.expect("the leave is always allowed");
+        match p {
+            Ok(_) => accepted += 1,
+            Err(e) if e.code() == Code::FailedPrecondition => {
+                assert!(e.message().contains("pledge.requires_active_membership"), "{}", e.message());
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    stop.cancel();
+    eprintln!("pledges accepted {accepted}, refused {refused}");
+    assert_eq!(accepted + refused, rounds);
+
+    // The invariant, checked on the log itself: every pledge was submitted while its organisation was a member.
+    let log: Vec<v1::RecordedEvent> =
+        app.replay.replay(v1::ReplayRequest::default()).await.unwrap().into_inner().try_collect().await.unwrap();
+    let mut active: HashMap<String, bool> = HashMap::new();
+    let mut pledges = 0;
+    for e in &log {
+        match e.payload.as_ref().and_then(|p| p.event.as_ref()) {
+            Some(P::MembershipApproved(m)) => {
+                active.insert(m.organisation_id.clone(), true);
+            }
+            Some(P::MembershipLeft(m)) => {
+                active.insert(m.organisation_id.clone(), false);
+            }
+            Some(P::PledgeSubmitted(p)) => {
+                pledges += 1;
+                assert!(active.get(&p.organisation_id) == Some(&true), "pledge at {} after the leave", e.position);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(pledges, accepted + rounds, "p0 of every round plus the accepted p1s");
+}
+
+#[tokio::test]
+async fn a_v1_event_in_the_log_is_read_as_the_current_version_by_rules_and_replay() {
+    let mut app = TestApp::spawn().await;
+    let end = seed(&mut app, 1).await;
+    // Write a pledge_submitted at schema version 1 (one pillar) into the log by hand, as an older release did.
+    let old = v1::PledgeSubmittedV1 {
+        organisation_id: "org-0".into(),
+        coalition_id: "se".into(),
+        title: "Legacy pledge".into(),
+        pillar: v1::Pillar::LabourForce as i32,
+        countries: vec!["SE".into()],
+        starts_on: date(2020, 1, 1),
+        ends_on: date(2020, 12, 31),
+    };
+    let stored = v1::StoredEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        aggregate_type: "pledge".into(),
+        aggregate_id: "org-0.legacy".into(),
+        event_type: "pledge_submitted".into(),
+        schema_version: 1,
+        occurred_at: Some(prost_types::Timestamp { seconds: 1_580_000_000, nanos: 0 }),
+        recorded_at: Some(prost_types::Timestamp { seconds: 1_580_000_000, nanos: 0 }),
+        actor: "old-release".into(),
+        source: 1,
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        payload: prost::Message::encode_to_vec(&old),
+        ..Default::default()
+    };
+    let js = async_nats::jetstream::new(async_nats::connect(&app.nats.url).await.unwrap());
+    let ack = js
+        .publish("ledger.org.org-0.pledge.legacy", prost::Message::encode_to_vec(&stored).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.sequence, end + 1);
+
+    // The rules read the v1 event: the pledge exists, may be approved, and a second submission is refused.
+    let approve = request(
+        v1::AggregateType::Pledge,
+        "org-0.legacy",
+        Some(v1::expected_revision::Expected::Exact(end + 1)),
+        vec![event(P::PledgeApproved(v1::PledgeApproved { approved_on: date(2020, 2, 1) }))],
+    );
+    app.append.append(approve).await.unwrap();
+    let err = app.append.append(pledge("org-0", "legacy")).await.unwrap_err();
+    assert!(err.message().contains("pledge.submitted_once"), "{}", err.message());
+
+    let replayed: Vec<v1::RecordedEvent> = app
+        .replay
+        .replay(v1::ReplayRequest { event_types: vec!["pledge_submitted".into()], ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].schema_version, 1, "the version it was written with");
+    let Some(P::PledgeSubmitted(p)) = replayed[0].payload.as_ref().and_then(|p| p.event.clone()) else { panic!() };
+    assert_eq!(p.pillars, vec![v1::Pillar::LabourForce as i32], "upcast to the current schema");
+}
