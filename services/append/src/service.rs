@@ -239,6 +239,9 @@ impl AppendService {
         let needs = cmd.events.iter().find_map(|e| match &e.kind {
             EventKind::MembershipApproved(m) => Some((m.coalition_id.clone(), m.organisation_id.clone())),
             EventKind::PledgeSubmitted(p) => Some((p.coalition_id.clone(), p.organisation_id.clone())),
+            EventKind::CourseListed(c) => Some((c.coalition_id.clone(), c.provider_id.clone())),
+            EventKind::ActivityReported(a) => Some((a.coalition_id.clone(), a.organisation_id.clone())),
+            EventKind::ContentShared(c) => Some((c.coalition_id.clone(), c.coalition_id.clone())),
             _ => None,
         });
         let Some((coalition, organisation)) = needs else {

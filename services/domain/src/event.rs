@@ -222,6 +222,127 @@ pub struct PledgeWithdrawn {
     pub reason: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionWebsiteConnected {
+    pub connected_on: Date,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionCoordinatorChanged {
+    pub organisation_id: Token,
+    pub changed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionDeactivated {
+    pub deactivated_on: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationRenamed {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipApplied {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub applied_on: Date,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRole {
+    Founder,
+    Coordinator,
+    ContactPoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRoleAssigned {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub role: MemberRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkillLevel {
+    Basic,
+    Intermediate,
+    Advanced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CourseFormat {
+    Online,
+    FaceToFace,
+    Blended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseListed {
+    pub provider_id: Token,
+    pub coalition_id: Token,
+    pub title: String,
+    pub pillar: Pillar,
+    pub skill_level: SkillLevel,
+    pub format: CourseFormat,
+    pub hours: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseRunCompleted {
+    pub run_id: Token,
+    pub ended_on: Date,
+    pub enrolled: i64,
+    pub completed: i64,
+    pub certified: i64,
+    pub women_enrolled: i64,
+    pub women_completed: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Event,
+    Class,
+    Campaign,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityReported {
+    pub organisation_id: Token,
+    pub coalition_id: Token,
+    pub kind: ActivityKind,
+    pub pillar: Pillar,
+    pub held_on: Date,
+    pub participants: i64,
+    pub women: i64,
+    pub per_country: Vec<(CountryCode, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    News,
+    Event,
+    GoodPractice,
+    TrainingOpportunity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentShared {
+    pub coalition_id: Token,
+    pub content_type: ContentType,
+    pub title: String,
+    pub shared_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentWithdrawn {
+    pub withdrawn_on: Date,
+    pub reason: String,
+}
+
 /// One domain event. The variant is the event type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -237,11 +358,22 @@ pub enum EventKind {
     ProgressCorrected(ProgressCorrected),
     PledgeCompleted(PledgeCompleted),
     PledgeWithdrawn(PledgeWithdrawn),
+    CoalitionWebsiteConnected(CoalitionWebsiteConnected),
+    CoalitionCoordinatorChanged(CoalitionCoordinatorChanged),
+    CoalitionDeactivated(CoalitionDeactivated),
+    OrganisationRenamed(OrganisationRenamed),
+    MembershipApplied(MembershipApplied),
+    MembershipRoleAssigned(MembershipRoleAssigned),
+    CourseListed(CourseListed),
+    CourseRunCompleted(CourseRunCompleted),
+    ActivityReported(ActivityReported),
+    ContentShared(ContentShared),
+    ContentWithdrawn(ContentWithdrawn),
 }
 
 impl EventKind {
     /// Every event type name the code knows, with its current schema version.
-    pub const TYPES: [(&'static str, u32); 12] = [
+    pub const TYPES: [(&'static str, u32); 23] = [
         ("coalition_established", 1),
         ("organisation_registered", 1),
         ("membership_approved", 1),
@@ -254,6 +386,17 @@ impl EventKind {
         ("progress_corrected", 1),
         ("pledge_completed", 1),
         ("pledge_withdrawn", 1),
+        ("coalition_website_connected", 1),
+        ("coalition_coordinator_changed", 1),
+        ("coalition_deactivated", 1),
+        ("organisation_renamed", 1),
+        ("membership_applied", 1),
+        ("membership_role_assigned", 1),
+        ("course_listed", 1),
+        ("course_run_completed", 1),
+        ("activity_reported", 1),
+        ("content_shared", 1),
+        ("content_withdrawn", 1),
     ];
 
     /// The event type's name, as stored in the log and used in filters.
@@ -271,6 +414,17 @@ impl EventKind {
             Self::ProgressCorrected(_) => "progress_corrected",
             Self::PledgeCompleted(_) => "pledge_completed",
             Self::PledgeWithdrawn(_) => "pledge_withdrawn",
+            Self::CoalitionWebsiteConnected(_) => "coalition_website_connected",
+            Self::CoalitionCoordinatorChanged(_) => "coalition_coordinator_changed",
+            Self::CoalitionDeactivated(_) => "coalition_deactivated",
+            Self::OrganisationRenamed(_) => "organisation_renamed",
+            Self::MembershipApplied(_) => "membership_applied",
+            Self::MembershipRoleAssigned(_) => "membership_role_assigned",
+            Self::CourseListed(_) => "course_listed",
+            Self::CourseRunCompleted(_) => "course_run_completed",
+            Self::ActivityReported(_) => "activity_reported",
+            Self::ContentShared(_) => "content_shared",
+            Self::ContentWithdrawn(_) => "content_withdrawn",
         }
     }
 
@@ -293,6 +447,14 @@ impl EventKind {
             | Self::ProgressCorrected(_)
             | Self::PledgeCompleted(_)
             | Self::PledgeWithdrawn(_) => AggregateType::Pledge,
+            Self::CoalitionWebsiteConnected(_)
+            | Self::CoalitionCoordinatorChanged(_)
+            | Self::CoalitionDeactivated(_) => AggregateType::Coalition,
+            Self::OrganisationRenamed(_) => AggregateType::Organisation,
+            Self::MembershipApplied(_) | Self::MembershipRoleAssigned(_) => AggregateType::Membership,
+            Self::CourseListed(_) | Self::CourseRunCompleted(_) => AggregateType::Course,
+            Self::ActivityReported(_) => AggregateType::Activity,
+            Self::ContentShared(_) | Self::ContentWithdrawn(_) => AggregateType::Content,
         }
     }
 
@@ -302,6 +464,11 @@ impl EventKind {
             Self::MembershipApproved(e) => Some(&e.coalition_id),
             Self::MembershipLeft(e) => Some(&e.coalition_id),
             Self::PledgeSubmitted(e) => Some(&e.coalition_id),
+            Self::MembershipApplied(e) => Some(&e.coalition_id),
+            Self::MembershipRoleAssigned(e) => Some(&e.coalition_id),
+            Self::CourseListed(e) => Some(&e.coalition_id),
+            Self::ActivityReported(e) => Some(&e.coalition_id),
+            Self::ContentShared(e) => Some(&e.coalition_id),
             _ => None,
         }
     }
@@ -332,9 +499,73 @@ impl EventKind {
                 }
             }
             Self::OrganisationRegistered(e) => text("payload.name", &e.name, 300),
-            Self::MembershipApproved(_) | Self::PledgeApproved(_) | Self::PledgeCompleted(_) => Ok(()),
+            Self::MembershipApproved(_)
+            | Self::PledgeApproved(_)
+            | Self::PledgeCompleted(_)
+            | Self::CoalitionCoordinatorChanged(_)
+            | Self::MembershipApplied(_)
+            | Self::MembershipRoleAssigned(_) => Ok(()),
+            Self::CoalitionWebsiteConnected(e) => text("payload.url", &e.url, 500),
+            Self::OrganisationRenamed(e) => text("payload.name", &e.name, 300),
+            Self::CourseListed(e) => {
+                text("payload.title", &e.title, 300)?;
+                if e.hours == 0 {
+                    return Err(DomainError::invalid("payload.hours", "a course lasts at least one hour"));
+                }
+                Ok(())
+            }
+            Self::CourseRunCompleted(e) => {
+                let check = |field: &str, ok: bool, what: String| {
+                    if ok { Ok(()) } else { Err(DomainError::invalid(format!("payload.{field}"), what)) }
+                };
+                check(
+                    "enrolled",
+                    e.enrolled >= 0 && e.women_enrolled >= 0 && e.women_completed >= 0 && e.certified >= 0,
+                    "counts must not be negative".into(),
+                )?;
+                check(
+                    "completed",
+                    e.completed >= 0 && e.completed <= e.enrolled,
+                    format!("completed {} must be 0..=enrolled {}", e.completed, e.enrolled),
+                )?;
+                check(
+                    "certified",
+                    e.certified <= e.completed,
+                    format!("certified {} exceeds completed {}", e.certified, e.completed),
+                )?;
+                check(
+                    "women_enrolled",
+                    e.women_enrolled <= e.enrolled,
+                    format!("women_enrolled {} exceeds enrolled {}", e.women_enrolled, e.enrolled),
+                )?;
+                check(
+                    "women_completed",
+                    e.women_completed <= e.completed.min(e.women_enrolled),
+                    format!(
+                        "women_completed {} exceeds completed {} or women_enrolled {}",
+                        e.women_completed, e.completed, e.women_enrolled
+                    ),
+                )
+            }
+            Self::ActivityReported(e) => Progress {
+                cumulative: vec![],
+                people: e.participants,
+                women: e.women,
+                per_country: e.per_country.clone(),
+            }
+            .validate("payload")
+            .map_err(|err| match err {
+                DomainError::Validation { field, reason } => DomainError::Validation {
+                    field: field.replace("payload.people", "payload.participants"),
+                    reason: reason.replace("people", "participants"),
+                },
+                other => other,
+            }),
+            Self::ContentShared(e) => text("payload.title", &e.title, 300),
             Self::MembershipLeft(MembershipLeft { reason, .. })
-            | Self::PledgeWithdrawn(PledgeWithdrawn { reason, .. }) => {
+            | Self::PledgeWithdrawn(PledgeWithdrawn { reason, .. })
+            | Self::CoalitionDeactivated(CoalitionDeactivated { reason, .. })
+            | Self::ContentWithdrawn(ContentWithdrawn { reason, .. }) => {
                 if reason.chars().count() > 1000 {
                     return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
                 }

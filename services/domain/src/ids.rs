@@ -38,10 +38,24 @@ pub enum AggregateType {
     Membership,
     /// One organisation's pledge; id `<organisation>.<pledge>`.
     Pledge,
+    /// A course and its runs.
+    Course,
+    /// One reported activity (event, class, campaign).
+    Activity,
+    /// One piece of content shared to the platform.
+    Content,
 }
 
 impl AggregateType {
-    pub const ALL: [Self; 4] = [Self::Coalition, Self::Organisation, Self::Membership, Self::Pledge];
+    pub const ALL: [Self; 7] = [
+        Self::Coalition,
+        Self::Organisation,
+        Self::Membership,
+        Self::Pledge,
+        Self::Course,
+        Self::Activity,
+        Self::Content,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -49,6 +63,9 @@ impl AggregateType {
             Self::Organisation => "organisation",
             Self::Membership => "membership",
             Self::Pledge => "pledge",
+            Self::Course => "course",
+            Self::Activity => "activity",
+            Self::Content => "content",
         }
     }
 
@@ -60,7 +77,7 @@ impl AggregateType {
     fn id_tokens(self) -> usize {
         match self {
             Self::Membership | Self::Pledge => 2,
-            Self::Coalition | Self::Organisation => 1,
+            Self::Coalition | Self::Organisation | Self::Course | Self::Activity | Self::Content => 1,
         }
     }
 }
@@ -109,7 +126,7 @@ impl Aggregate {
             AggregateType::Membership => self.id.split_once('.').map(|(_, o)| o),
             AggregateType::Pledge => self.id.split_once('.').map(|(o, _)| o),
             AggregateType::Organisation => Some(&self.id),
-            AggregateType::Coalition => None,
+            AggregateType::Coalition | AggregateType::Course | AggregateType::Activity | AggregateType::Content => None,
         }
     }
 
@@ -140,7 +157,7 @@ impl Aggregate {
             AggregateType::Membership | AggregateType::Pledge => {
                 format!("org.{}.>", self.organisation_id().unwrap_or_default())
             }
-            AggregateType::Coalition | AggregateType::Organisation => self.subject_suffix(),
+            _ => self.subject_suffix(),
         }
     }
 
@@ -151,7 +168,7 @@ impl Aggregate {
         match parts.as_slice() {
             ["org", o, "membership", c] => Self::parse(AggregateType::Membership, &format!("{c}.{o}")),
             ["org", o, "pledge", p] => Self::parse(AggregateType::Pledge, &format!("{o}.{p}")),
-            [kind @ ("coalition" | "organisation"), id] => {
+            [kind @ ("coalition" | "organisation" | "course" | "activity" | "content"), id] => {
                 Self::parse(AggregateType::from_name(kind).ok_or_else(bad)?, id)
             }
             _ => Err(bad()),

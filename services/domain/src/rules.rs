@@ -13,9 +13,18 @@ use crate::{Aggregate, AggregateType, DomainError, Token};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AggregateState {
     Coalition(Option<CoalitionFacts>),
-    Organisation { registered: bool },
+    Organisation {
+        registered: bool,
+    },
     Membership(MembershipFacts),
     Pledge(Option<PledgeFacts>),
+    /// Listed, with the run ids seen.
+    Course(Option<HashSet<Token>>),
+    Activity {
+        reported: bool,
+    },
+    /// `Some(withdrawn)` once shared.
+    Content(Option<bool>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +63,18 @@ impl InitiativeFacts {
 pub struct CoalitionFacts {
     pub launched_on: Date,
     pub open_pledging: bool,
+    pub website_connected: bool,
+    pub deactivated: bool,
 }
 
 impl From<&CoalitionEstablished> for CoalitionFacts {
     fn from(e: &CoalitionEstablished) -> Self {
-        Self { launched_on: e.launched_on, open_pledging: e.open_pledging }
+        Self {
+            launched_on: e.launched_on,
+            open_pledging: e.open_pledging,
+            website_connected: false,
+            deactivated: false,
+        }
     }
 }
 
@@ -89,6 +105,9 @@ impl AggregateState {
             AggregateType::Organisation => Self::Organisation { registered: false },
             AggregateType::Membership => Self::Membership(MembershipFacts::default()),
             AggregateType::Pledge => Self::Pledge(None),
+            AggregateType::Course => Self::Course(None),
+            AggregateType::Activity => Self::Activity { reported: false },
+            AggregateType::Content => Self::Content(None),
         }
     }
 
@@ -96,6 +115,15 @@ impl AggregateState {
     pub fn apply(&mut self, event: &EventKind) {
         match (self, event) {
             (Self::Coalition(state), EventKind::CoalitionEstablished(e)) => *state = Some(e.into()),
+            (Self::Coalition(Some(c)), EventKind::CoalitionWebsiteConnected(_)) => c.website_connected = true,
+            (Self::Coalition(Some(c)), EventKind::CoalitionDeactivated(_)) => c.deactivated = true,
+            (Self::Course(c), EventKind::CourseListed(_)) => *c = Some(HashSet::new()),
+            (Self::Course(Some(runs)), EventKind::CourseRunCompleted(e)) => {
+                runs.insert(e.run_id.clone());
+            }
+            (Self::Activity { reported }, EventKind::ActivityReported(_)) => *reported = true,
+            (Self::Content(c), EventKind::ContentShared(_)) => *c = Some(false),
+            (Self::Content(c), EventKind::ContentWithdrawn(_)) => *c = Some(true),
             (Self::Organisation { registered }, EventKind::OrganisationRegistered(_)) => *registered = true,
             (Self::Membership(m), EventKind::MembershipApproved(e)) => m.active_since = Some(e.joined_on),
             (Self::Membership(m), EventKind::MembershipLeft(e)) => {
@@ -183,6 +211,12 @@ impl AggregateState {
                         format!("coalition {:?} has not been established", e.coalition_id.as_str()),
                     ));
                 };
+                if coalition.deactivated {
+                    return Err(DomainError::rule(
+                        "coalition.active",
+                        format!("coalition {} is deactivated", e.coalition_id),
+                    ));
+                }
                 if !ctx.organisation_registered {
                     return Err(DomainError::rule(
                         "membership.organisation_registered",
@@ -233,6 +267,64 @@ impl AggregateState {
                 }
             }
             (Self::Pledge(p), event) => check_pledge(p.as_ref(), aggregate, event, ctx),
+            (Self::Coalition(None), e) if !matches!(e, EventKind::CoalitionEstablished(_)) => {
+                Err(DomainError::rule("coalition.exists", format!("{aggregate} has not been established")))
+            }
+            (Self::Coalition(Some(c)), EventKind::CoalitionWebsiteConnected(_)) if c.website_connected => {
+                Err(DomainError::rule("coalition.website_connected_once", format!("{aggregate} is already connected")))
+            }
+            (Self::Coalition(Some(c)), EventKind::CoalitionDeactivated(_)) if c.deactivated => {
+                Err(DomainError::rule("coalition.deactivated_once", format!("{aggregate} is already deactivated")))
+            }
+            (Self::Organisation { registered: false }, EventKind::OrganisationRenamed(_)) => {
+                Err(DomainError::rule("organisation.exists", format!("{aggregate} is not registered")))
+            }
+            (Self::Membership(m), EventKind::MembershipApplied(e)) => match m.active_since {
+                Some(since) => Err(DomainError::rule(
+                    "membership.one_active",
+                    format!("{} is already a member of {} since {since}", e.organisation_id, e.coalition_id),
+                )),
+                None => Ok(()),
+            },
+            (Self::Membership(m), EventKind::MembershipRoleAssigned(e)) if m.active_since.is_none() => {
+                Err(DomainError::rule(
+                    "membership.role_requires_active",
+                    format!("{} is not a member of {}", e.organisation_id, e.coalition_id),
+                ))
+            }
+            (Self::Course(Some(_)), EventKind::CourseListed(_)) => {
+                Err(DomainError::rule("course.listed_once", format!("{aggregate} is already listed")))
+            }
+            (Self::Course(None), EventKind::CourseRunCompleted(_)) => {
+                Err(DomainError::rule("course.exists", format!("{aggregate} is not listed")))
+            }
+            (Self::Course(Some(runs)), EventKind::CourseRunCompleted(e)) if runs.contains(&e.run_id) => Err(
+                DomainError::rule("course.run_unique", format!("run {} of {aggregate} is already recorded", e.run_id)),
+            ),
+            (Self::Course(None), EventKind::CourseListed(e)) => coalition_takes_part(ctx, &e.coalition_id),
+            (Self::Activity { reported: true }, _) => {
+                Err(DomainError::rule("activity.reported_once", format!("{aggregate} is already reported")))
+            }
+            (Self::Activity { reported: false }, EventKind::ActivityReported(e)) => {
+                coalition_takes_part(ctx, &e.coalition_id)
+            }
+            (Self::Content(Some(_)), EventKind::ContentShared(_)) => {
+                Err(DomainError::rule("content.shared_once", format!("{aggregate} is already shared")))
+            }
+            (Self::Content(c), EventKind::ContentWithdrawn(_)) if *c != Some(false) => Err(DomainError::rule(
+                "content.withdraw_shared",
+                format!("{aggregate} is {}", if c.is_some() { "already withdrawn" } else { "not shared" }),
+            )),
+            (Self::Content(None), EventKind::ContentShared(e)) => {
+                coalition_takes_part(ctx, &e.coalition_id)?;
+                match &ctx.coalition {
+                    Some(c) if c.website_connected => Ok(()),
+                    _ => Err(DomainError::rule(
+                        "content.requires_connected_website",
+                        format!("coalition {} has no website connected to the platform", e.coalition_id),
+                    )),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -351,6 +443,17 @@ fn check_pledge(
     }
 }
 
+/// The named coalition exists and is active (for courses, activities and content).
+fn coalition_takes_part(ctx: &Context, id: &Token) -> Result<(), DomainError> {
+    match &ctx.coalition {
+        None => Err(DomainError::rule("coalition.exists", format!("coalition {id} has not been established"))),
+        Some(c) if c.deactivated => {
+            Err(DomainError::rule("coalition.active", format!("coalition {id} is deactivated")))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 fn initiative<'a>(p: &'a PledgeFacts, id: &Token) -> Result<&'a InitiativeFacts, DomainError> {
     p.initiatives
         .get(id)
@@ -394,7 +497,12 @@ mod tests {
 
     fn sweden() -> Context {
         Context {
-            coalition: Some(CoalitionFacts { launched_on: date!(2018 - 05 - 03), open_pledging: false }),
+            coalition: Some(CoalitionFacts {
+                launched_on: date!(2018 - 05 - 03),
+                open_pledging: false,
+                website_connected: false,
+                deactivated: false,
+            }),
             organisation_registered: true,
             ..Default::default()
         }
@@ -553,7 +661,12 @@ mod tests {
             assert_eq!(given_when(&[], &[submitted()], &member_of_se()), Ok(()));
             assert_eq!(rule_of(given_when(&[], &[submitted()], &sweden())), "pledge.requires_active_membership");
             let mut open = sweden();
-            open.coalition = Some(CoalitionFacts { launched_on: date!(2018 - 05 - 03), open_pledging: true });
+            open.coalition = Some(CoalitionFacts {
+                launched_on: date!(2018 - 05 - 03),
+                open_pledging: true,
+                website_connected: false,
+                deactivated: false,
+            });
             assert_eq!(given_when(&[], &[submitted()], &open), Ok(()));
         }
 

@@ -1,8 +1,11 @@
 //! Conversions between wire messages and domain values. Wire -> domain validates and names the field at fault.
 use ledger_domain::event::{
-    CoalitionEstablished, CoalitionKind, Indicator, InitiativeAdded, MembershipApproved, MembershipLeft,
-    OrganisationRegistered, OrganisationSize, OrganisationType, Pillar, PledgeApproved, PledgeCompleted,
-    PledgeSubmitted, PledgeWithdrawn, Progress, ProgressCorrected, ProgressReported, TargetRevised,
+    ActivityKind, ActivityReported, CoalitionCoordinatorChanged, CoalitionDeactivated, CoalitionEstablished,
+    CoalitionKind, CoalitionWebsiteConnected, ContentShared, ContentType, ContentWithdrawn, CourseFormat, CourseListed,
+    CourseRunCompleted, Indicator, InitiativeAdded, MemberRole, MembershipApplied, MembershipApproved, MembershipLeft,
+    MembershipRoleAssigned, OrganisationRegistered, OrganisationRenamed, OrganisationSize, OrganisationType, Pillar,
+    PledgeApproved, PledgeCompleted, PledgeSubmitted, PledgeWithdrawn, Progress, ProgressCorrected, ProgressReported,
+    SkillLevel, TargetRevised,
 };
 use ledger_domain::{Aggregate, AggregateType, CountryCode, DomainError, EventKind, Source, Token};
 use time::{Date, Month, OffsetDateTime};
@@ -70,6 +73,9 @@ pub fn aggregate_type_to_domain(field: &str, t: i32) -> Result<AggregateType, Do
         Ok(v1::AggregateType::Organisation) => Ok(AggregateType::Organisation),
         Ok(v1::AggregateType::Membership) => Ok(AggregateType::Membership),
         Ok(v1::AggregateType::Pledge) => Ok(AggregateType::Pledge),
+        Ok(v1::AggregateType::Course) => Ok(AggregateType::Course),
+        Ok(v1::AggregateType::Activity) => Ok(AggregateType::Activity),
+        Ok(v1::AggregateType::Content) => Ok(AggregateType::Content),
         _ => Err(DomainError::invalid(field, format!("unknown or unspecified aggregate type {t}"))),
     }
 }
@@ -80,6 +86,9 @@ pub fn aggregate_type_from_domain(t: AggregateType) -> v1::AggregateType {
         AggregateType::Organisation => v1::AggregateType::Organisation,
         AggregateType::Membership => v1::AggregateType::Membership,
         AggregateType::Pledge => v1::AggregateType::Pledge,
+        AggregateType::Course => v1::AggregateType::Course,
+        AggregateType::Activity => v1::AggregateType::Activity,
+        AggregateType::Content => v1::AggregateType::Content,
     }
 }
 
@@ -123,6 +132,92 @@ pub fn indicator_to_domain(field: &str, i: i32) -> Result<Indicator, DomainError
 
 pub fn indicator_from_domain(i: Indicator) -> v1::Indicator {
     INDICATORS.iter().find(|(_, d)| *d == i).map_or(v1::Indicator::Unspecified, |(w, _)| *w)
+}
+
+/// A closed enumeration mapped both ways through a table (unspecified and unknown values are refused).
+macro_rules! closed_enum {
+    ($to:ident, $from:ident, $wire:ty, $domain:ty, $what:literal, [$(($w:expr, $d:expr)),* $(,)?]) => {
+        pub fn $to(field: &str, v: i32) -> Result<$domain, DomainError> {
+            [$(($w as i32, $d)),*]
+                .into_iter()
+                .find(|(w, _)| *w == v)
+                .map(|(_, d)| d)
+                .ok_or_else(|| DomainError::invalid(field, format!(concat!("unknown or unspecified ", $what, " ({})"), v)))
+        }
+        pub fn $from(d: $domain) -> $wire {
+            [$(($w, $d)),*].into_iter().find(|(_, x)| *x == d).map_or(<$wire>::default(), |(w, _)| w)
+        }
+    };
+}
+
+closed_enum!(
+    role_to_domain,
+    role_from_domain,
+    v1::MemberRole,
+    MemberRole,
+    "role",
+    [
+        (v1::MemberRole::Founder, MemberRole::Founder),
+        (v1::MemberRole::Coordinator, MemberRole::Coordinator),
+        (v1::MemberRole::ContactPoint, MemberRole::ContactPoint),
+    ]
+);
+closed_enum!(
+    skill_to_domain,
+    skill_from_domain,
+    v1::SkillLevel,
+    SkillLevel,
+    "skill level",
+    [
+        (v1::SkillLevel::Basic, SkillLevel::Basic),
+        (v1::SkillLevel::Intermediate, SkillLevel::Intermediate),
+        (v1::SkillLevel::Advanced, SkillLevel::Advanced),
+    ]
+);
+closed_enum!(
+    format_to_domain,
+    format_from_domain,
+    v1::CourseFormat,
+    CourseFormat,
+    "course format",
+    [
+        (v1::CourseFormat::Online, CourseFormat::Online),
+        (v1::CourseFormat::FaceToFace, CourseFormat::FaceToFace),
+        (v1::CourseFormat::Blended, CourseFormat::Blended),
+    ]
+);
+closed_enum!(
+    activity_to_domain,
+    activity_from_domain,
+    v1::ActivityKind,
+    ActivityKind,
+    "activity kind",
+    [
+        (v1::ActivityKind::Event, ActivityKind::Event),
+        (v1::ActivityKind::Class, ActivityKind::Class),
+        (v1::ActivityKind::Campaign, ActivityKind::Campaign),
+    ]
+);
+closed_enum!(
+    content_to_domain,
+    content_from_domain,
+    v1::ContentType,
+    ContentType,
+    "content type",
+    [
+        (v1::ContentType::News, ContentType::News),
+        (v1::ContentType::Event, ContentType::Event),
+        (v1::ContentType::GoodPractice, ContentType::GoodPractice),
+        (v1::ContentType::TrainingOpportunity, ContentType::TrainingOpportunity),
+    ]
+);
+
+fn countries_to_domain(field: &str, c: &[v1::CountryAmount]) -> Result<Vec<(CountryCode, i64)>, DomainError> {
+    c.iter().enumerate().map(|(i, c)| Ok((country(&format!("{field}[{i}].country"), &c.country)?, c.amount))).collect()
+}
+
+fn countries_from_domain(c: &[(CountryCode, i64)]) -> Vec<v1::CountryAmount> {
+    c.iter().map(|(c, n)| v1::CountryAmount { country: c.as_str().to_owned(), amount: *n }).collect()
 }
 
 fn amounts_to_domain(field: &str, a: &[v1::IndicatorAmount]) -> Result<Vec<(Indicator, i64)>, DomainError> {
@@ -308,6 +403,67 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
             withdrawn_on: date_to_domain("payload.withdrawn_on", e.withdrawn_on.as_ref())?,
             reason: e.reason.clone(),
         }),
+        P::CoalitionWebsiteConnected(e) => EventKind::CoalitionWebsiteConnected(CoalitionWebsiteConnected {
+            connected_on: date_to_domain("payload.connected_on", e.connected_on.as_ref())?,
+            url: e.url.clone(),
+        }),
+        P::CoalitionCoordinatorChanged(e) => EventKind::CoalitionCoordinatorChanged(CoalitionCoordinatorChanged {
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            changed_on: date_to_domain("payload.changed_on", e.changed_on.as_ref())?,
+        }),
+        P::CoalitionDeactivated(e) => EventKind::CoalitionDeactivated(CoalitionDeactivated {
+            deactivated_on: date_to_domain("payload.deactivated_on", e.deactivated_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::OrganisationRenamed(e) => EventKind::OrganisationRenamed(OrganisationRenamed { name: e.name.clone() }),
+        P::MembershipApplied(e) => EventKind::MembershipApplied(MembershipApplied {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            applied_on: date_to_domain("payload.applied_on", e.applied_on.as_ref())?,
+        }),
+        P::MembershipRoleAssigned(e) => EventKind::MembershipRoleAssigned(MembershipRoleAssigned {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            role: role_to_domain("payload.role", e.role)?,
+        }),
+        P::CourseListed(e) => EventKind::CourseListed(CourseListed {
+            provider_id: token("payload.provider_id", &e.provider_id)?,
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            title: e.title.clone(),
+            pillar: pillar_to_domain("payload.pillar", e.pillar)?,
+            skill_level: skill_to_domain("payload.skill_level", e.skill_level)?,
+            format: format_to_domain("payload.format", e.format)?,
+            hours: e.hours,
+        }),
+        P::CourseRunCompleted(e) => EventKind::CourseRunCompleted(CourseRunCompleted {
+            run_id: token("payload.run_id", &e.run_id)?,
+            ended_on: date_to_domain("payload.ended_on", e.ended_on.as_ref())?,
+            enrolled: e.enrolled,
+            completed: e.completed,
+            certified: e.certified,
+            women_enrolled: e.women_enrolled,
+            women_completed: e.women_completed,
+        }),
+        P::ActivityReported(e) => EventKind::ActivityReported(ActivityReported {
+            organisation_id: token("payload.organisation_id", &e.organisation_id)?,
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            kind: activity_to_domain("payload.kind", e.kind)?,
+            pillar: pillar_to_domain("payload.pillar", e.pillar)?,
+            held_on: date_to_domain("payload.held_on", e.held_on.as_ref())?,
+            participants: e.participants,
+            women: e.women,
+            per_country: countries_to_domain("payload.per_country", &e.per_country)?,
+        }),
+        P::ContentShared(e) => EventKind::ContentShared(ContentShared {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            content_type: content_to_domain("payload.content_type", e.content_type)?,
+            title: e.title.clone(),
+            shared_on: date_to_domain("payload.shared_on", e.shared_on.as_ref())?,
+        }),
+        P::ContentWithdrawn(e) => EventKind::ContentWithdrawn(ContentWithdrawn {
+            withdrawn_on: date_to_domain("payload.withdrawn_on", e.withdrawn_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
     })
 }
 
@@ -386,6 +542,67 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
             P::PledgeCompleted(v1::PledgeCompleted { completed_on: Some(date_from_domain(e.completed_on)) })
         }
         EventKind::PledgeWithdrawn(e) => P::PledgeWithdrawn(v1::PledgeWithdrawn {
+            withdrawn_on: Some(date_from_domain(e.withdrawn_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::CoalitionWebsiteConnected(e) => P::CoalitionWebsiteConnected(v1::CoalitionWebsiteConnected {
+            connected_on: Some(date_from_domain(e.connected_on)),
+            url: e.url.clone(),
+        }),
+        EventKind::CoalitionCoordinatorChanged(e) => P::CoalitionCoordinatorChanged(v1::CoalitionCoordinatorChanged {
+            organisation_id: e.organisation_id.to_string(),
+            changed_on: Some(date_from_domain(e.changed_on)),
+        }),
+        EventKind::CoalitionDeactivated(e) => P::CoalitionDeactivated(v1::CoalitionDeactivated {
+            deactivated_on: Some(date_from_domain(e.deactivated_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::OrganisationRenamed(e) => P::OrganisationRenamed(v1::OrganisationRenamed { name: e.name.clone() }),
+        EventKind::MembershipApplied(e) => P::MembershipApplied(v1::MembershipApplied {
+            coalition_id: e.coalition_id.to_string(),
+            organisation_id: e.organisation_id.to_string(),
+            applied_on: Some(date_from_domain(e.applied_on)),
+        }),
+        EventKind::MembershipRoleAssigned(e) => P::MembershipRoleAssigned(v1::MembershipRoleAssigned {
+            coalition_id: e.coalition_id.to_string(),
+            organisation_id: e.organisation_id.to_string(),
+            role: role_from_domain(e.role).into(),
+        }),
+        EventKind::CourseListed(e) => P::CourseListed(v1::CourseListed {
+            provider_id: e.provider_id.to_string(),
+            coalition_id: e.coalition_id.to_string(),
+            title: e.title.clone(),
+            pillar: pillar_from_domain(e.pillar).into(),
+            skill_level: skill_from_domain(e.skill_level).into(),
+            format: format_from_domain(e.format).into(),
+            hours: e.hours,
+        }),
+        EventKind::CourseRunCompleted(e) => P::CourseRunCompleted(v1::CourseRunCompleted {
+            run_id: e.run_id.to_string(),
+            ended_on: Some(date_from_domain(e.ended_on)),
+            enrolled: e.enrolled,
+            completed: e.completed,
+            certified: e.certified,
+            women_enrolled: e.women_enrolled,
+            women_completed: e.women_completed,
+        }),
+        EventKind::ActivityReported(e) => P::ActivityReported(v1::ActivityReported {
+            organisation_id: e.organisation_id.to_string(),
+            coalition_id: e.coalition_id.to_string(),
+            kind: activity_from_domain(e.kind).into(),
+            pillar: pillar_from_domain(e.pillar).into(),
+            held_on: Some(date_from_domain(e.held_on)),
+            participants: e.participants,
+            women: e.women,
+            per_country: countries_from_domain(&e.per_country),
+        }),
+        EventKind::ContentShared(e) => P::ContentShared(v1::ContentShared {
+            coalition_id: e.coalition_id.to_string(),
+            content_type: content_from_domain(e.content_type).into(),
+            title: e.title.clone(),
+            shared_on: Some(date_from_domain(e.shared_on)),
+        }),
+        EventKind::ContentWithdrawn(e) => P::ContentWithdrawn(v1::ContentWithdrawn {
             withdrawn_on: Some(date_from_domain(e.withdrawn_on)),
             reason: e.reason.clone(),
         }),

@@ -93,6 +93,17 @@ fn encode_inner(e: &P) -> Vec<u8> {
         P::ProgressCorrected(m) => m.encode_to_vec(),
         P::PledgeCompleted(m) => m.encode_to_vec(),
         P::PledgeWithdrawn(m) => m.encode_to_vec(),
+        P::CoalitionWebsiteConnected(m) => m.encode_to_vec(),
+        P::CoalitionCoordinatorChanged(m) => m.encode_to_vec(),
+        P::CoalitionDeactivated(m) => m.encode_to_vec(),
+        P::OrganisationRenamed(m) => m.encode_to_vec(),
+        P::MembershipApplied(m) => m.encode_to_vec(),
+        P::MembershipRoleAssigned(m) => m.encode_to_vec(),
+        P::CourseListed(m) => m.encode_to_vec(),
+        P::CourseRunCompleted(m) => m.encode_to_vec(),
+        P::ActivityReported(m) => m.encode_to_vec(),
+        P::ContentShared(m) => m.encode_to_vec(),
+        P::ContentWithdrawn(m) => m.encode_to_vec(),
     }
 }
 
@@ -176,6 +187,17 @@ pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<Ev
         ("progress_corrected", 1) => de(bytes).map(P::ProgressCorrected),
         ("pledge_completed", 1) => de(bytes).map(P::PledgeCompleted),
         ("pledge_withdrawn", 1) => de(bytes).map(P::PledgeWithdrawn),
+        ("coalition_website_connected", 1) => de(bytes).map(P::CoalitionWebsiteConnected),
+        ("coalition_coordinator_changed", 1) => de(bytes).map(P::CoalitionCoordinatorChanged),
+        ("coalition_deactivated", 1) => de(bytes).map(P::CoalitionDeactivated),
+        ("organisation_renamed", 1) => de(bytes).map(P::OrganisationRenamed),
+        ("membership_applied", 1) => de(bytes).map(P::MembershipApplied),
+        ("membership_role_assigned", 1) => de(bytes).map(P::MembershipRoleAssigned),
+        ("course_listed", 1) => de(bytes).map(P::CourseListed),
+        ("course_run_completed", 1) => de(bytes).map(P::CourseRunCompleted),
+        ("activity_reported", 1) => de(bytes).map(P::ActivityReported),
+        ("content_shared", 1) => de(bytes).map(P::ContentShared),
+        ("content_withdrawn", 1) => de(bytes).map(P::ContentWithdrawn),
         _ => Err(format!("no decoder for version {version}")),
     }
     .map_err(bad)?;
