@@ -1,8 +1,7 @@
-//! `ledger demo`: a small, real history (the Swedish coalition's launch and growth, a few other national
-//! coalitions) appended through the public append API like any client's, then the resulting report.
-//!
-//! Event ids are derived from the content, so running the demo twice writes nothing the second time.
-use std::time::Duration;
+//! `ledger demo`: the generated coalition history (2013-2026, fixed seed) appended through the public append API
+//! like any client's, with progress; then a set of invalid commands, each refused with nothing written; then the
+//! resulting report from the query API. Event ids derive from the seed, so a second run writes nothing new.
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
@@ -10,6 +9,8 @@ use ledger_proto::v1::ledger_query_client::LedgerQueryClient;
 use ledger_proto::v1::{self, event_payload::Event as P};
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+use crate::generator::{self, Item};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -19,121 +20,9 @@ pub struct DemoArgs {
     /// Query API endpoint.
     #[arg(long, env = "LEDGER_QUERY_URL", default_value = "http://127.0.0.1:50052")]
     pub query_url: String,
-}
-
-const NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_2d64_656d_6f2d_7631_0000);
-
-fn date(y: i32, m: u32, d: u32) -> Option<v1::Date> {
-    Some(v1::Date { year: y, month: m, day: d })
-}
-
-fn ts(d: &Option<v1::Date>) -> Option<prost_types::Timestamp> {
-    let d = d.as_ref()?;
-    let month = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(d.year, month, u8::try_from(d.day).ok()?).ok()?;
-    let t = date.midnight().assume_utc();
-    Some(prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: 0 })
-}
-
-/// One append request of one event, with a content-derived id.
-fn request(agg_type: v1::AggregateType, id: &str, on: &Option<v1::Date>, event: P) -> v1::AppendRequest {
-    let key = format!("{}/{id}/{event:?}", agg_type.as_str_name());
-    v1::AppendRequest {
-        aggregate: Some(v1::AggregateRef { r#type: agg_type.into(), id: id.to_owned() }),
-        expected_revision: None,
-        events: vec![v1::EventData {
-            event_id: Uuid::new_v5(&NAMESPACE, key.as_bytes()).to_string(),
-            occurred_at: ts(on),
-            actor: "ledger-demo".into(),
-            source: v1::Source::Import.into(),
-            payload: Some(v1::EventPayload { event: Some(event) }),
-            ..Default::default()
-        }],
-    }
-}
-
-/// The demo history, in order.
-pub fn history() -> Vec<v1::AppendRequest> {
-    use v1::AggregateType as A;
-    let mut out = Vec::new();
-    let coalitions = [
-        ("eu", "EU Digital Skills and Jobs Coalition", "", date(2016, 12, 1)),
-        ("lt", "Lithuanian Digital Coalition", "LT", date(2013, 11, 7)),
-        ("ie", "Irish Digital Skills and Jobs Coalition", "IE", date(2017, 4, 27)),
-        ("lu", "Luxembourg Digital Skills Bridge", "LU", date(2017, 5, 29)),
-        ("se", "Swedish Digital Skills and Jobs Coalition", "SE", date(2018, 5, 3)),
-        ("dk", "Danish Digital Skills and Jobs Coalition", "DK", date(2019, 2, 1)),
-    ];
-    for (id, name, country, launched) in &coalitions {
-        let kind = if country.is_empty() { v1::CoalitionKind::Eu } else { v1::CoalitionKind::National };
-        out.push(request(
-            A::Coalition,
-            id,
-            launched,
-            P::CoalitionEstablished(v1::CoalitionEstablished {
-                name: (*name).into(),
-                kind: kind.into(),
-                country: (*country).into(),
-                launched_on: *launched,
-                open_pledging: *id == "eu",
-            }),
-        ));
-    }
-    // Sweden: launched by seven organisations on 3 May 2018, 20 members in March 2019, 24 later in 2019.
-    use v1::OrganisationType as T;
-    let founders = [
-        ("digitaliseringsradet", "Digitaliseringsrådet", T::PublicAuthority),
-        ("swedsoft", "Swedsoft", T::Association),
-        ("skolverket", "Skolverket", T::PublicAuthority),
-        ("skl", "Sveriges kommuner och landsting", T::PublicAuthority),
-        ("teknikforetagen", "Teknikföretagen", T::SocialPartner),
-        ("internetstiftelsen", "Internetstiftelsen", T::NonProfit),
-        ("itot", "IT&Telekomföretagen", T::Association),
-    ];
-    let mut members: Vec<(String, String, T, Option<v1::Date>)> =
-        founders.iter().map(|(id, n, t)| ((*id).into(), (*n).into(), *t, date(2018, 5, 3))).collect();
-    for i in 1..=17u32 {
-        let on = if i <= 13 { date(2018, 5 + (i % 8), 1 + i) } else { date(2019, 4 + (i - 13), 10) };
-        let ty = [T::IctCompany, T::EducationProvider, T::NonProfit, T::EmploymentService][(i % 4) as usize];
-        members.push((format!("se-member-{i:02}"), format!("Svensk medlem {i}"), ty, on));
-    }
-    for (id, name, ty, on) in &members {
-        let size = if matches!(ty, T::IctCompany) { v1::OrganisationSize::Sme } else { v1::OrganisationSize::Large };
-        out.push(request(
-            A::Organisation,
-            id,
-            on,
-            P::OrganisationRegistered(v1::OrganisationRegistered {
-                name: name.clone(),
-                country: "SE".into(),
-                organisation_type: (*ty).into(),
-                size: size.into(),
-            }),
-        ));
-        out.push(request(
-            A::Membership,
-            &format!("se.{id}"),
-            on,
-            P::MembershipApproved(v1::MembershipApproved {
-                coalition_id: "se".into(),
-                organisation_id: id.clone(),
-                joined_on: *on,
-            }),
-        ));
-    }
-    let left = date(2020, 1, 31);
-    out.push(request(
-        A::Membership,
-        "se.se-member-03",
-        &left,
-        P::MembershipLeft(v1::MembershipLeft {
-            coalition_id: "se".into(),
-            organisation_id: "se-member-03".into(),
-            left_on: left,
-            reason: "organisation merged".into(),
-        }),
-    ));
-    out
+    /// Seed of the generated history.
+    #[arg(long, default_value_t = 2013)]
+    pub seed: u64,
 }
 
 async fn connect(url: &str) -> anyhow::Result<Channel> {
@@ -150,26 +39,194 @@ async fn connect(url: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("connecting to {url}"))
 }
 
+fn date(y: i32, m: u32, d: u32) -> Option<v1::Date> {
+    Some(v1::Date { year: y, month: m, day: d })
+}
+
+fn one(kind: v1::AggregateType, id: &str, event: P) -> v1::AppendRequest {
+    v1::AppendRequest {
+        aggregate: Some(v1::AggregateRef { r#type: kind.into(), id: id.into() }),
+        expected_revision: None,
+        events: vec![v1::EventData {
+            event_id: Uuid::new_v4().to_string(),
+            occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            actor: "ledger-demo".into(),
+            source: v1::Source::Api.into(),
+            payload: Some(v1::EventPayload { event: Some(event) }),
+            ..Default::default()
+        }],
+    }
+}
+
+/// Commands that break a rule or are malformed, with what each should be refused as.
+fn invalid_commands(history: &[Item]) -> Vec<(&'static str, tonic::Code, v1::AppendRequest)> {
+    use tonic::Code;
+    use v1::AggregateType as A;
+    let mut out = vec![
+        (
+            "an organisation joins Sweden's coalition before its launch (3 May 2018)",
+            Code::FailedPrecondition,
+            one(
+                A::Membership,
+                "se.org-0001",
+                P::MembershipApproved(v1::MembershipApproved {
+                    coalition_id: "se".into(),
+                    organisation_id: "org-0001".into(),
+                    joined_on: date(2018, 1, 15),
+                }),
+            ),
+        ),
+        (
+            "a non-member pledges to a national coalition that only takes members' pledges",
+            Code::FailedPrecondition,
+            one(
+                A::Pledge,
+                "org-0001.p-invalid",
+                P::PledgeSubmitted(v1::PledgeSubmitted {
+                    organisation_id: "org-0001".into(),
+                    coalition_id: "se".into(),
+                    title: "Pledge without membership".into(),
+                    pillars: vec![v1::Pillar::All.into()],
+                    countries: vec!["SE".into()],
+                    starts_on: date(2024, 1, 1),
+                    ends_on: date(2025, 1, 1),
+                }),
+            ),
+        ),
+        (
+            "a coalition without a connected website shares content to the platform",
+            Code::FailedPrecondition,
+            one(
+                A::Content,
+                "content-invalid",
+                P::ContentShared(v1::ContentShared {
+                    coalition_id: "nl".into(),
+                    content_type: v1::ContentType::News.into(),
+                    title: "News".into(),
+                    shared_on: date(2024, 3, 1),
+                }),
+            ),
+        ),
+        (
+            "a course run with more certified than completed participants",
+            Code::InvalidArgument,
+            one(
+                A::Course,
+                "course-0000",
+                P::CourseRunCompleted(v1::CourseRunCompleted {
+                    run_id: "run-invalid".into(),
+                    ended_on: date(2024, 6, 1),
+                    enrolled: 20,
+                    completed: 10,
+                    certified: 12,
+                    women_enrolled: 9,
+                    women_completed: 5,
+                }),
+            ),
+        ),
+        (
+            "an activity reporting more women than participants",
+            Code::InvalidArgument,
+            one(
+                A::Activity,
+                "activity-invalid",
+                P::ActivityReported(v1::ActivityReported {
+                    organisation_id: "org-0001".into(),
+                    coalition_id: "eu".into(),
+                    kind: v1::ActivityKind::Event.into(),
+                    pillar: v1::Pillar::All.into(),
+                    held_on: date(2024, 2, 2),
+                    participants: 10,
+                    women: 11,
+                    per_country: vec![],
+                }),
+            ),
+        ),
+    ];
+    // A progress report lower than the one before it, without a correction.
+    if let Some((agg, r)) =
+        history.iter().rev().find_map(|it| match it.request.events[0].payload.as_ref()?.event.as_ref()? {
+            P::ProgressReported(r) => Some((it.request.aggregate.clone()?.id, r.clone())),
+            _ => None,
+        })
+    {
+        let mut lower = r.clone();
+        lower.report_id = "r-invalid".into();
+        if let Some(p) = lower.progress.as_mut() {
+            p.cumulative.iter_mut().for_each(|a| a.amount /= 2);
+        }
+        out.push((
+            "a progress report whose cumulative figures go down without a correction",
+            Code::FailedPrecondition,
+            one(A::Pledge, &agg, P::ProgressReported(lower)),
+        ));
+    }
+    // A stale expected revision.
+    let mut stale = one(
+        A::Organisation,
+        "org-0001",
+        P::OrganisationRenamed(v1::OrganisationRenamed { name: "Renamed with a stale revision".into() }),
+    );
+    stale.expected_revision = Some(v1::ExpectedRevision { expected: Some(v1::expected_revision::Expected::Exact(1)) });
+    out.push(("a rename that expects an outdated revision", Code::Aborted, stale));
+    out
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut append = LedgerAppendClient::new(connect(&args.append_url).await?);
     let mut query = LedgerQueryClient::new(connect(&args.query_url).await?);
-    let history = history();
+    let history = generator::generate(args.seed);
+    println!("appending {} events of the generated history (seed {}) through the append API", history.len(), args.seed);
+    let started = Instant::now();
     let (mut written, mut already, mut last) = (0usize, 0usize, 0u64);
-    for (i, req) in history.into_iter().enumerate() {
-        let reply = append.append(req).await.with_context(|| format!("append #{i}"))?.into_inner();
+    let mut last_report = Instant::now();
+    for (i, item) in history.iter().enumerate() {
+        let reply = append
+            .append(item.request.clone())
+            .await
+            .with_context(|| format!("append #{i} ({}) was refused", item.on))?
+            .into_inner();
         if reply.deduplicated {
-            already += 1
+            already += 1;
         } else {
-            written += 1
+            written += 1;
         }
         last = last.max(reply.revision);
+        if last_report.elapsed() > Duration::from_secs(2) || i + 1 == history.len() {
+            let rate = (i + 1) as f64 / started.elapsed().as_secs_f64();
+            println!("  [{:>6}/{}] up to {}  {rate:>6.0} events/s", i + 1, history.len(), item.on);
+            last_report = Instant::now();
+        }
     }
-    println!("appended {written} events ({already} were already in the log), last position {last}");
+    println!(
+        "appended {written} new events ({already} were already in the log) in {:.1}s; last position {last}",
+        started.elapsed().as_secs_f64()
+    );
+
+    println!("\ninvalid commands (each must be refused and write nothing):");
+    let status = |q: &mut LedgerQueryClient<Channel>| {
+        let mut q = q.clone();
+        async move { q.projection_status(v1::ProjectionStatusRequest {}).await.map(|r| r.into_inner().log_end) }
+    };
+    let before = status(&mut query).await?;
+    for (what, expected, req) in invalid_commands(&history) {
+        match append.append(req).await {
+            Ok(r) => anyhow::bail!("accepted an invalid command ({what}): {r:?}"),
+            Err(e) => {
+                let ok = if e.code() == expected { "refused" } else { "REFUSED WITH AN UNEXPECTED CODE" };
+                println!("  - {what}\n      {ok}: {:?}: {}", e.code(), e.message());
+            }
+        }
+    }
+    let after = status(&mut query).await?;
+    anyhow::ensure!(before == after, "the log grew from {before} to {after} during the invalid commands");
+    println!("  log end before and after: {before} = {after}: nothing was written");
+
     let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 10_000 });
     let members = query.current_members(v1::CurrentMembersRequest { consistency }).await?.into_inner();
-    println!("\nCurrent members (as of log position {}):", members.position);
+    println!("\ncurrent members per coalition (as of log position {}):", members.position);
     for c in &members.coalitions {
-        println!("  {:<4} {:<45} {:>4}", c.coalition_id, c.name, c.members);
+        println!("  {:<4} {:<42} {:>5}", c.coalition_id, c.name, c.members);
     }
     let growth = query
         .coalition_growth(v1::CoalitionGrowthRequest { coalition_id: "se".into(), consistency })

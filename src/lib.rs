@@ -3,5 +3,6 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod generator;
 pub mod startup;
 pub mod telemetry;

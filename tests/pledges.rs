@@ -159,3 +159,21 @@ async fn a_v1_event_in_the_log_is_read_as_the_current_version_by_rules_and_repla
     let Some(P::PledgeSubmitted(p)) = replayed[0].payload.as_ref().and_then(|p| p.event.clone()) else { panic!() };
     assert_eq!(p.pillars, vec![v1::Pillar::LabourForce as i32], "upcast to the current schema");
 }
+
+#[tokio::test]
+async fn the_demo_history_is_accepted_by_the_api_and_every_invalid_command_is_refused() {
+    let app = TestApp::spawn().await;
+    let args = coalition_ledger::demo::DemoArgs {
+        append_url: format!("http://{}", app.append_addr),
+        query_url: format!("http://{}", app.query_addr),
+        seed: 2013,
+    };
+    // Fails if any generated event is refused, an invalid command is accepted, or the log grows meanwhile.
+    coalition_ledger::demo::run(args.clone()).await.unwrap();
+    let end = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
+    assert_eq!(end, coalition_ledger::generator::generate(2013).len() as u64);
+    // Running it again writes nothing.
+    coalition_ledger::demo::run(args).await.unwrap();
+    let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
+    assert_eq!(again, end);
+}

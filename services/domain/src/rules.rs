@@ -40,22 +40,48 @@ pub struct PledgeFacts {
     pub status: PledgeStatus,
     pub pillars: Vec<Pillar>,
     pub initiatives: HashMap<Token, InitiativeFacts>,
-    /// Report id -> initiative id.
-    pub reports: HashMap<Token, Token>,
+    /// Report id -> (initiative id, period end).
+    pub reports: HashMap<Token, (Token, Date)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InitiativeFacts {
     pub targets: BTreeMap<Indicator, i64>,
-    /// Latest cumulative figure per indicator (after corrections).
-    pub cumulative: BTreeMap<Indicator, i64>,
+    /// Cumulative figures per indicator by the period they cover (after corrections). Reports may arrive late,
+    /// so the order that matters is the periods', not the log's.
+    pub by_period: BTreeMap<Date, BTreeMap<Indicator, i64>>,
 }
 
 impl InitiativeFacts {
-    fn record(&mut self, p: &Progress) {
+    fn record(&mut self, period_end: Date, p: &Progress) {
+        let figures = self.by_period.entry(period_end).or_default();
         for (indicator, n) in &p.cumulative {
-            self.cumulative.insert(*indicator, *n);
+            figures.insert(*indicator, *n);
         }
+    }
+
+    /// Checks that figures for `period_end` fit between the periods before and after it.
+    fn check_monotonic(&self, period_end: Date, p: &Progress) -> Result<(), DomainError> {
+        for (indicator, n) in &p.cumulative {
+            let before = self.by_period.range(..=period_end).rev().find_map(|(d, f)| Some((*d, *f.get(indicator)?)));
+            if let Some((d, b)) = before.filter(|(_, b)| b > n) {
+                return Err(DomainError::rule(
+                    "progress.cumulative_never_decreases",
+                    format!("{indicator:?} to {period_end} is {n}, below the {b} reported to {d}; use a correction"),
+                ));
+            }
+            let after = self
+                .by_period
+                .range(period_end.next_day().unwrap_or(period_end)..)
+                .find_map(|(d, f)| Some((*d, *f.get(indicator)?)));
+            if let Some((d, a)) = after.filter(|(_, a)| a < n) {
+                return Err(DomainError::rule(
+                    "progress.cumulative_never_decreases",
+                    format!("{indicator:?} to {period_end} is {n}, above the {a} already reported to the later {d}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -152,14 +178,16 @@ impl AggregateState {
                     }
                 }
                 EventKind::ProgressReported(e) => {
-                    p.reports.insert(e.report_id.clone(), e.initiative_id.clone());
+                    p.reports.insert(e.report_id.clone(), (e.initiative_id.clone(), e.period_end));
                     if let Some(i) = p.initiatives.get_mut(&e.initiative_id) {
-                        i.record(&e.progress);
+                        i.record(e.period_end, &e.progress);
                     }
                 }
                 EventKind::ProgressCorrected(e) => {
-                    if let Some(i) = p.reports.get(&e.report_id).and_then(|id| p.initiatives.get_mut(id)) {
-                        i.record(&e.progress);
+                    if let Some((id, period)) = p.reports.get(&e.report_id)
+                        && let Some(i) = p.initiatives.get_mut(id)
+                    {
+                        i.record(*period, &e.progress);
                     }
                 }
                 _ => {}
@@ -415,16 +443,7 @@ fn check_pledge(
             if p.reports.contains_key(&e.report_id) {
                 return Err(rule("progress.report_unique", format!("report {} already exists", e.report_id)));
             }
-            let i = initiative(p, &e.initiative_id)?;
-            for (indicator, n) in &e.progress.cumulative {
-                if let Some(before) = i.cumulative.get(indicator).filter(|b| *b > n) {
-                    return Err(rule(
-                        "progress.cumulative_never_decreases",
-                        format!("{indicator:?} to date is {n}, below the {before} reported before; use a correction"),
-                    ));
-                }
-            }
-            Ok(())
+            initiative(p, &e.initiative_id)?.check_monotonic(e.period_end, &e.progress)
         }
         EventKind::ProgressCorrected(e) => {
             if !p.reports.contains_key(&e.report_id) {
@@ -727,6 +746,21 @@ mod tests {
                 }
             });
             assert_eq!(rule_of(given_when(&past, &[unknown], &sweden())), "progress.correct_existing_report");
+        }
+
+        #[test]
+        fn a_late_report_for_an_earlier_period_is_accepted_if_it_fits_between_its_neighbours() {
+            let at = |id: &str, period: Date, n: i64| {
+                let EventKind::ProgressReported(mut r) = report(id, n, 10, 5) else { unreachable!() };
+                r.period_end = period;
+                EventKind::ProgressReported(r)
+            };
+            let past = [submitted(), approved(), initiative(Pillar::Education), at("r2", date!(2019 - 12 - 31), 700)];
+            assert_eq!(given_when(&past, &[at("r1", date!(2019 - 06 - 30), 400)], &sweden()), Ok(()));
+            assert_eq!(
+                rule_of(given_when(&past, &[at("r1", date!(2019 - 06 - 30), 800)], &sweden())),
+                "progress.cumulative_never_decreases"
+            );
         }
 
         #[test]
