@@ -35,7 +35,7 @@ host: 127.0.0.1
 port: $nats_port
 jetstream { store_dir: "$state/nats", sync_interval: always }
 CONF
-  "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" & echo $! > "$state/nats.pid"
+  "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" >> "$state/nats.log" 2>&1 & echo $! > "$state/nats.pid"
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
 fi
 
