@@ -169,3 +169,16 @@ async fn an_append_while_nats_is_down_is_unavailable_and_succeeds_when_retried()
     };
     assert_eq!(reply.positions, vec![2]);
 }
+
+#[tokio::test]
+async fn an_event_id_reused_for_another_aggregate_is_refused_and_writes_nothing() {
+    let mut app = TestApp::spawn().await;
+    let first = coalition("se", "SE", date(2018, 5, 3));
+    app.append.append(first.clone()).await.unwrap();
+    let mut other = coalition("dk", "DK", date(2019, 2, 7));
+    other.events[0].event_id = first.events[0].event_id.clone();
+    let err = app.append.append(other).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("already used by another aggregate"), "{}", err.message());
+    assert_eq!(replay_all(&mut app).await.len(), 1);
+}

@@ -35,6 +35,11 @@ impl From<ledger_log::LogError> for AppendError {
         use ledger_log::LogError as L;
         match e {
             L::AtomicBatchUnsupported(_) => Self::Rule(DomainError::rule("log.atomic_batches", e.to_string())),
+            // The aggregate's own history did not hold the id, so it was used for another aggregate.
+            L::DuplicateId { event_id, position } => Self::Invalid(DomainError::invalid(
+                "events[0].event_id",
+                format!("{event_id} is already used by another aggregate's event at position {position}"),
+            )),
             L::ScopedCheckUnsupported(_) => Self::Rule(DomainError::rule("log.scoped_checks", e.to_string())),
             L::Unavailable(_) | L::WrongLastSequence { .. } => Self::Unavailable(e.to_string()),
             L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) => Self::Internal(e.to_string()),

@@ -142,6 +142,10 @@ impl Log {
             .map_err(|err| map(err, &subject))?
             .await
             .map_err(|err| map(err, &subject))?;
+        if ack.duplicate {
+            // JetStream already holds a message with this id (within its duplicate window) and wrote nothing.
+            return Err(LogError::DuplicateId { event_id: e.event_id.to_string(), position: ack.sequence });
+        }
         Ok(ack.sequence)
     }
 

@@ -23,6 +23,9 @@ pub enum LogError {
     /// Checking an organisation's aggregates together needs nats-server >= 2.11.
     #[error("{0} is checked together with its organisation's other aggregates, which needs nats-server >= 2.11")]
     ScopedCheckUnsupported(String),
+    /// JetStream recognised the event id from an earlier message (within its duplicate window) and wrote nothing.
+    #[error("event id {event_id} is already in the log at position {position}")]
+    DuplicateId { event_id: String, position: u64 },
     /// The server refused the write for another reason.
     #[error("JetStream refused the write: {0}")]
     Rejected(String),
