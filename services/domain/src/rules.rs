@@ -795,4 +795,210 @@ mod tests {
             assert_eq!(rule_of(given_when(&[submitted(), withdrawn], &[revise(1000)], &sweden())), "pledge.open");
         }
     }
+
+    /// The rest of the catalogue's rules, each with an accepted and a refused case.
+    mod catalogue {
+        use super::*;
+        use crate::event::*;
+
+        fn given_when(agg: Aggregate, past: &[EventKind], new: EventKind, ctx: &Context) -> Result<(), DomainError> {
+            let mut state = AggregateState::new(agg.kind());
+            past.iter().for_each(|e| state.apply(e));
+            state.decide(&agg, &[new], ctx)
+        }
+
+        fn se() -> Aggregate {
+            Aggregate::coalition(&tok("se"))
+        }
+
+        fn established() -> EventKind {
+            EventKind::CoalitionEstablished(CoalitionEstablished {
+                name: "Sweden".into(),
+                kind: CoalitionKind::National,
+                country: Some(CountryCode::parse("c", "SE").unwrap()),
+                launched_on: date!(2018 - 05 - 03),
+                open_pledging: false,
+            })
+        }
+
+        fn connected() -> EventKind {
+            EventKind::CoalitionWebsiteConnected(CoalitionWebsiteConnected {
+                connected_on: date!(2021 - 06 - 01),
+                url: "https://example.org".into(),
+            })
+        }
+
+        fn deactivated() -> EventKind {
+            EventKind::CoalitionDeactivated(CoalitionDeactivated {
+                deactivated_on: date!(2025 - 1 - 1),
+                reason: "x".into(),
+            })
+        }
+
+        fn ctx_with(f: impl FnOnce(&mut CoalitionFacts)) -> Context {
+            let mut ctx = sweden();
+            if let Some(c) = ctx.coalition.as_mut() {
+                f(c);
+            }
+            ctx
+        }
+
+        #[test]
+        fn coalition_events_need_the_coalition_and_happen_once() {
+            let none = Context::default();
+            assert_eq!(given_when(se(), &[], established(), &none), Ok(()));
+            assert_eq!(rule_of(given_when(se(), &[established()], established(), &none)), "coalition.established_once");
+            assert_eq!(rule_of(given_when(se(), &[], connected(), &none)), "coalition.exists");
+            assert_eq!(given_when(se(), &[established()], connected(), &none), Ok(()));
+            assert_eq!(
+                rule_of(given_when(se(), &[established(), connected()], connected(), &none)),
+                "coalition.website_connected_once"
+            );
+            assert_eq!(given_when(se(), &[established()], deactivated(), &none), Ok(()));
+            assert_eq!(
+                rule_of(given_when(se(), &[established(), deactivated()], deactivated(), &none)),
+                "coalition.deactivated_once"
+            );
+        }
+
+        #[test]
+        fn organisations_register_once_and_only_registered_ones_are_renamed() {
+            let org = Aggregate::organisation(&tok("acme"));
+            let registered = EventKind::OrganisationRegistered(OrganisationRegistered {
+                name: "Acme".into(),
+                country: CountryCode::parse("c", "SE").unwrap(),
+                organisation_type: OrganisationType::IctCompany,
+                size: OrganisationSize::Sme,
+            });
+            let renamed = EventKind::OrganisationRenamed(OrganisationRenamed { name: "Acme AB".into() });
+            let none = Context::default();
+            assert_eq!(given_when(org.clone(), &[registered.clone()], renamed.clone(), &none), Ok(()));
+            assert_eq!(rule_of(given_when(org.clone(), &[], renamed, &none)), "organisation.exists");
+            assert_eq!(
+                rule_of(given_when(org, &[registered.clone()], registered, &none)),
+                "organisation.registered_once"
+            );
+        }
+
+        #[test]
+        fn memberships_need_a_registered_organisation_an_active_coalition_and_roles_an_active_membership() {
+            let join = approved(date!(2019 - 1 - 1));
+            let unregistered = Context { organisation_registered: false, ..sweden() };
+            assert_eq!(
+                rule_of(given_when(membership(), &[], join.clone(), &unregistered)),
+                "membership.organisation_registered"
+            );
+            let closed = ctx_with(|c| c.deactivated = true);
+            assert_eq!(rule_of(given_when(membership(), &[], join.clone(), &closed)), "coalition.active");
+            let role = EventKind::MembershipRoleAssigned(MembershipRoleAssigned {
+                coalition_id: tok("se"),
+                organisation_id: tok("skolverket"),
+                role: MemberRole::ContactPoint,
+            });
+            assert_eq!(given_when(membership(), &[join.clone()], role.clone(), &sweden()), Ok(()));
+            assert_eq!(rule_of(given_when(membership(), &[], role, &sweden())), "membership.role_requires_active");
+            let applied = EventKind::MembershipApplied(MembershipApplied {
+                coalition_id: tok("se"),
+                organisation_id: tok("skolverket"),
+                applied_on: date!(2019 - 1 - 1),
+            });
+            assert_eq!(given_when(membership(), &[], applied.clone(), &sweden()), Ok(()));
+            assert_eq!(rule_of(given_when(membership(), &[join], applied, &sweden())), "membership.one_active");
+        }
+
+        fn course() -> Aggregate {
+            Aggregate::parse(AggregateType::Course, "c1").unwrap()
+        }
+
+        fn listed() -> EventKind {
+            EventKind::CourseListed(CourseListed {
+                provider_id: tok("skolverket"),
+                coalition_id: tok("se"),
+                title: "Programming for teachers".into(),
+                pillar: Pillar::Education,
+                skill_level: SkillLevel::Basic,
+                format: CourseFormat::Blended,
+                hours: 12,
+            })
+        }
+
+        fn run(id: &str, enrolled: i64, completed: i64, certified: i64) -> EventKind {
+            EventKind::CourseRunCompleted(CourseRunCompleted {
+                run_id: tok(id),
+                ended_on: date!(2020 - 06 - 01),
+                enrolled,
+                completed,
+                certified,
+                women_enrolled: enrolled / 2,
+                women_completed: completed / 2,
+            })
+        }
+
+        #[test]
+        fn course_runs_need_a_listed_course_and_certified_within_completed_within_enrolled() {
+            assert_eq!(given_when(course(), &[], listed(), &sweden()), Ok(()));
+            assert_eq!(rule_of(given_when(course(), &[listed()], listed(), &sweden())), "course.listed_once");
+            assert_eq!(rule_of(given_when(course(), &[], run("r1", 10, 8, 5), &sweden())), "course.exists");
+            assert_eq!(given_when(course(), &[listed()], run("r1", 10, 8, 5), &sweden()), Ok(()));
+            assert_eq!(
+                rule_of(given_when(course(), &[listed(), run("r1", 10, 8, 5)], run("r1", 10, 8, 5), &sweden())),
+                "course.run_unique"
+            );
+            for (bad, field) in [(run("r2", 10, 11, 5), "completed"), (run("r2", 10, 8, 9), "certified")] {
+                let err = given_when(course(), &[listed()], bad, &sweden()).unwrap_err();
+                assert!(matches!(err, DomainError::Validation { field: ref f, .. } if f.ends_with(field)), "{err}");
+            }
+        }
+
+        #[test]
+        fn activities_are_reported_once_in_an_active_coalition() {
+            let agg = Aggregate::parse(AggregateType::Activity, "a1").unwrap();
+            let reported = EventKind::ActivityReported(ActivityReported {
+                organisation_id: tok("skolverket"),
+                coalition_id: tok("se"),
+                kind: ActivityKind::Class,
+                pillar: Pillar::All,
+                held_on: date!(2020 - 1 - 1),
+                participants: 30,
+                women: 16,
+                per_country: vec![(CountryCode::parse("c", "SE").unwrap(), 30)],
+            });
+            assert_eq!(given_when(agg.clone(), &[], reported.clone(), &sweden()), Ok(()));
+            assert_eq!(
+                rule_of(given_when(agg.clone(), &[reported.clone()], reported.clone(), &sweden())),
+                "activity.reported_once"
+            );
+            let closed = ctx_with(|c| c.deactivated = true);
+            assert_eq!(rule_of(given_when(agg, &[], reported, &closed)), "coalition.active");
+        }
+
+        #[test]
+        fn only_connected_coalitions_share_content_and_only_shared_content_is_withdrawn() {
+            let agg = Aggregate::parse(AggregateType::Content, "n1").unwrap();
+            let shared = EventKind::ContentShared(ContentShared {
+                coalition_id: tok("se"),
+                content_type: ContentType::GoodPractice,
+                title: "Teachers' network".into(),
+                shared_on: date!(2021 - 7 - 1),
+            });
+            let withdrawn =
+                EventKind::ContentWithdrawn(ContentWithdrawn { withdrawn_on: date!(2021 - 8 - 1), reason: "x".into() });
+            let connected = ctx_with(|c| c.website_connected = true);
+            assert_eq!(given_when(agg.clone(), &[], shared.clone(), &connected), Ok(()));
+            assert_eq!(
+                rule_of(given_when(agg.clone(), &[], shared.clone(), &sweden())),
+                "content.requires_connected_website"
+            );
+            assert_eq!(
+                rule_of(given_when(agg.clone(), &[shared.clone()], shared.clone(), &connected)),
+                "content.shared_once"
+            );
+            assert_eq!(given_when(agg.clone(), &[shared.clone()], withdrawn.clone(), &connected), Ok(()));
+            assert_eq!(rule_of(given_when(agg.clone(), &[], withdrawn.clone(), &connected)), "content.withdraw_shared");
+            assert_eq!(
+                rule_of(given_when(agg, &[shared, withdrawn.clone()], withdrawn, &connected)),
+                "content.withdraw_shared"
+            );
+        }
+    }
 }
