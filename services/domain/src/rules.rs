@@ -797,6 +797,7 @@ mod tests {
     }
 
     /// The rest of the catalogue's rules, each with an accepted and a refused case.
+    #[allow(clippy::cloned_ref_to_slice_refs)] // `&[e.clone()]` reads as "given this one event"
     mod catalogue {
         use super::*;
         use crate::event::*;
