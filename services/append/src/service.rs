@@ -185,6 +185,20 @@ impl AppendService {
                     *slot = Some(loaded);
                     return Ok(AppendOutcome { positions, revision, deduplicated: false });
                 }
+                Err(LogError::DuplicateId { event_id, position }) => {
+                    // JetStream knows the id: either this aggregate holds it (a retry racing another instance;
+                    // catching up lets the dedup above return the original positions) or another one does.
+                    self.catch_up(&cmd.aggregate, &mut loaded).await?;
+                    refreshed = true;
+                    let here = loaded
+                        .aggregates
+                        .get(&cmd.aggregate)
+                        .is_some_and(|v| cmd.events.iter().any(|e| v.event_ids.contains_key(&e.event_id)));
+                    if !here {
+                        *slot = Some(loaded);
+                        return Err(LogError::DuplicateId { event_id, position }.into());
+                    }
+                }
                 Err(LogError::WrongLastSequence { .. }) => {
                     tracing::debug!(aggregate = %cmd.aggregate, "concurrent write; catching up and retrying");
                     self.catch_up(&cmd.aggregate, &mut loaded).await?;
@@ -282,6 +296,8 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
         if e.actor.trim().is_empty() || e.actor.len() > 200 {
             return Err(invalid(format!("events[{i}].actor"), "required, at most 200 characters".into()));
         }
+        ledger_domain::event::no_control_characters(&format!("events[{i}].actor"), &e.actor)
+            .map_err(AppendError::Invalid)?;
     }
     Ok(())
 }

@@ -184,8 +184,8 @@ impl Progress {
             if let Some((c, n)) = self.per_country.iter().find(|(_, n)| *n < 0) {
                 return Err(DomainError::invalid(format!("{field}.per_country"), format!("{} is {n}", c.as_str())));
             }
-            let sum: i64 = self.per_country.iter().map(|(_, n)| n).sum();
-            if sum != self.people {
+            let sum: i128 = self.per_country.iter().map(|(_, n)| i128::from(*n)).sum();
+            if sum != i128::from(self.people) {
                 return Err(DomainError::invalid(
                     format!("{field}.per_country"),
                     format!("the breakdown sums to {sum}, not to people {}", self.people),
@@ -482,7 +482,7 @@ impl EventKind {
             if s.chars().count() > max {
                 return Err(DomainError::invalid(field, format!("longer than {max} characters")));
             }
-            Ok(())
+            no_control_characters(field, s)
         }
         match self {
             Self::CoalitionEstablished(e) => {
@@ -569,7 +569,7 @@ impl EventKind {
                 if reason.chars().count() > 1000 {
                     return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
                 }
-                Ok(())
+                no_control_characters("payload.reason", reason)
             }
             Self::PledgeSubmitted(e) => {
                 text("payload.title", &e.title, 300)?;
@@ -609,6 +609,15 @@ impl EventKind {
                 e.progress.validate("payload.progress")
             }
         }
+    }
+}
+
+/// Refuses NUL and other control characters (except tab and newline): they are invalid in Postgres text and
+/// invisible to readers.
+pub fn no_control_characters(field: &str, s: &str) -> Result<(), DomainError> {
+    match s.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
+        Some(c) => Err(DomainError::invalid(field, format!("contains the control character {:?}", c))),
+        None => Ok(()),
     }
 }
 

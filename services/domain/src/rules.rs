@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::Date;
 
-use crate::event::{CoalitionEstablished, EventKind, Indicator, Pillar, Progress};
+use crate::event::{
+    CoalitionEstablished, EventKind, Indicator, MembershipApplied, MembershipRoleAssigned, Pillar, Progress,
+};
 use crate::{Aggregate, AggregateType, DomainError, Token};
 
 /// What an aggregate's history says, as far as the rules care.
@@ -218,6 +220,17 @@ impl AggregateState {
                 ),
             ));
         }
+        if let EventKind::MembershipApplied(MembershipApplied { coalition_id, organisation_id, .. })
+        | EventKind::MembershipRoleAssigned(MembershipRoleAssigned { coalition_id, organisation_id, .. }) = event
+        {
+            let expected = Aggregate::membership(coalition_id, organisation_id);
+            if &expected != aggregate {
+                return Err(DomainError::invalid(
+                    "payload",
+                    format!("a membership of {organisation_id} in {coalition_id} belongs to {expected}"),
+                ));
+            }
+        }
         match (self, event) {
             (Self::Coalition(Some(_)), EventKind::CoalitionEstablished(_)) => {
                 Err(DomainError::rule("coalition.established_once", format!("{aggregate} is already established")))
@@ -307,6 +320,12 @@ impl AggregateState {
             (Self::Organisation { registered: false }, EventKind::OrganisationRenamed(_)) => {
                 Err(DomainError::rule("organisation.exists", format!("{aggregate} is not registered")))
             }
+            (Self::Membership(_), EventKind::MembershipApplied(e)) if ctx.coalition.is_none() => {
+                Err(DomainError::rule(
+                    "membership.coalition_exists",
+                    format!("coalition {:?} has not been established", e.coalition_id.as_str()),
+                ))
+            }
             (Self::Membership(m), EventKind::MembershipApplied(e)) => match m.active_since {
                 Some(since) => Err(DomainError::rule(
                     "membership.one_active",
@@ -329,12 +348,16 @@ impl AggregateState {
             (Self::Course(Some(runs)), EventKind::CourseRunCompleted(e)) if runs.contains(&e.run_id) => Err(
                 DomainError::rule("course.run_unique", format!("run {} of {aggregate} is already recorded", e.run_id)),
             ),
-            (Self::Course(None), EventKind::CourseListed(e)) => coalition_takes_part(ctx, &e.coalition_id),
+            (Self::Course(None), EventKind::CourseListed(e)) => {
+                coalition_takes_part(ctx, &e.coalition_id)?;
+                organisation_registered(ctx, &e.provider_id)
+            }
             (Self::Activity { reported: true }, _) => {
                 Err(DomainError::rule("activity.reported_once", format!("{aggregate} is already reported")))
             }
             (Self::Activity { reported: false }, EventKind::ActivityReported(e)) => {
-                coalition_takes_part(ctx, &e.coalition_id)
+                coalition_takes_part(ctx, &e.coalition_id)?;
+                organisation_registered(ctx, &e.organisation_id)
             }
             (Self::Content(Some(_)), EventKind::ContentShared(_)) => {
                 Err(DomainError::rule("content.shared_once", format!("{aggregate} is already shared")))
@@ -381,6 +404,7 @@ fn check_pledge(
                 format!("coalition {:?} has not been established", e.coalition_id.as_str()),
             ));
         };
+        coalition_takes_part(ctx, &e.coalition_id)?;
         if !coalition.open_pledging && !ctx.active_memberships.contains(&e.coalition_id) {
             return Err(rule(
                 "pledge.requires_active_membership",
@@ -462,7 +486,15 @@ fn check_pledge(
     }
 }
 
-/// The named coalition exists and is active (for courses, activities and content).
+fn organisation_registered(ctx: &Context, id: &Token) -> Result<(), DomainError> {
+    if ctx.organisation_registered {
+        Ok(())
+    } else {
+        Err(DomainError::rule("organisation.exists", format!("organisation {id} is not registered")))
+    }
+}
+
+/// The named coalition exists and is active (for pledges, courses, activities and content).
 fn coalition_takes_part(ctx: &Context, id: &Token) -> Result<(), DomainError> {
     match &ctx.coalition {
         None => Err(DomainError::rule("coalition.exists", format!("coalition {id} has not been established"))),
@@ -1000,6 +1032,51 @@ mod tests {
                 rule_of(given_when(agg, &[shared, withdrawn.clone()], withdrawn, &connected)),
                 "content.withdraw_shared"
             );
+        }
+
+        #[test]
+        fn hostile_input_is_refused_with_a_named_field_not_a_panic() {
+            let mut nul = established();
+            if let EventKind::CoalitionEstablished(e) = &mut nul {
+                e.name = "Swe\u{0}den".into();
+            }
+            let err = given_when(se(), &[], nul, &Context::default()).unwrap_err();
+            assert!(err.to_string().contains("payload.name"), "{err}");
+            let overflow = Progress {
+                cumulative: vec![],
+                people: 1,
+                women: 0,
+                per_country: vec![
+                    (CountryCode::parse("c", "SE").unwrap(), i64::MAX),
+                    (CountryCode::parse("c", "DK").unwrap(), i64::MAX),
+                    (CountryCode::parse("c", "FI").unwrap(), 3),
+                ],
+            };
+            assert!(overflow.validate("p").unwrap_err().to_string().contains("per_country"));
+        }
+
+        #[test]
+        fn a_role_or_application_names_its_own_membership_and_a_deactivated_coalition_takes_no_pledges() {
+            let role = EventKind::MembershipRoleAssigned(MembershipRoleAssigned {
+                coalition_id: tok("dk"),
+                organisation_id: tok("skolverket"),
+                role: MemberRole::Founder,
+            });
+            let err = given_when(membership(), &[approved(date!(2019 - 1 - 1))], role, &sweden()).unwrap_err();
+            assert!(matches!(err, DomainError::Validation { .. }), "{err}");
+            let pledge = Aggregate::pledge(&tok("skolverket"), &tok("p1"));
+            let submitted = EventKind::PledgeSubmitted(PledgeSubmitted {
+                organisation_id: tok("skolverket"),
+                coalition_id: tok("se"),
+                title: "t".into(),
+                pillars: vec![Pillar::All],
+                countries: vec![],
+                starts_on: date!(2025 - 1 - 1),
+                ends_on: date!(2025 - 2 - 1),
+            });
+            let mut closed = ctx_with(|c| c.deactivated = true);
+            closed.active_memberships.insert(tok("se"));
+            assert_eq!(rule_of(given_when(pledge, &[], submitted, &closed)), "coalition.active");
         }
     }
 }

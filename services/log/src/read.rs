@@ -81,15 +81,18 @@ impl Log {
             .await
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")))?
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")));
-        let stream = messages.map_ok(|m| {
-            let info = m.info().map(|i| (i.stream_sequence, i.pending)).unwrap_or((u64::MAX, 0));
+        let stream = messages.and_then(|m| async move {
+            let info = m
+                .info()
+                .map(|i| (i.stream_sequence, i.pending))
+                .map_err(|e| LogError::Unavailable(format!("a message without JetStream metadata: {e}")))?;
             let msg = LogMessage {
                 position: info.0,
                 event_type: m.headers.as_ref().and_then(|h| h.get(headers::EVENT_TYPE)).map(|v| v.to_string()),
                 subject: m.subject.to_string(),
                 body: m.payload.clone(),
             };
-            (msg, info.1)
+            Ok((msg, info.1))
         });
         // Stop at `until`, or when nothing more is pending for this filter, without waiting for another message.
         let stream = futures::stream::unfold(

@@ -21,7 +21,7 @@ pub struct RebuildReport {
     pub events: u64,
     pub elapsed: Duration,
     /// `Some(n)`: the live build was at the same position and `n` rows differed between the two (0 = identical).
-    /// `None`: the live build was behind, so the two could not be compared.
+    /// `None`: the live build was behind or of another version, so the two could not be compared.
     pub differing_rows: Option<u64>,
 }
 
@@ -68,7 +68,14 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
         apply_messages::<P>(&tx, log, &schema, &msgs).await?;
         built = live;
     }
-    let differing_rows = if live == built { Some(differences::<P>(&tx, &old_schema, &schema).await?) } else { None };
+    let live_version: i32 =
+        tx.query_one("SELECT version FROM ledger.projections WHERE name = $1", &[&P::NAME]).await?.get(0);
+    // Builds of different versions may have different tables: only the same version is compared.
+    let differing_rows = if live == built && live_version == P::VERSION {
+        Some(differences::<P>(&tx, &old_schema, &schema).await?)
+    } else {
+        None
+    };
     tx.execute(
         "UPDATE ledger.projections SET schema_name = $2, version = $3, position = $4, updated_at = now() WHERE name = $1",
         &[&P::NAME, &schema, &P::VERSION, &i64::try_from(built).unwrap_or(i64::MAX)],
