@@ -222,3 +222,46 @@ async fn replay_returns_the_log_in_order_with_filters() {
     let limited = replay(&mut app, v1::ReplayRequest { limit: 3, ..Default::default() }).await;
     assert_eq!(limited.len(), 3);
 }
+
+#[tokio::test]
+async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carries_on() {
+    let mut app = TestApp::spawn().await;
+    seed(&mut app, 1).await;
+    // Decodable, but Postgres refuses its text (a NUL byte): written by hand, as the append service refuses it.
+    let bad = ledger_proto::v1::OrganisationRegistered {
+        name: "Bad\u{0}Name".into(),
+        country: "SE".into(),
+        organisation_type: v1::OrganisationType::NonProfit.into(),
+        size: v1::OrganisationSize::Sme.into(),
+    };
+    let stored = ledger_proto::v1::StoredEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        aggregate_type: "organisation".into(),
+        aggregate_id: "bad".into(),
+        event_type: "organisation_registered".into(),
+        schema_version: 1,
+        occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        recorded_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        source: 1,
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        payload: prost::Message::encode_to_vec(&bad),
+        ..Default::default()
+    };
+    let js = async_nats::jetstream::new(async_nats::connect(&app.nats.url).await.unwrap());
+    js.publish("ledger.organisation.bad", prost::Message::encode_to_vec(&stored).into()).await.unwrap().await.unwrap();
+    app.append.append(organisation("after")).await.unwrap();
+    let last = app
+        .append
+        .append(membership("se", "after", vec![joined("se", "after", date(2025, 1, 1))]))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    app.wait_projected(last).await;
+    let client = app.db.client().await;
+    let rows = client.query("SELECT reason FROM ledger.quarantine", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].get::<_, String>(0).contains("read model rejected"), "{}", rows[0].get::<_, String>(0));
+    let members = app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap();
+    assert_eq!(members.into_inner().coalitions[0].members, 2);
+}

@@ -42,8 +42,8 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
         let mut chunks = Box::pin(log.read(ReadFrom::Position(1), None, end).await?.try_chunks(CHUNK));
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| e.1)?;
-            let tx = client.transaction().await?;
-            apply_messages::<P>(&tx, log, &schema, &chunk).await?;
+            let mut tx = client.transaction().await?;
+            apply_messages::<P>(&mut tx, log, &schema, &chunk).await?;
             tx.commit().await?;
             built = chunk.last().map_or(built, |m| m.position);
             events += chunk.len() as u64;
@@ -56,7 +56,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     }
 
     // Switch: lock the bookkeeping row (the live projector waits), catch up to it, compare, repoint, drop the old.
-    let tx = client.transaction().await?;
+    let mut tx = client.transaction().await?;
     let row = tx
         .query_one("SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
         .await?;
@@ -65,7 +65,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     if live > built {
         let msgs: Vec<_> = log.read(ReadFrom::Position(built + 1), None, live).await?.try_collect().await?;
         events += msgs.len() as u64;
-        apply_messages::<P>(&tx, log, &schema, &msgs).await?;
+        apply_messages::<P>(&mut tx, log, &schema, &msgs).await?;
         built = live;
     }
     let live_version: i32 =

@@ -169,7 +169,7 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn apply_batch(&self, client: &mut Client, batch: &[LogMessage]) -> Result<(), ProjectorError> {
-        let tx = client.transaction().await?;
+        let mut tx = client.transaction().await?;
         let row = tx
             .query_one("SELECT schema_name, position FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
             .await?;
@@ -179,7 +179,7 @@ impl<P: Projection> Projector<P> {
         let Some(end) = fresh.last().map(|m| m.position) else {
             return Ok(()); // all redeliveries of committed work
         };
-        let (applied, quarantined) = apply_messages::<P>(&tx, &self.log, &schema, &fresh).await?;
+        let (applied, quarantined) = apply_messages::<P>(&mut tx, &self.log, &schema, &fresh).await?;
         tx.execute(
             "UPDATE ledger.projections SET position = $2, updated_at = now() WHERE name = $1",
             &[&P::NAME, &i64::try_from(end).unwrap_or(i64::MAX)],
@@ -200,15 +200,17 @@ fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Consumer(e.to_string())
 }
 
-/// Decodes `msgs`, quarantines those that cannot be used, and applies the rest to `schema`. Returns
-/// (applied, quarantined).
+/// Decodes `msgs`, quarantines those that cannot be used, and applies the rest to `schema`. If the read model
+/// rejects the batch (a database error, not a lost connection), the events are applied one by one, each under a
+/// savepoint, and the ones it rejects are quarantined with the database's reason: one bad event never stops the
+/// projection. Returns (applied, quarantined).
 pub(crate) async fn apply_messages<P: Projection>(
-    tx: &Transaction<'_>,
+    tx: &mut Transaction<'_>,
     log: &Log,
     schema: &str,
     msgs: &[LogMessage],
 ) -> Result<(usize, usize), ProjectorError> {
-    let mut events: Vec<RecordedEvent> = Vec::with_capacity(msgs.len());
+    let mut events: Vec<(RecordedEvent, &LogMessage)> = Vec::with_capacity(msgs.len());
     let mut quarantined = 0;
     for m in msgs {
         let decoded = match log.subject_suffix(&m.subject) {
@@ -216,19 +218,52 @@ pub(crate) async fn apply_messages<P: Projection>(
             None => Err(format!("subject {} is outside the ledger's prefix", m.subject)),
         };
         match decoded {
-            Ok(e) => events.push(e),
+            Ok(e) => events.push((e, m)),
             Err(reason) => {
-                tracing::warn!(projection = P::NAME, position = m.position, %reason, "quarantined a message");
-                tx.execute(
-                    "INSERT INTO ledger.quarantine (projection, position, subject, reason, body)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, position) DO NOTHING",
-                    &[&P::NAME, &i64::try_from(m.position).unwrap_or(i64::MAX), &m.subject, &reason, &m.body.as_ref()],
-                )
-                .await?;
+                quarantine::<P>(tx, m, &reason).await?;
                 quarantined += 1;
             }
         }
     }
-    P::apply(tx, schema, &events).await?;
-    Ok((events.len(), quarantined))
+    let all: Vec<RecordedEvent> = events.iter().map(|(e, _)| e.clone()).collect();
+    let sp = tx.savepoint("batch").await?;
+    match P::apply(&sp, schema, &all).await {
+        Ok(()) => {
+            sp.commit().await?;
+            return Ok((all.len(), quarantined));
+        }
+        Err(e) if e.as_db_error().is_none() => return Err(e.into()),
+        Err(e) => {
+            sp.rollback().await?;
+            tracing::warn!(projection = P::NAME, error = %e, "the read model rejected a batch; applying it event by event");
+        }
+    }
+    let mut applied = 0;
+    for (event, m) in &events {
+        let sp = tx.savepoint("event").await?;
+        match P::apply(&sp, schema, std::slice::from_ref(event)).await {
+            Ok(()) => {
+                sp.commit().await?;
+                applied += 1;
+            }
+            Err(e) if e.as_db_error().is_none() => return Err(e.into()),
+            Err(e) => {
+                sp.rollback().await?;
+                quarantine::<P>(tx, m, &format!("the read model rejected it: {e}")).await?;
+                quarantined += 1;
+            }
+        }
+    }
+    Ok((applied, quarantined))
+}
+
+async fn quarantine<P: Projection>(tx: &Transaction<'_>, m: &LogMessage, reason: &str) -> Result<(), ProjectorError> {
+    tracing::warn!(projection = P::NAME, position = m.position, %reason, "quarantined a message");
+    tx.execute(
+        "INSERT INTO ledger.quarantine (projection, position, subject, reason, body)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, position) DO NOTHING",
+        &[&P::NAME, &i64::try_from(m.position).unwrap_or(i64::MAX), &m.subject, &reason, &m.body.as_ref()],
+    )
+    .await?;
+    Ok(())
 }
