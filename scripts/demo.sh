@@ -50,6 +50,7 @@ ledger="$root/target/release/ledger"
 
 export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port" LEDGER_DATABASE_URL="$db_url"
 export LEDGER_APPEND_ADDR="127.0.0.1:$append_port" LEDGER_QUERY_ADDR="127.0.0.1:$query_port"
+export LEDGER_METRICS_ADDR="127.0.0.1:${LEDGER_DEMO_METRICS_PORT:-9464}"
 export LEDGER_APPEND_URL="http://127.0.0.1:$append_port" LEDGER_QUERY_URL="http://127.0.0.1:$query_port"
 
 step "starting the ledger (append API :$append_port, query API :$query_port, projector); log in .demo/ledger.log"
@@ -65,6 +66,7 @@ cat <<TXT
   stop everything:    bash scripts/demo.sh stop
   SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
                       psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
+  metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics
   projection status:  grpcurl -plaintext 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
   replay the log:     grpcurl -plaintext -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
   rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild

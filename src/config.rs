@@ -28,6 +28,9 @@ pub struct Settings {
     /// Address of the query/replay gRPC server.
     #[arg(long, env = "LEDGER_QUERY_ADDR", default_value = "127.0.0.1:50052")]
     pub query_addr: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`), e.g. `127.0.0.1:9464`; none if unset.
+    #[arg(long, env = "LEDGER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Messages per projector transaction.
     #[arg(long, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
     pub projector_batch: usize,
@@ -67,6 +70,7 @@ impl std::fmt::Debug for Settings {
             .field("subject_prefix", &self.subject_prefix)
             .field("append_addr", &self.append_addr)
             .field("query_addr", &self.query_addr)
+            .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
 }

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod generator;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -35,6 +35,7 @@ pub struct Application {
     log: Log,
     append: Option<TcpListener>,
     query: Option<TcpListener>,
+    metrics: Option<TcpListener>,
     projector: bool,
 }
 
@@ -53,7 +54,11 @@ impl Application {
         };
         let append = if roles.append { Some(bind(settings.append_addr, "append").await?) } else { None };
         let query = if roles.query { Some(bind(settings.query_addr, "query").await?) } else { None };
-        Ok(Self { settings, log, append, query, projector: roles.projector })
+        let metrics = match settings.metrics_addr {
+            Some(addr) => Some(bind(addr, "metrics").await?),
+            None => None,
+        };
+        Ok(Self { settings, log, append, query, metrics, projector: roles.projector })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -64,12 +69,18 @@ impl Application {
         self.query.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        let mut sources = crate::metrics::Sources { log: self.log.clone(), append: None, projections: Vec::new() };
         if let Some(listener) = self.append {
             let addr = listener.local_addr()?;
             let service = AppendService::new(self.log.clone());
+            sources.append = Some(service.metrics.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
             let router = tonic::transport::Server::builder()
@@ -113,8 +124,20 @@ impl Application {
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
             config.batch_size = self.settings.projector_batch;
             let projector = Projector::<CoalitionGrowth>::new(self.log.clone(), config);
+            sources
+                .projections
+                .push((<CoalitionGrowth as ledger_projector::Projection>::NAME, projector.metrics.clone()));
             let stop = shutdown.clone();
             tasks.spawn(async move { ("projector", projector.run(stop).await.context("projector")) });
+        }
+        if let Some(listener) = self.metrics {
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");
+            let stop = shutdown.clone();
+            let app = crate::metrics::router(sources);
+            tasks.spawn(async move {
+                let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+                ("metrics", r.context("metrics server"))
+            });
         }
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {

@@ -105,3 +105,25 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
     assert!(coalition_ledger::startup::migrate(&settings.database_url).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn metrics_show_appends_by_outcome_and_projection_lag() {
+    let mut app = TestApp::spawn().await;
+    let pos = app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap().into_inner().revision;
+    let _ = app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap_err(); // established twice
+    app.wait_projected(pos).await;
+    let mut conn = tokio::net::TcpStream::connect(app.metrics_addr).await.unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut body).await.unwrap();
+    for expected in [
+        "ledger_appends_total{outcome=\"written\"} 1",
+        "ledger_appends_total{outcome=\"rule\"} 1",
+        "ledger_events_written_total 1",
+        "ledger_log_end_position 1",
+        "ledger_projection_position{projection=\"coalition_growth\"} 1",
+        "ledger_projection_lag_events{projection=\"coalition_growth\"} 0",
+    ] {
+        assert!(body.contains(expected), "{expected:?} missing from:\n{body}");
+    }
+}

@@ -166,6 +166,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         duplicate_window_secs: 120,
         append_addr: "127.0.0.1:0".parse().unwrap(),
         query_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
     }
 }
@@ -180,6 +181,7 @@ pub struct TestApp {
     pub replay: LedgerReplayClient<Channel>,
     pub append_addr: SocketAddr,
     pub query_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     shutdown: CancellationToken,
     _stop_on_drop: tokio_util::sync::DropGuard,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -205,6 +207,7 @@ impl TestApp {
     pub async fn start(nats: Nats, db: Db, settings: Settings, roles: Roles) -> Self {
         let app = Application::build(settings.clone(), Roles { append: true, query: true, ..roles }).await.unwrap();
         let (append_addr, query_addr) = (app.append_addr().unwrap(), app.query_addr().unwrap());
+        let metrics_addr = app.metrics_addr().unwrap();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
         Self {
@@ -216,6 +219,7 @@ impl TestApp {
             settings,
             append_addr,
             query_addr,
+            metrics_addr,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             handle: Some(handle),

@@ -72,7 +72,10 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
 impl LedgerAppend for AppendService {
     #[tracing::instrument(skip_all, fields(aggregate, events = request.get_ref().events.len()))]
     async fn append(&self, request: Request<v1::AppendRequest>) -> Result<Response<v1::AppendResponse>, Status> {
-        let cmd = command_from_request(request.get_ref()).map_err(|e| Status::from(AppendError::from(e)))?;
+        let cmd = command_from_request(request.get_ref()).map_err(|e| {
+            self.metrics.invalid.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Status::from(AppendError::from(e))
+        })?;
         tracing::Span::current().record("aggregate", tracing::field::display(&cmd.aggregate));
         match AppendService::append(self, cmd).await {
             Ok(o) => Ok(Response::new(v1::AppendResponse {

@@ -5,4 +5,4 @@ pub mod grpc;
 pub mod service;
 
 pub use error::AppendError;
-pub use service::{AppendCommand, AppendOutcome, AppendService, NewEvent};
+pub use service::{AppendCommand, AppendMetrics, AppendOutcome, AppendService, NewEvent};

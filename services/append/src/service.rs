@@ -2,6 +2,7 @@
 //! concurrent write.
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use ledger_domain::rules::{AggregateState, Context};
@@ -89,11 +90,43 @@ type Slot = Arc<Mutex<Option<Loaded>>>;
 pub struct AppendService {
     log: Log,
     scopes: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
+    pub metrics: Arc<AppendMetrics>,
+}
+
+/// Counters an operator watches: appends by outcome and events written.
+#[derive(Debug, Default)]
+pub struct AppendMetrics {
+    pub written: AtomicU64,
+    pub deduplicated: AtomicU64,
+    pub events_written: AtomicU64,
+    pub invalid: AtomicU64,
+    pub rule: AtomicU64,
+    pub conflict: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub internal: AtomicU64,
+}
+
+impl AppendMetrics {
+    fn record(&self, result: &Result<AppendOutcome, AppendError>) {
+        let counter = match result {
+            Ok(o) if o.deduplicated => &self.deduplicated,
+            Ok(o) => {
+                self.events_written.fetch_add(o.positions.len() as u64, Ordering::Relaxed);
+                &self.written
+            }
+            Err(AppendError::Invalid(_)) => &self.invalid,
+            Err(AppendError::Rule(_)) => &self.rule,
+            Err(AppendError::Conflict { .. }) => &self.conflict,
+            Err(AppendError::Unavailable(_)) => &self.unavailable,
+            Err(AppendError::Internal(_)) => &self.internal,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl AppendService {
     pub fn new(log: Log) -> Self {
-        Self { log, scopes: Arc::default() }
+        Self { log, scopes: Arc::default(), metrics: Arc::default() }
     }
 
     pub fn log(&self) -> &Log {
@@ -112,6 +145,12 @@ impl AppendService {
 
     /// Appends a command's events, all or none. See the crate docs for the guarantees.
     pub async fn append(&self, cmd: AppendCommand) -> Result<AppendOutcome, AppendError> {
+        let result = self.append_unrecorded(cmd).await;
+        self.metrics.record(&result);
+        result
+    }
+
+    async fn append_unrecorded(&self, cmd: AppendCommand) -> Result<AppendOutcome, AppendError> {
         check_shape(&cmd)?;
         let slot = self.slot(&cmd.aggregate);
         // One append at a time per scope in this process: keeps their order and avoids self-inflicted conflicts.

@@ -1,0 +1,110 @@
+//! `GET /metrics` in the Prometheus text format: what operators watch — appends by outcome, events written,
+//! projection position, lag and quarantined messages, projector restarts.
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ledger_append::AppendMetrics;
+use ledger_log::Log;
+use ledger_projector::ProjectorMetrics;
+
+/// What the endpoint reads from.
+#[derive(Clone)]
+pub struct Sources {
+    pub log: Log,
+    pub append: Option<Arc<AppendMetrics>>,
+    pub projections: Vec<(&'static str, Arc<ProjectorMetrics>)>,
+}
+
+/// Renders the current values.
+pub async fn render(s: &Sources) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, help: &str, kind: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    match s.log.end().await {
+        Ok(end) => {
+            line("ledger_log_end_position", "Position of the last event in the log.", "gauge", &[(String::new(), end)]);
+            let lag: Vec<(String, u64)> = s
+                .projections
+                .iter()
+                .map(|(n, m)| {
+                    (format!("{{projection=\"{n}\"}}"), end.saturating_sub(m.position.load(Ordering::Relaxed)))
+                })
+                .collect();
+            line("ledger_projection_lag_events", "Events in the log not yet applied by the projection.", "gauge", &lag);
+            line("ledger_log_up", "1 if the log answered this scrape.", "gauge", &[(String::new(), 1)]);
+        }
+        Err(_) => line("ledger_log_up", "1 if the log answered this scrape.", "gauge", &[(String::new(), 0)]),
+    }
+    if let Some(a) = &s.append {
+        let outcomes = [
+            ("written", &a.written),
+            ("deduplicated", &a.deduplicated),
+            ("invalid", &a.invalid),
+            ("rule", &a.rule),
+            ("conflict", &a.conflict),
+            ("unavailable", &a.unavailable),
+            ("internal", &a.internal),
+        ];
+        let samples: Vec<(String, u64)> =
+            outcomes.iter().map(|(o, c)| (format!("{{outcome=\"{o}\"}}"), c.load(Ordering::Relaxed))).collect();
+        line("ledger_appends_total", "Append requests by outcome.", "counter", &samples);
+        line(
+            "ledger_events_written_total",
+            "Events written to the log.",
+            "counter",
+            &[(String::new(), a.events_written.load(Ordering::Relaxed))],
+        );
+    }
+    let per = |f: fn(&ProjectorMetrics) -> u64| -> Vec<(String, u64)> {
+        s.projections.iter().map(|(n, m)| (format!("{{projection=\"{n}\"}}"), f(m))).collect()
+    };
+    if !s.projections.is_empty() {
+        line(
+            "ledger_projection_position",
+            "Last log position applied.",
+            "gauge",
+            &per(|m| m.position.load(Ordering::Relaxed)),
+        );
+        line(
+            "ledger_projection_events_applied_total",
+            "Events applied.",
+            "counter",
+            &per(|m| m.events_applied.load(Ordering::Relaxed)),
+        );
+        line(
+            "ledger_projection_batches_total",
+            "Batches committed.",
+            "counter",
+            &per(|m| m.batches.load(Ordering::Relaxed)),
+        );
+        line(
+            "ledger_projection_quarantined_total",
+            "Messages quarantined.",
+            "counter",
+            &per(|m| m.quarantined.load(Ordering::Relaxed)),
+        );
+        line(
+            "ledger_projection_restarts_total",
+            "Restarts after failures.",
+            "counter",
+            &per(|m| m.restarts.load(Ordering::Relaxed)),
+        );
+    }
+    out
+}
+
+/// The axum router serving `/metrics`.
+pub fn router(sources: Sources) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let s = sources.clone();
+            async move { ([("content-type", "text/plain; version=0.0.4")], render(&s).await) }
+        }),
+    )
+}
