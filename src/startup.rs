@@ -75,7 +75,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        let mut tasks: Tasks = JoinSet::new();
         let mut sources = crate::metrics::Sources { log: self.log.clone(), append: None, projections: Vec::new() };
         if let Some(listener) = self.append {
             let addr = listener.local_addr()?;
@@ -83,20 +83,9 @@ impl Application {
             sources.append = Some(service.metrics.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
-            let router = tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(reflection_v1()?)
-                .add_service(reflection_v1alpha()?)
-                .add_service(LedgerAppendServer::new(service));
-            let stop = shutdown.clone();
+            let router = grpc_router(health_service)?.add_service(LedgerAppendServer::new(service));
             tracing::info!(%addr, "append API listening");
-            tasks.spawn(async move {
-                let r = router
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
-                    .await
-                    .context("append server");
-                ("append API", r)
-            });
+            spawn_grpc(&mut tasks, "append API", router, listener, shutdown.clone());
         }
         if let Some(listener) = self.query {
             let addr = listener.local_addr()?;
@@ -104,21 +93,11 @@ impl Application {
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerQueryServer<QueryService>>().await;
             health.set_serving::<LedgerReplayServer<ReplayService>>().await;
-            let router = tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(reflection_v1()?)
-                .add_service(reflection_v1alpha()?)
+            let router = grpc_router(health_service)?
                 .add_service(LedgerQueryServer::new(QueryService::new(pool, self.log.clone())))
                 .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
-            let stop = shutdown.clone();
             tracing::info!(%addr, "query API listening");
-            tasks.spawn(async move {
-                let r = router
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
-                    .await
-                    .context("query server");
-                ("query API", r)
-            });
+            spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
         }
         if self.projector {
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
@@ -153,6 +132,35 @@ impl Application {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+/// A gRPC router with health checks and server reflection (v1 and v1alpha) already added.
+fn grpc_router(
+    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) -> anyhow::Result<tonic::transport::server::Router> {
+    Ok(tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1()?)
+        .add_service(reflection_v1alpha()?))
+}
+
+/// Serves `router` on `listener` until `stop`; in-flight calls finish first.
+fn spawn_grpc(
+    tasks: &mut Tasks,
+    role: &'static str,
+    router: tonic::transport::server::Router,
+    listener: TcpListener,
+    stop: CancellationToken,
+) {
+    tasks.spawn(async move {
+        let r = router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+            .await
+            .with_context(|| format!("{role} server"));
+        (role, r)
+    });
 }
 
 fn reflection_v1() -> anyhow::Result<
