@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use coalition_ledger::config::Settings;
 use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
 use coalition_ledger::{bench, demo, telemetry};
-use ledger_projector::CoalitionGrowth;
+use ledger_projector::{CoalitionGrowth, Pledges};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
@@ -58,22 +58,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
             let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
-            let r = ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?;
-            let secs = r.elapsed.as_secs_f64();
-            println!(
-                "rebuilt {} from {} events in {secs:.2}s ({:.0} events/s) into {}, now at position {}",
-                r.projection,
-                r.events,
-                r.events as f64 / secs.max(1e-9),
-                r.schema,
-                r.position
-            );
-            match r.differing_rows {
-                Some(0) => println!("identical to the live read model at the same position"),
-                Some(n) => {
-                    anyhow::bail!("the rebuilt read model differs from the live one in {n} rows")
+            let reports = vec![
+                ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?,
+                ledger_projector::rebuild::<Pledges>(&log, &mut client).await?,
+            ];
+            for r in reports {
+                let secs = r.elapsed.as_secs_f64();
+                println!(
+                    "rebuilt {} from {} events in {secs:.2}s ({:.0} events/s) into {}, now at position {}",
+                    r.projection,
+                    r.events,
+                    r.events as f64 / secs.max(1e-9),
+                    r.schema,
+                    r.position
+                );
+                match r.differing_rows {
+                    Some(0) => println!("  identical to the live read model at the same position"),
+                    Some(n) => {
+                        anyhow::bail!("{}: the rebuilt read model differs from the live one in {n} rows", r.projection)
+                    }
+                    None => println!("  the live read model was behind the log or of another version; not compared"),
                 }
-                None => println!("the live read model was behind the log; not compared"),
             }
             return Ok(());
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ledger_append::AppendService;
 use ledger_log::Log;
-use ledger_projector::{CoalitionGrowth, Projector, ProjectorConfig};
+use ledger_projector::{CoalitionGrowth, Pledges, Projection, Projector, ProjectorConfig};
 use ledger_proto::v1::ledger_append_server::LedgerAppendServer;
 use ledger_proto::v1::ledger_query_server::LedgerQueryServer;
 use ledger_proto::v1::ledger_replay_server::LedgerReplayServer;
@@ -100,14 +100,17 @@ impl Application {
             spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
         }
         if self.projector {
+            // Each projection runs on its own: a slow or failing one does not hold back the others.
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
             config.batch_size = self.settings.projector_batch;
-            let projector = Projector::<CoalitionGrowth>::new(self.log.clone(), config);
-            sources
-                .projections
-                .push((<CoalitionGrowth as ledger_projector::Projection>::NAME, projector.metrics.clone()));
+            let growth = Projector::<CoalitionGrowth>::new(self.log.clone(), config.clone());
+            sources.projections.push((<CoalitionGrowth as Projection>::NAME, growth.metrics.clone()));
             let stop = shutdown.clone();
-            tasks.spawn(async move { ("projector", projector.run(stop).await.context("projector")) });
+            tasks.spawn(async move { ("coalition_growth projector", growth.run(stop).await.context("projector")) });
+            let pledges = Projector::<Pledges>::new(self.log.clone(), config);
+            sources.projections.push((<Pledges as Projection>::NAME, pledges.metrics.clone()));
+            let stop = shutdown.clone();
+            tasks.spawn(async move { ("pledges projector", pledges.run(stop).await.context("projector")) });
         }
         if let Some(listener) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");

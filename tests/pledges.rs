@@ -172,8 +172,88 @@ async fn the_demo_history_is_accepted_by_the_api_and_every_invalid_command_is_re
     coalition_ledger::demo::run(args.clone()).await.unwrap();
     let end = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
     assert_eq!(end, coalition_ledger::generator::generate(2013).len() as u64);
+    // The pledge read model followed: every pledge is in the pipeline.
+    let mut query = ledger_proto::v1::ledger_query_client::LedgerQueryClient::new(channel(app.query_addr).await);
+    let consistency = Some(v1::Consistency { min_position: end, max_wait_ms: 10_000 });
+    let pipeline = query
+        .pledge_pipeline(v1::PledgePipelineRequest { coalition_id: String::new(), consistency })
+        .await
+        .unwrap()
+        .into_inner();
+    let pledges = coalition_ledger::generator::figures_at(
+        &coalition_ledger::generator::generate(2013),
+        coalition_ledger::generator::end_of_history() + time::Duration::days(365),
+    )
+    .pledges;
+    assert_eq!(pipeline.rows.iter().map(|r| r.pledges).sum::<i64>(), pledges);
     // Running it again writes nothing.
     coalition_ledger::demo::run(args).await.unwrap();
     let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
     assert_eq!(again, end);
+}
+
+#[tokio::test]
+async fn the_scoreboard_shows_target_achieved_and_corrections_and_late_reports_do_not_move_it_back() {
+    let mut app = TestApp::spawn().await;
+    seed(&mut app, 1).await;
+    let agg = "org-0.p1";
+    let send = |events: Vec<v1::EventData>| request(v1::AggregateType::Pledge, agg, None, events);
+    let amount = |n| vec![v1::IndicatorAmount { indicator: v1::Indicator::TrainingsOnline.into(), amount: n }];
+    let report = |id: &str, period: Option<v1::Date>, n: i64| {
+        event(P::ProgressReported(v1::ProgressReported {
+            report_id: id.into(),
+            initiative_id: "i1".into(),
+            period_end: period,
+            progress: Some(v1::Progress { cumulative: amount(n), people: 10, women: 4, per_country: vec![] }),
+        }))
+    };
+    app.append.append(pledge("org-0", "p1")).await.unwrap();
+    app.append
+        .append(send(vec![
+            event(P::PledgeApproved(v1::PledgeApproved { approved_on: date(2020, 2, 1) })),
+            event(P::InitiativeAdded(v1::InitiativeAdded {
+                initiative_id: "i1".into(),
+                title: "Online courses".into(),
+                pillar: v1::Pillar::Education.into(),
+                targets: amount(1000),
+            })),
+            report("r2", date(2020, 12, 31), 600),
+            report("r1", date(2020, 6, 30), 300), // late: an earlier period, filed after r2
+            event(P::ProgressCorrected(v1::ProgressCorrected {
+                report_id: "r2".into(),
+                progress: Some(v1::Progress { cumulative: amount(550), people: 10, women: 4, per_country: vec![] }),
+                reason: "double-counted".into(),
+            })),
+        ]))
+        .await
+        .unwrap();
+    let last = app.append.append(pledge("org-0", "p2")).await.unwrap().into_inner().revision;
+    let mut query = ledger_proto::v1::ledger_query_client::LedgerQueryClient::new(channel(app.query_addr).await);
+    let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 5000 });
+    let board = query
+        .pledge_scoreboard(v1::PledgeScoreboardRequest {
+            organisation_id: "org-0".into(),
+            consistency,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(board.rows.len(), 1, "{board:?}");
+    let row = &board.rows[0];
+    assert_eq!((row.indicator.as_str(), row.target, row.achieved, row.corrections), ("trainings_online", 1000, 550, 1));
+    assert!((row.pct_attained - 55.0).abs() < 0.01, "{}", row.pct_attained);
+    assert_eq!(row.status, "approved");
+    let pipeline = query
+        .pledge_pipeline(v1::PledgePipelineRequest { coalition_id: "se".into(), consistency })
+        .await
+        .unwrap()
+        .into_inner();
+    let by_status: HashMap<String, i64> = pipeline.rows.into_iter().map(|r| (r.status, r.pledges)).collect();
+    assert_eq!(by_status, HashMap::from([("approved".to_string(), 1), ("submitted".to_string(), 1)]));
+    let err = query
+        .pledge_scoreboard(v1::PledgeScoreboardRequest { page_size: 5000, ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
 }

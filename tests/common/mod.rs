@@ -241,7 +241,7 @@ impl TestApp {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
-            if s.projections.iter().any(|p| p.position >= position) {
+            if !s.projections.is_empty() && s.projections.iter().all(|p| p.position >= position) {
                 return;
             }
             assert!(tokio::time::Instant::now() < deadline, "projection never reached {position}: {s:?}");

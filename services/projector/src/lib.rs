@@ -7,6 +7,7 @@
 mod db;
 pub mod growth;
 pub mod migrate;
+pub mod pledges;
 mod rebuild;
 mod runner;
 
@@ -19,6 +20,7 @@ use tokio_postgres::Transaction;
 pub use db::{ProjectionStatus, connect, status};
 pub use growth::CoalitionGrowth;
 pub use migrate::migrate;
+pub use pledges::Pledges;
 pub use rebuild::{RebuildReport, rebuild};
 pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
 

@@ -22,6 +22,18 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10);
 /// Wait used when `min_position` is set without `max_wait_ms`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 const GROWTH: &str = "coalition_growth";
+const PLEDGES: &str = "pledges";
+const MAX_PAGE: u32 = 1000;
+
+/// An optional id filter, validated (empty means no filter).
+fn filter(field: &'static str, value: &str) -> Result<Option<String>, QueryError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Token::parse(field, value)
+        .map(|t| Some(t.to_string()))
+        .map_err(|e| QueryError::Invalid { field, reason: e.to_string() })
+}
 
 #[derive(Debug, Error)]
 pub enum QueryError {
@@ -179,6 +191,84 @@ impl LedgerQuery for QueryService {
             })
             .await?;
         Ok(Response::new(v1::CurrentMembersResponse { coalitions, position }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn pledge_pipeline(
+        &self,
+        request: Request<v1::PledgePipelineRequest>,
+    ) -> Result<Response<v1::PledgePipelineResponse>, Status> {
+        let req = request.into_inner();
+        let coalition = filter("coalition_id", &req.coalition_id)?;
+        let (rows, position) = self
+            .consistent(PLEDGES, req.consistency.as_ref(), async |tx| {
+                let rows = tx
+                    .query(
+                        "SELECT coalition_id, status, pledges FROM reporting.pledge_pipeline
+                         WHERE $1::text IS NULL OR coalition_id = $1 ORDER BY coalition_id, status",
+                        &[&coalition],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| v1::PipelineRow { coalition_id: r.get(0), status: r.get(1), pledges: r.get(2) })
+                    .collect())
+            })
+            .await?;
+        Ok(Response::new(v1::PledgePipelineResponse { rows, position }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn pledge_scoreboard(
+        &self,
+        request: Request<v1::PledgeScoreboardRequest>,
+    ) -> Result<Response<v1::PledgeScoreboardResponse>, Status> {
+        let req = request.into_inner();
+        let organisation = filter("organisation_id", &req.organisation_id)?;
+        let coalition = filter("coalition_id", &req.coalition_id)?;
+        if req.page_size > MAX_PAGE {
+            return Err(QueryError::Invalid { field: "page_size", reason: format!("at most {MAX_PAGE}") }.into());
+        }
+        let size = i64::from(if req.page_size == 0 { 100 } else { req.page_size });
+        let offset = i64::try_from(req.offset)
+            .map_err(|_| QueryError::Invalid { field: "offset", reason: "too large".into() })?;
+        let ((rows, more), position) = self
+            .consistent(PLEDGES, req.consistency.as_ref(), async |tx| {
+                let rows = tx
+                    .query(
+                        "SELECT pledge_id, organisation_id, coalition_id, title, status, indicator, target, achieved,
+                                coalesce(pct_attained, 0)::float8, coalesce(to_char(last_report_on, 'YYYY-MM-DD'), ''),
+                                corrections
+                         FROM reporting.pledge_scoreboard
+                         WHERE ($1::text IS NULL OR organisation_id = $1) AND ($2::text IS NULL OR coalition_id = $2)
+                         ORDER BY pledge_id, indicator LIMIT $3 OFFSET $4",
+                        &[&organisation, &coalition, &(size + 1), &offset],
+                    )
+                    .await?;
+                let more = rows.len() as i64 > size;
+                Ok((
+                    rows.iter()
+                        .take(size as usize)
+                        .map(|r| v1::ScoreboardRow {
+                            pledge_id: r.get(0),
+                            organisation_id: r.get(1),
+                            coalition_id: r.get(2),
+                            title: r.get(3),
+                            status: r.get(4),
+                            indicator: r.get(5),
+                            target: r.get(6),
+                            achieved: r.get(7),
+                            pct_attained: r.get(8),
+                            last_report_on: r.get(9),
+                            corrections: r.get(10),
+                        })
+                        .collect(),
+                    more,
+                ))
+            })
+            .await?;
+        let next_offset = if more { req.offset + size as u64 } else { 0 };
+        Ok(Response::new(v1::PledgeScoreboardResponse { rows, position, next_offset }))
     }
 
     #[tracing::instrument(skip_all)]
