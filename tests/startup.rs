@@ -127,3 +127,29 @@ async fn metrics_show_appends_by_outcome_and_projection_lag() {
         assert!(body.contains(expected), "{expected:?} missing from:\n{body}");
     }
 }
+
+#[tokio::test]
+async fn the_reporting_role_reads_the_reporting_views_and_nothing_else() {
+    let mut app = TestApp::spawn().await;
+    let pos = seed(&mut app, 2).await;
+    app.wait_projected(pos).await;
+    let client = app.db.client().await;
+    // A BI user: a login role that is a member of ledger_reporting.
+    let user = format!("bi_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE ROLE {user} LOGIN IN ROLE ledger_reporting")).await.unwrap();
+    let mut cfg: tokio_postgres::Config = app.db.url.parse().unwrap();
+    cfg.user(&user);
+    let (bi, conn) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(conn);
+    let members: i64 =
+        bi.query_one("SELECT sum(members)::bigint FROM reporting.coalition_members_current", &[]).await.unwrap().get(0);
+    assert_eq!(members, 2);
+    for forbidden in ["SELECT * FROM ledger.projections", "SELECT * FROM proj_coalition_growth_v1.members"] {
+        let err = bi.query(forbidden, &[]).await.unwrap_err();
+        assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{forbidden}: {err}");
+    }
+    assert!(bi.batch_execute("DELETE FROM reporting.coalition_growth_monthly").await.is_err());
+    drop(bi);
+    let _ = driver.await;
+    client.batch_execute(&format!("DROP OWNED BY {user}; DROP ROLE {user}")).await.unwrap();
+}

@@ -4,7 +4,10 @@ use tokio_postgres::Client;
 use crate::ProjectorError;
 
 /// (version, name, sql), in order. New migrations are appended; applied ones are never edited.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "ledger", include_str!("../../../migrations/0001_ledger.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "ledger", include_str!("../../../migrations/0001_ledger.sql")),
+    (2, "reporting_role", include_str!("../../../migrations/0002_reporting_role.sql")),
+];
 
 /// Applies the migrations not yet applied. Safe to run twice and from several processes at once.
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, ProjectorError> {
