@@ -116,14 +116,14 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     let end = log.end().await?;
     let mut client = ledger_projector::connect(&settings.database_url).await?;
     let wait = Instant::now();
-    while ledger_projector::status(&client).await?.iter().all(|p| p.position < end) {
+    while ledger_projector::status(&client).await?.iter().any(|p| p.position < end) {
         anyhow::ensure!(wait.elapsed() < Duration::from_secs(600), "projector did not catch up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let live_catch_up = wait.elapsed();
     let r = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await?;
     println!(
-        "\nlive projector caught up {live_catch_up:.2?} after the last append; rebuild of {} events: {:.2?} = {:.0} events/s (identical to live: {})",
+        "\nevery projector caught up {live_catch_up:.2?} after the last append; coalition_growth rebuild of {} events: {:.2?} = {:.0} events/s (identical to live: {})",
         r.events,
         r.elapsed,
         r.events as f64 / r.elapsed.as_secs_f64(),
