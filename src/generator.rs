@@ -307,7 +307,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
         }
     }
     // Joins, a few roles and leaves.
-    let mut leavers = Vec::new();
     for (org, coalition, joined, _) in &members {
         let agg = format!("{coalition}.{org}");
         b.push(
@@ -333,7 +332,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
                     reason: "no longer active in digital skills".into(),
                 }),
             );
-            leavers.push((org.clone(), coalition.clone(), on));
         }
     }
 
@@ -451,7 +449,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
             }
             // Four reports at 40/75/95/100% of target, each ~4 months apart (8% arrive late).
             let reports = 4;
-            let mut reported = 0;
             for r in 0..reports {
                 let period_end = on + Duration::days(120 * (r as i64 + 1));
                 if period_end > end || (withdrawn && r >= 1) {
@@ -495,7 +492,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
                         progress: Some(progress.clone()),
                     }),
                 );
-                reported += 1;
                 last_day = last_day.max(filed);
                 if b.rng.chance(0.03) {
                     // A correction lowers an over-reported figure by 5%.
@@ -515,7 +511,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
                     );
                 }
             }
-            let _ = reported;
         }
         if withdrawn {
             let on = (last_day + Duration::days(60)).min(end);
@@ -647,7 +642,6 @@ pub fn generate(seed: u64) -> Vec<Item> {
             );
         }
     }
-    let _ = leavers;
 
     // Chronological order; creation order breaks ties (so a registration precedes a join on the same day).
     let mut items = b.items;

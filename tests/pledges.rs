@@ -125,14 +125,8 @@ async fn a_v1_event_in_the_log_is_read_as_the_current_version_by_rules_and_repla
         payload: prost::Message::encode_to_vec(&old),
         ..Default::default()
     };
-    let js = async_nats::jetstream::new(async_nats::connect(&app.nats.url).await.unwrap());
-    let ack = js
-        .publish("ledger.org.org-0.pledge.legacy", prost::Message::encode_to_vec(&stored).into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert_eq!(ack.sequence, end + 1);
+    let position = app.publish_by_hand("ledger.org.org-0.pledge.legacy", prost::Message::encode_to_vec(&stored)).await;
+    assert_eq!(position, end + 1);
 
     // The rules read the v1 event: the pledge exists, may be approved, and a second submission is refused.
     let approve = request(

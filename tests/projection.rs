@@ -96,13 +96,7 @@ async fn a_malformed_message_in_the_stream_is_quarantined_and_the_rest_is_projec
     let mut app = TestApp::spawn().await;
     seed(&mut app, 2).await;
     // Put two bad messages in the log by hand, bypassing the append service.
-    let nats = async_nats::connect(&app.nats.url).await.unwrap();
-    let js = async_nats::jetstream::new(nats);
-    js.publish("ledger.membership.se.org-9", bytes::Bytes::from_static(b"\x08\xff\xff not protobuf"))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    app.publish_by_hand("ledger.membership.se.org-9", b"\x08\xff\xff not protobuf".to_vec()).await;
     let unknown = ledger_proto::v1::StoredEvent {
         event_id: uuid::Uuid::new_v4().to_string(),
         aggregate_type: "coalition".into(),
@@ -114,7 +108,7 @@ async fn a_malformed_message_in_the_stream_is_quarantined_and_the_rest_is_projec
         correlation_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     };
-    js.publish("ledger.coalition.xx", prost::Message::encode_to_vec(&unknown).into()).await.unwrap().await.unwrap();
+    app.publish_by_hand("ledger.coalition.xx", prost::Message::encode_to_vec(&unknown)).await;
     let next = app.append.append(organisation("late")).await.unwrap().into_inner();
     let org = app
         .append
@@ -253,8 +247,7 @@ async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carri
         payload: prost::Message::encode_to_vec(&bad),
         ..Default::default()
     };
-    let js = async_nats::jetstream::new(async_nats::connect(&app.nats.url).await.unwrap());
-    js.publish("ledger.organisation.bad", prost::Message::encode_to_vec(&stored).into()).await.unwrap().await.unwrap();
+    app.publish_by_hand("ledger.organisation.bad", prost::Message::encode_to_vec(&stored)).await;
     app.append.append(organisation("after")).await.unwrap();
     let last = app
         .append

@@ -236,6 +236,13 @@ impl TestApp {
         (self.nats, self.db, self.settings, r)
     }
 
+    /// Writes `body` to `subject` directly, bypassing the append service (as a buggy or hostile writer would);
+    /// returns its log position.
+    pub async fn publish_by_hand(&self, subject: &str, body: Vec<u8>) -> u64 {
+        let js = async_nats::jetstream::new(async_nats::connect(&self.nats.url).await.unwrap());
+        js.publish(subject.to_owned(), body.into()).await.unwrap().await.unwrap().sequence
+    }
+
     /// Waits until the projection has processed `position`.
     pub async fn wait_projected(&mut self, position: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -129,10 +129,6 @@ impl AppendService {
         Self { log, scopes: Arc::default(), metrics: Arc::default() }
     }
 
-    pub fn log(&self) -> &Log {
-        &self.log
-    }
-
     fn slot(&self, aggregate: &Aggregate) -> Slot {
         let scope = aggregate.consistency_scope();
         let mut map = self.scopes.lock().unwrap_or_else(|p| p.into_inner());

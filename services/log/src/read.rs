@@ -7,7 +7,6 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use ledger_domain::Aggregate;
 use time::OffsetDateTime;
 
-use crate::append::headers;
 use crate::{Log, LogError};
 
 /// A raw message of the log.
@@ -16,8 +15,6 @@ pub struct LogMessage {
     pub position: u64,
     pub subject: String,
     pub body: Bytes,
-    /// The `Ledger-Event-Type` header, if present.
-    pub event_type: Option<String>,
 }
 
 /// Where a read starts.
@@ -40,12 +37,7 @@ impl Log {
             match self.stream.direct_get_next_for_subject(subject.as_str(), Some(next)).await {
                 Ok(m) => {
                     next = m.sequence + 1;
-                    out.push(LogMessage {
-                        position: m.sequence,
-                        event_type: m.headers.get(headers::EVENT_TYPE).map(|v| v.to_string()),
-                        subject: m.subject.to_string(),
-                        body: m.payload,
-                    });
+                    out.push(LogMessage { position: m.sequence, subject: m.subject.to_string(), body: m.payload });
                 }
                 Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(out),
                 Err(e) => return Err(LogError::Unavailable(format!("reading {subject}: {e}"))),
@@ -86,12 +78,7 @@ impl Log {
                 .info()
                 .map(|i| (i.stream_sequence, i.pending))
                 .map_err(|e| LogError::Unavailable(format!("a message without JetStream metadata: {e}")))?;
-            let msg = LogMessage {
-                position: info.0,
-                event_type: m.headers.as_ref().and_then(|h| h.get(headers::EVENT_TYPE)).map(|v| v.to_string()),
-                subject: m.subject.to_string(),
-                body: m.payload.clone(),
-            };
+            let msg = LogMessage { position: info.0, subject: m.subject.to_string(), body: m.payload.clone() };
             Ok((msg, info.1))
         });
         // Stop at `until`, or when nothing more is pending for this filter, without waiting for another message.

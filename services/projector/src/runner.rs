@@ -147,12 +147,7 @@ impl<P: Projection> Projector<P> {
             for m in chunk {
                 let m = m.map_err(consumer_err)?;
                 let position = m.info().map_err(consumer_err)?.stream_sequence;
-                batch.push(LogMessage {
-                    position,
-                    subject: m.subject.to_string(),
-                    body: m.payload.clone(),
-                    event_type: None,
-                });
+                batch.push(LogMessage { position, subject: m.subject.to_string(), body: m.payload.clone() });
                 last = Some(m);
             }
             // The batch runs to its commit even if shutdown is requested meanwhile.

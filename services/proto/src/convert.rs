@@ -92,48 +92,6 @@ pub fn aggregate_type_from_domain(t: AggregateType) -> v1::AggregateType {
     }
 }
 
-pub fn pillar_to_domain(field: &str, p: i32) -> Result<Pillar, DomainError> {
-    Ok(match v1::Pillar::try_from(p) {
-        Ok(v1::Pillar::All) => Pillar::All,
-        Ok(v1::Pillar::LabourForce) => Pillar::LabourForce,
-        Ok(v1::Pillar::IctProfessionals) => Pillar::IctProfessionals,
-        Ok(v1::Pillar::Education) => Pillar::Education,
-        _ => return Err(DomainError::invalid(field, format!("unknown or unspecified pillar ({p})"))),
-    })
-}
-
-pub fn pillar_from_domain(p: Pillar) -> v1::Pillar {
-    match p {
-        Pillar::All => v1::Pillar::All,
-        Pillar::LabourForce => v1::Pillar::LabourForce,
-        Pillar::IctProfessionals => v1::Pillar::IctProfessionals,
-        Pillar::Education => v1::Pillar::Education,
-    }
-}
-
-const INDICATORS: [(v1::Indicator, Indicator); 8] = [
-    (v1::Indicator::TrainingsOnline, Indicator::TrainingsOnline),
-    (v1::Indicator::TrainingsFaceToFace, Indicator::TrainingsFaceToFace),
-    (v1::Indicator::Certifications, Indicator::Certifications),
-    (v1::Indicator::PeopleReached, Indicator::PeopleReached),
-    (v1::Indicator::Placements, Indicator::Placements),
-    (v1::Indicator::JobsMatched, Indicator::JobsMatched),
-    (v1::Indicator::NewCourses, Indicator::NewCourses),
-    (v1::Indicator::Beneficiaries, Indicator::Beneficiaries),
-];
-
-pub fn indicator_to_domain(field: &str, i: i32) -> Result<Indicator, DomainError> {
-    INDICATORS
-        .iter()
-        .find(|(w, _)| *w as i32 == i)
-        .map(|(_, d)| *d)
-        .ok_or_else(|| DomainError::invalid(field, format!("unknown or unspecified indicator ({i})")))
-}
-
-pub fn indicator_from_domain(i: Indicator) -> v1::Indicator {
-    INDICATORS.iter().find(|(_, d)| *d == i).map_or(v1::Indicator::Unspecified, |(w, _)| *w)
-}
-
 /// A closed enumeration mapped both ways through a table (unspecified and unknown values are refused).
 macro_rules! closed_enum {
     ($to:ident, $from:ident, $wire:ty, $domain:ty, $what:literal, [$(($w:expr, $d:expr)),* $(,)?]) => {
@@ -149,6 +107,53 @@ macro_rules! closed_enum {
         }
     };
 }
+
+closed_enum!(
+    pillar_to_domain,
+    pillar_from_domain,
+    v1::Pillar,
+    Pillar,
+    "pillar",
+    [
+        (v1::Pillar::All, Pillar::All),
+        (v1::Pillar::LabourForce, Pillar::LabourForce),
+        (v1::Pillar::IctProfessionals, Pillar::IctProfessionals),
+        (v1::Pillar::Education, Pillar::Education),
+    ]
+);
+closed_enum!(
+    indicator_to_domain,
+    indicator_from_domain,
+    v1::Indicator,
+    Indicator,
+    "indicator",
+    [
+        (v1::Indicator::TrainingsOnline, Indicator::TrainingsOnline),
+        (v1::Indicator::TrainingsFaceToFace, Indicator::TrainingsFaceToFace),
+        (v1::Indicator::Certifications, Indicator::Certifications),
+        (v1::Indicator::PeopleReached, Indicator::PeopleReached),
+        (v1::Indicator::Placements, Indicator::Placements),
+        (v1::Indicator::JobsMatched, Indicator::JobsMatched),
+        (v1::Indicator::NewCourses, Indicator::NewCourses),
+        (v1::Indicator::Beneficiaries, Indicator::Beneficiaries),
+    ]
+);
+closed_enum!(
+    organisation_type_to_domain,
+    organisation_type_from_domain,
+    v1::OrganisationType,
+    OrganisationType,
+    "organisation type",
+    [
+        (v1::OrganisationType::IctCompany, OrganisationType::IctCompany),
+        (v1::OrganisationType::EducationProvider, OrganisationType::EducationProvider),
+        (v1::OrganisationType::PublicAuthority, OrganisationType::PublicAuthority),
+        (v1::OrganisationType::EmploymentService, OrganisationType::EmploymentService),
+        (v1::OrganisationType::Association, OrganisationType::Association),
+        (v1::OrganisationType::NonProfit, OrganisationType::NonProfit),
+        (v1::OrganisationType::SocialPartner, OrganisationType::SocialPartner),
+    ]
+);
 
 closed_enum!(
     role_to_domain,
@@ -276,35 +281,6 @@ fn token(field: &str, s: &str) -> Result<Token, DomainError> {
     Token::parse(field, s)
 }
 
-fn organisation_type(t: i32) -> Result<OrganisationType, DomainError> {
-    use v1::OrganisationType as W;
-    Ok(match W::try_from(t) {
-        Ok(W::IctCompany) => OrganisationType::IctCompany,
-        Ok(W::EducationProvider) => OrganisationType::EducationProvider,
-        Ok(W::PublicAuthority) => OrganisationType::PublicAuthority,
-        Ok(W::EmploymentService) => OrganisationType::EmploymentService,
-        Ok(W::Association) => OrganisationType::Association,
-        Ok(W::NonProfit) => OrganisationType::NonProfit,
-        Ok(W::SocialPartner) => OrganisationType::SocialPartner,
-        _ => {
-            return Err(DomainError::invalid("payload.organisation_type", format!("unknown or unspecified ({t})")));
-        }
-    })
-}
-
-fn organisation_type_from_domain(t: OrganisationType) -> v1::OrganisationType {
-    use v1::OrganisationType as W;
-    match t {
-        OrganisationType::IctCompany => W::IctCompany,
-        OrganisationType::EducationProvider => W::EducationProvider,
-        OrganisationType::PublicAuthority => W::PublicAuthority,
-        OrganisationType::EmploymentService => W::EmploymentService,
-        OrganisationType::Association => W::Association,
-        OrganisationType::NonProfit => W::NonProfit,
-        OrganisationType::SocialPartner => W::SocialPartner,
-    }
-}
-
 /// Wire payload -> domain event. Errors name the field under `payload.`.
 pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, DomainError> {
     let event = p
@@ -330,7 +306,7 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
         P::OrganisationRegistered(e) => EventKind::OrganisationRegistered(OrganisationRegistered {
             name: e.name.clone(),
             country: country("payload.country", &e.country)?,
-            organisation_type: organisation_type(e.organisation_type)?,
+            organisation_type: organisation_type_to_domain("payload.organisation_type", e.organisation_type)?,
             size: match v1::OrganisationSize::try_from(e.size) {
                 Ok(v1::OrganisationSize::Sme) => OrganisationSize::Sme,
                 Ok(v1::OrganisationSize::Large) => OrganisationSize::Large,

@@ -129,15 +129,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::CoalitionGrowthRequest>,
     ) -> Result<Response<v1::CoalitionGrowthResponse>, Status> {
         let req = request.into_inner();
-        let coalition = if req.coalition_id.is_empty() {
-            None
-        } else {
-            Some(
-                Token::parse("coalition_id", &req.coalition_id)
-                    .map_err(|e| QueryError::Invalid { field: "coalition_id", reason: e.to_string() })?
-                    .to_string(),
-            )
-        };
+        let coalition = filter("coalition_id", &req.coalition_id)?;
         let (months, position) = self
             .consistent(GROWTH, req.consistency.as_ref(), async |tx| {
                 let rows = tx
