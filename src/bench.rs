@@ -62,6 +62,7 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
     settings.append_addr = "127.0.0.1:0".parse()?;
     settings.query_addr = "127.0.0.1:0".parse()?;
     settings.metrics_addr = None;
+    settings.dashboard_addr = None;
     let mut db: tokio_postgres::Config = settings.database_url.parse().context("parsing the database URL")?;
     let db_name = format!("ledger_bench_{tag}");
     settings.database_url = match settings.database_url.rsplit_once('/') {

@@ -28,6 +28,12 @@ pub struct Settings {
     /// Address of the query/replay gRPC server.
     #[arg(long, env = "LEDGER_QUERY_ADDR", default_value = "127.0.0.1:50052")]
     pub query_addr: SocketAddr,
+    /// Address of the web dashboard (HTTP, served by the query role). None is served with `--no-dashboard`.
+    #[arg(long, env = "LEDGER_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub dashboard_addr: Option<SocketAddr>,
+    /// Serve no web dashboard.
+    #[arg(long, env = "LEDGER_NO_DASHBOARD", conflicts_with = "dashboard_addr")]
+    pub no_dashboard: bool,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`), e.g. `127.0.0.1:9464`; none if unset.
     #[arg(long, env = "LEDGER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -70,6 +76,7 @@ impl std::fmt::Debug for Settings {
             .field("subject_prefix", &self.subject_prefix)
             .field("append_addr", &self.append_addr)
             .field("query_addr", &self.query_addr)
+            .field("dashboard_addr", &self.dashboard_addr)
             .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }

@@ -223,13 +223,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  log end before and after: {before} = {after}: nothing was written");
 
     let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 10_000 });
-    let members = query.current_members(v1::CurrentMembersRequest { consistency }).await?.into_inner();
+    let all =
+        v1::ReportRequest { consistency, page: Some(v1::Page { page_size: 1000, offset: 0 }), ..Default::default() };
+    let members = query.current_members(all.clone()).await?.into_inner();
     println!("\ncurrent members per coalition (as of log position {}):", members.position);
     for c in &members.coalitions {
         println!("  {:<4} {:<42} {:>5}", c.coalition_id, c.name, c.members);
     }
     let growth = query
-        .coalition_growth(v1::CoalitionGrowthRequest { coalition_id: "se".into(), consistency })
+        .coalition_growth(v1::ReportRequest {
+            filter: Some(v1::ReportFilter { coalition_id: "se".into(), ..Default::default() }),
+            ..all
+        })
         .await?
         .into_inner();
     println!("\nSweden, members per month:\n  month     joins leaves  net cumulative");

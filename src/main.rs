@@ -4,7 +4,6 @@ use clap::{Parser, Subcommand};
 use coalition_ledger::config::Settings;
 use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
 use coalition_ledger::{bench, demo, telemetry};
-use ledger_projector::{CoalitionGrowth, Pledges};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
@@ -58,11 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
             let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
-            let reports = vec![
-                ledger_projector::rebuild::<CoalitionGrowth>(&log, &mut client).await?,
-                ledger_projector::rebuild::<Pledges>(&log, &mut client).await?,
-            ];
-            for r in reports {
+            for r in ledger_projector::rebuild_all(&log, &mut client).await? {
                 let secs = r.elapsed.as_secs_f64();
                 println!(
                     "rebuilt {} from {} events in {secs:.2}s ({:.0} events/s) into {}, now at position {}",

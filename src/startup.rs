@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use ledger_append::AppendService;
 use ledger_log::Log;
-use ledger_projector::{CoalitionGrowth, Pledges, Projection, Projector, ProjectorConfig};
+use ledger_projector::{
+    CoalitionGrowth, Engagement, Outcomes, Participation, Pledges, Projection, Projector, ProjectorConfig,
+};
 use ledger_proto::v1::ledger_append_server::LedgerAppendServer;
 use ledger_proto::v1::ledger_query_server::LedgerQueryServer;
 use ledger_proto::v1::ledger_replay_server::LedgerReplayServer;
@@ -17,6 +19,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, redact_pg};
+use crate::metrics::Sources;
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,7 @@ pub struct Application {
     log: Log,
     append: Option<TcpListener>,
     query: Option<TcpListener>,
+    dashboard: Option<TcpListener>,
     metrics: Option<TcpListener>,
     projector: bool,
 }
@@ -54,11 +58,15 @@ impl Application {
         };
         let append = if roles.append { Some(bind(settings.append_addr, "append").await?) } else { None };
         let query = if roles.query { Some(bind(settings.query_addr, "query").await?) } else { None };
+        let dashboard = match settings.dashboard_addr {
+            Some(addr) if roles.query && !settings.no_dashboard => Some(bind(addr, "dashboard").await?),
+            _ => None,
+        };
         let metrics = match settings.metrics_addr {
             Some(addr) => Some(bind(addr, "metrics").await?),
             None => None,
         };
-        Ok(Self { settings, log, append, query, metrics, projector: roles.projector })
+        Ok(Self { settings, log, append, query, dashboard, metrics, projector: roles.projector })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -69,6 +77,10 @@ impl Application {
         self.query.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
@@ -76,7 +88,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: Tasks = JoinSet::new();
-        let mut sources = crate::metrics::Sources { log: self.log.clone(), append: None, projections: Vec::new() };
+        let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new() };
         if let Some(listener) = self.append {
             let addr = listener.local_addr()?;
             let service = AppendService::new(self.log.clone());
@@ -93,8 +105,18 @@ impl Application {
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerQueryServer<QueryService>>().await;
             health.set_serving::<LedgerReplayServer<ReplayService>>().await;
+            let service = QueryService::new(pool, self.log.clone());
+            if let Some(listener) = self.dashboard {
+                tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
+                let stop = shutdown.clone();
+                let app = ledger_query::dashboard::router(service.clone());
+                tasks.spawn(async move {
+                    let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+                    ("dashboard", r.context("dashboard server"))
+                });
+            }
             let router = grpc_router(health_service)?
-                .add_service(LedgerQueryServer::new(QueryService::new(pool, self.log.clone())))
+                .add_service(LedgerQueryServer::new(service))
                 .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
             tracing::info!(%addr, "query API listening");
             spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
@@ -103,14 +125,12 @@ impl Application {
             // Each projection runs on its own: a slow or failing one does not hold back the others.
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
             config.batch_size = self.settings.projector_batch;
-            let growth = Projector::<CoalitionGrowth>::new(self.log.clone(), config.clone());
-            sources.projections.push((<CoalitionGrowth as Projection>::NAME, growth.metrics.clone()));
-            let stop = shutdown.clone();
-            tasks.spawn(async move { ("coalition_growth projector", growth.run(stop).await.context("projector")) });
-            let pledges = Projector::<Pledges>::new(self.log.clone(), config);
-            sources.projections.push((<Pledges as Projection>::NAME, pledges.metrics.clone()));
-            let stop = shutdown.clone();
-            tasks.spawn(async move { ("pledges projector", pledges.run(stop).await.context("projector")) });
+            let (log, stop) = (&self.log, &shutdown);
+            spawn_projector::<CoalitionGrowth>(log, &config, &mut sources, &mut tasks, stop);
+            spawn_projector::<Pledges>(log, &config, &mut sources, &mut tasks, stop);
+            spawn_projector::<Outcomes>(log, &config, &mut sources, &mut tasks, stop);
+            spawn_projector::<Participation>(log, &config, &mut sources, &mut tasks, stop);
+            spawn_projector::<Engagement>(log, &config, &mut sources, &mut tasks, stop);
         }
         if let Some(listener) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");
@@ -138,6 +158,20 @@ impl Application {
 }
 
 type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+/// Starts projection `P`'s projector as a task of its own and registers its metrics.
+fn spawn_projector<P: Projection>(
+    log: &Log,
+    config: &ProjectorConfig,
+    sources: &mut Sources,
+    tasks: &mut Tasks,
+    stop: &CancellationToken,
+) {
+    let projector = Projector::<P>::new(log.clone(), config.clone());
+    let stop = stop.clone();
+    sources.projections.push((P::NAME, projector.metrics.clone()));
+    tasks.spawn(async move { (P::NAME, projector.run(stop).await.context("projector")) });
+}
 
 /// A gRPC router with health checks and server reflection (v1 and v1alpha) already added.
 fn grpc_router(

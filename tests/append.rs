@@ -24,17 +24,12 @@ async fn an_append_is_visible_to_a_query_that_passes_its_position() {
     assert!(!reply.deduplicated);
 
     let consistency = Some(v1::Consistency { min_position: reply.revision, max_wait_ms: 5000 });
-    let growth = app
-        .query
-        .coalition_growth(v1::CoalitionGrowthRequest { coalition_id: "se".into(), consistency })
-        .await
-        .unwrap()
-        .into_inner();
+    let growth = app.query.coalition_growth(reporting("se", consistency)).await.unwrap().into_inner();
     assert!(growth.position >= 3);
     assert_eq!(growth.months.len(), 1);
     let m = &growth.months[0];
     assert_eq!((m.month.as_str(), m.joins, m.leaves, m.cumulative), ("2018-05", 1, 0, 1));
-    let members = app.query.current_members(v1::CurrentMembersRequest { consistency }).await.unwrap().into_inner();
+    let members = app.query.current_members(reporting("", consistency)).await.unwrap().into_inner();
     assert_eq!(members.coalitions.len(), 1);
     assert_eq!((members.coalitions[0].coalition_id.as_str(), members.coalitions[0].members), ("se", 1));
 }
@@ -44,9 +39,7 @@ async fn a_query_waiting_for_a_position_never_reached_fails_with_deadline_exceed
     let mut app = TestApp::spawn().await;
     let err = app
         .query
-        .current_members(v1::CurrentMembersRequest {
-            consistency: Some(v1::Consistency { min_position: 1_000, max_wait_ms: 200 }),
-        })
+        .current_members(reporting("", Some(v1::Consistency { min_position: 1_000, max_wait_ms: 200 })))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");

@@ -155,38 +155,6 @@ async fn a_v1_event_in_the_log_is_read_as_the_current_version_by_rules_and_repla
 }
 
 #[tokio::test]
-async fn the_demo_history_is_accepted_by_the_api_and_every_invalid_command_is_refused() {
-    let app = TestApp::spawn().await;
-    let args = coalition_ledger::demo::DemoArgs {
-        append_url: format!("http://{}", app.append_addr),
-        query_url: format!("http://{}", app.query_addr),
-        seed: 2013,
-    };
-    // Fails if any generated event is refused, an invalid command is accepted, or the log grows meanwhile.
-    coalition_ledger::demo::run(args.clone()).await.unwrap();
-    let end = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
-    assert_eq!(end, coalition_ledger::generator::generate(2013).len() as u64);
-    // The pledge read model followed: every pledge is in the pipeline.
-    let mut query = ledger_proto::v1::ledger_query_client::LedgerQueryClient::new(channel(app.query_addr).await);
-    let consistency = Some(v1::Consistency { min_position: end, max_wait_ms: 10_000 });
-    let pipeline = query
-        .pledge_pipeline(v1::PledgePipelineRequest { coalition_id: String::new(), consistency })
-        .await
-        .unwrap()
-        .into_inner();
-    let pledges = coalition_ledger::generator::figures_at(
-        &coalition_ledger::generator::generate(2013),
-        coalition_ledger::generator::end_of_history() + time::Duration::days(365),
-    )
-    .pledges;
-    assert_eq!(pipeline.rows.iter().map(|r| r.pledges).sum::<i64>(), pledges);
-    // Running it again writes nothing.
-    coalition_ledger::demo::run(args).await.unwrap();
-    let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
-    assert_eq!(again, end);
-}
-
-#[tokio::test]
 async fn the_scoreboard_shows_target_achieved_and_corrections_and_late_reports_do_not_move_it_back() {
     let mut app = TestApp::spawn().await;
     seed(&mut app, 1).await;
@@ -225,8 +193,8 @@ async fn the_scoreboard_shows_target_achieved_and_corrections_and_late_reports_d
     let mut query = ledger_proto::v1::ledger_query_client::LedgerQueryClient::new(channel(app.query_addr).await);
     let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 5000 });
     let board = query
-        .pledge_scoreboard(v1::PledgeScoreboardRequest {
-            organisation_id: "org-0".into(),
+        .pledge_scoreboard(v1::ReportRequest {
+            filter: Some(v1::ReportFilter { organisation_id: "org-0".into(), ..Default::default() }),
             consistency,
             ..Default::default()
         })
@@ -238,15 +206,14 @@ async fn the_scoreboard_shows_target_achieved_and_corrections_and_late_reports_d
     assert_eq!((row.indicator.as_str(), row.target, row.achieved, row.corrections), ("trainings_online", 1000, 550, 1));
     assert!((row.pct_attained - 55.0).abs() < 0.01, "{}", row.pct_attained);
     assert_eq!(row.status, "approved");
-    let pipeline = query
-        .pledge_pipeline(v1::PledgePipelineRequest { coalition_id: "se".into(), consistency })
-        .await
-        .unwrap()
-        .into_inner();
+    let pipeline = query.pledge_pipeline(reporting("se", consistency)).await.unwrap().into_inner();
     let by_status: HashMap<String, i64> = pipeline.rows.into_iter().map(|r| (r.status, r.pledges)).collect();
     assert_eq!(by_status, HashMap::from([("approved".to_string(), 1), ("submitted".to_string(), 1)]));
     let err = query
-        .pledge_scoreboard(v1::PledgeScoreboardRequest { page_size: 5000, ..Default::default() })
+        .pledge_scoreboard(v1::ReportRequest {
+            page: Some(v1::Page { page_size: 5000, offset: 0 }),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

@@ -84,8 +84,7 @@ async fn a_projector_killed_mid_batch_and_restarted_counts_every_event_exactly_o
         .await
         .unwrap();
     assert_eq!((totals.get::<_, i64>(0), totals.get::<_, i64>(1)), (n as i64, 10));
-    let members =
-        app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap().into_inner();
+    let members = app.query.current_members(reporting("", None)).await.unwrap().into_inner();
     assert_eq!(members.coalitions[0].members, (n - 10) as i64);
     let quarantined: i64 = client.query_one("SELECT count(*) FROM ledger.quarantine", &[]).await.unwrap().get(0);
     assert_eq!(quarantined, 0);
@@ -135,7 +134,7 @@ async fn a_malformed_message_in_the_stream_is_quarantined_and_the_rest_is_projec
     assert_eq!(rows.len(), 2);
     assert!(rows[0].get::<_, String>(1).contains("StoredEvent"), "{}", rows[0].get::<_, String>(1));
     assert!(rows[1].get::<_, String>(1).contains("unknown event type"), "{}", rows[1].get::<_, String>(1));
-    let members = app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap();
+    let members = app.query.current_members(reporting("", None)).await.unwrap();
     assert_eq!(members.into_inner().coalitions[0].members, 3, "events after the bad ones are projected");
 
     // The replay shows every position: the unknown type passed through raw, the broken one with its bytes.
@@ -153,7 +152,7 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model() {
     let end = seed(&mut app, 25).await;
     app.append.append(membership("se", "org-3", vec![left("se", "org-3", date(2025, 3, 1))])).await.unwrap();
     app.wait_projected(end + 1).await;
-    let before = app.query.coalition_growth(v1::CoalitionGrowthRequest::default()).await.unwrap().into_inner();
+    let before = app.query.coalition_growth(reporting("", None)).await.unwrap().into_inner();
 
     let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
     let mut client = app.db.client().await;
@@ -161,14 +160,14 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model() {
     assert_eq!(report.differing_rows, Some(0), "{report:?}");
     assert_eq!(report.position, end + 1);
 
-    let after = app.query.coalition_growth(v1::CoalitionGrowthRequest::default()).await.unwrap().into_inner();
+    let after = app.query.coalition_growth(reporting("", None)).await.unwrap().into_inner();
     assert_eq!(before.months, after.months);
     assert!(before.months.iter().map(|m| m.joins).sum::<i64>() == 25);
 
     // The live projector carries on with the rebuilt schema.
     let more = app.append.append(membership("se", "org-4", vec![left("se", "org-4", date(2025, 3, 2))])).await.unwrap();
     let consistency = Some(v1::Consistency { min_position: more.into_inner().revision, max_wait_ms: 5000 });
-    let members = app.query.current_members(v1::CurrentMembersRequest { consistency }).await.unwrap().into_inner();
+    let members = app.query.current_members(reporting("", consistency)).await.unwrap().into_inner();
     assert_eq!(members.coalitions[0].members, 23);
 }
 
@@ -262,6 +261,6 @@ async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carri
         client.query("SELECT reason FROM ledger.quarantine WHERE projection = 'coalition_growth'", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].get::<_, String>(0).contains("read model rejected"), "{}", rows[0].get::<_, String>(0));
-    let members = app.query.current_members(v1::CurrentMembersRequest { consistency: None }).await.unwrap();
+    let members = app.query.current_members(reporting("", None)).await.unwrap();
     assert_eq!(members.into_inner().coalitions[0].members, 2);
 }

@@ -144,8 +144,37 @@ async fn the_reporting_role_reads_the_reporting_views_and_nothing_else() {
     let members: i64 =
         bi.query_one("SELECT sum(members)::bigint FROM reporting.coalition_members_current", &[]).await.unwrap().get(0);
     assert_eq!(members, 2);
-    for forbidden in ["SELECT * FROM ledger.projections", "SELECT * FROM proj_coalition_growth_v1.members"] {
-        let err = bi.query(forbidden, &[]).await.unwrap_err();
+    // Every view of `reporting` is readable by the role, and every column of it is documented.
+    let views = client
+        .query("SELECT table_name FROM information_schema.views WHERE table_schema = 'reporting' ORDER BY 1", &[])
+        .await
+        .unwrap();
+    assert!(views.len() >= 12, "{} views", views.len());
+    for v in &views {
+        let view: String = v.get(0);
+        bi.query(&format!("SELECT * FROM reporting.{view} LIMIT 1"), &[]).await.unwrap();
+    }
+    let undocumented: Vec<String> = client
+        .query(
+            "SELECT c.relname || '.' || a.attname FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'reporting' AND c.relkind = 'v' AND a.attnum > 0
+               AND col_description(c.oid, a.attnum) IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(undocumented.is_empty(), "reporting columns without a comment: {undocumented:?}");
+    let schema: String = client
+        .query_one("SELECT schema_name FROM ledger.projections WHERE name = 'coalition_growth'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for forbidden in ["SELECT * FROM ledger.projections".to_owned(), format!("SELECT * FROM {schema}.members")] {
+        let err = bi.query(&forbidden, &[]).await.unwrap_err();
         assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{forbidden}: {err}");
     }
     assert!(bi.batch_execute("DELETE FROM reporting.coalition_growth_monthly").await.is_err());

@@ -2,6 +2,36 @@
 //! set for server reflection.
 use std::path::PathBuf;
 
+/// Query responses (and their rows) the dashboard serves as JSON.
+const JSON_MESSAGES: &[&str] = &[
+    "CoalitionGrowthResponse",
+    "MonthlyGrowth",
+    "MembersByTypeResponse",
+    "TypeGrowth",
+    "CurrentMembersResponse",
+    "CoalitionMembers",
+    "NationalCoalitionsResponse",
+    "NationalMonth",
+    "PledgePipelineResponse",
+    "PipelineRow",
+    "PledgeScoreboardResponse",
+    "ScoreboardRow",
+    "OrganisationScoreboardResponse",
+    "OrganisationScoreRow",
+    "OutcomesResponse",
+    "OutcomeRow",
+    "ParticipationResponse",
+    "ParticipationRow",
+    "ContentSharedResponse",
+    "ContentRow",
+    "DormantMembersResponse",
+    "DormantRow",
+    "DigitalDecadeTargetsResponse",
+    "TargetRow",
+    "ProjectionStatusResponse",
+    "ProjectionState",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files =
@@ -9,7 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("ledger_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // The query answers are also served as JSON to the web dashboard.
+    let mut builder = tonic_prost_build::configure().build_client(true).build_server(true);
+    for message in JSON_MESSAGES {
+        builder = builder.type_attribute(format!(".coalition.ledger.v1.{message}"), "#[derive(serde::Serialize)]");
+    }
+    builder = builder.field_attribute(".coalition.ledger.v1.ProjectionState.updated_at", "#[serde(skip)]");
+    builder.compile_fds(fds)?;
     for f in files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

@@ -166,6 +166,8 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         duplicate_window_secs: 120,
         append_addr: "127.0.0.1:0".parse().unwrap(),
         query_addr: "127.0.0.1:0".parse().unwrap(),
+        dashboard_addr: Some("127.0.0.1:0".parse().unwrap()),
+        no_dashboard: false,
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
     }
@@ -182,6 +184,7 @@ pub struct TestApp {
     pub append_addr: SocketAddr,
     pub query_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    pub dashboard_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     _stop_on_drop: tokio_util::sync::DropGuard,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -208,6 +211,7 @@ impl TestApp {
         let app = Application::build(settings.clone(), Roles { append: true, query: true, ..roles }).await.unwrap();
         let (append_addr, query_addr) = (app.append_addr().unwrap(), app.query_addr().unwrap());
         let metrics_addr = app.metrics_addr().unwrap();
+        let dashboard_addr = app.dashboard_addr();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
         Self {
@@ -220,6 +224,7 @@ impl TestApp {
             append_addr,
             query_addr,
             metrics_addr,
+            dashboard_addr,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             handle: Some(handle),
@@ -243,12 +248,15 @@ impl TestApp {
         js.publish(subject.to_owned(), body.into()).await.unwrap().await.unwrap().sequence
     }
 
-    /// Waits until the projection has processed `position`.
+    /// Every projection the ledger runs.
+    pub const PROJECTIONS: usize = 5;
+
+    /// Waits until every projection has processed `position`.
     pub async fn wait_projected(&mut self, position: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
-            if !s.projections.is_empty() && s.projections.iter().all(|p| p.position >= position) {
+            if s.projections.len() == Self::PROJECTIONS && s.projections.iter().all(|p| p.position >= position) {
                 return;
             }
             assert!(tokio::time::Instant::now() < deadline, "projection never reached {position}: {s:?}");
@@ -356,4 +364,14 @@ pub async fn seed(app: &mut TestApp, n: usize) -> u64 {
             .revision;
     }
     last
+}
+
+/// A reporting request: `coalition` ("" = all), read-your-writes `consistency`, up to 1000 rows.
+pub fn reporting(coalition: &str, consistency: Option<v1::Consistency>) -> v1::ReportRequest {
+    v1::ReportRequest {
+        filter: Some(v1::ReportFilter { coalition_id: coalition.into(), ..Default::default() }),
+        page: Some(v1::Page { page_size: 1000, offset: 0 }),
+        consistency,
+        as_of: String::new(),
+    }
 }

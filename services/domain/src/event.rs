@@ -625,3 +625,31 @@ pub fn no_control_characters(field: &str, s: &str) -> Result<(), DomainError> {
 pub fn current_schema_version(type_name: &str) -> Option<u32> {
     EventKind::TYPES.iter().find(|(t, _)| *t == type_name).map(|(_, v)| *v)
 }
+
+/// `name()`: the stable snake_case name of each value, as read models, views and the query API spell it.
+macro_rules! names {
+    ($($ty:ident { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
+        impl $ty {
+            pub const fn name(self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+        }
+    )+};
+}
+
+names! {
+    CoalitionKind { Eu => "eu", National => "national" }
+    OrganisationType {
+        IctCompany => "ict_company", EducationProvider => "education_provider",
+        PublicAuthority => "public_authority", EmploymentService => "employment_service",
+        Association => "association", NonProfit => "non_profit", SocialPartner => "social_partner",
+    }
+    OrganisationSize { Sme => "sme", Large => "large" }
+    Pillar { All => "all", LabourForce => "labour_force", IctProfessionals => "ict_professionals", Education => "education" }
+    Indicator {
+        TrainingsOnline => "trainings_online", TrainingsFaceToFace => "trainings_face_to_face",
+        Certifications => "certifications", PeopleReached => "people_reached", Placements => "placements",
+        JobsMatched => "jobs_matched", NewCourses => "new_courses", Beneficiaries => "beneficiaries",
+    }
+    ContentType { News => "news", Event => "event", GoodPractice => "good_practice", TrainingOpportunity => "training_opportunity" }
+}

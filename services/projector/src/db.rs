@@ -46,6 +46,44 @@ pub(crate) async fn install<P: Projection>(client: &mut Client) -> Result<i32, P
     Ok(P::VERSION)
 }
 
+/// Re-creates the projection's `reporting` views over the schema now serving it, so that views added or extended
+/// (new columns at the end) without a version change appear on the next start.
+pub(crate) async fn refresh_views<P: Projection>(client: &mut Client) -> Result<(), ProjectorError> {
+    let tx = client.transaction().await?;
+    let schema: String = tx
+        .query_one("SELECT schema_name FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
+        .await?
+        .get(0);
+    tx.batch_execute(&P::views_sql(&schema)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records what the projector is doing (`starting`, `rebuilding`, `live`, `failed`, `stopped`).
+pub(crate) async fn state(
+    client: &impl GenericClient,
+    name: &str,
+    state: &str,
+    error: Option<&str>,
+) -> Result<(), ProjectorError> {
+    client
+        .execute("UPDATE ledger.projections SET state = $2, last_error = $3 WHERE name = $1", &[&name, &state, &error])
+        .await?;
+    Ok(())
+}
+
+/// `state` on a connection of its own, best effort: used after a failure, when the projector's own connection may
+/// be gone. If Postgres is unreachable the state cannot be written, and the log says why.
+pub(crate) async fn set_state(url: &str, name: &str, value: &str, error: Option<&str>) {
+    let result = match connect(url).await {
+        Ok(client) => state(&client, name, value, error).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(projection = name, state = value, error = %e, "could not record the projection state");
+    }
+}
+
 /// Where a projection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectionStatus {
@@ -54,6 +92,8 @@ pub struct ProjectionStatus {
     pub position: u64,
     pub quarantined: u64,
     pub updated_at: OffsetDateTime,
+    pub state: String,
+    pub last_error: Option<String>,
 }
 
 /// Every projection's position and quarantine count.
@@ -61,7 +101,7 @@ pub async fn status(client: &impl GenericClient) -> Result<Vec<ProjectionStatus>
     let rows = client
         .query(
             "SELECT p.name, p.version, p.position, p.updated_at,
-                    (SELECT count(*) FROM ledger.quarantine q WHERE q.projection = p.name)
+                    (SELECT count(*) FROM ledger.quarantine q WHERE q.projection = p.name), p.state, p.last_error
              FROM ledger.projections p ORDER BY p.name",
             &[],
         )
@@ -74,6 +114,8 @@ pub async fn status(client: &impl GenericClient) -> Result<Vec<ProjectionStatus>
             position: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
             updated_at: r.get(3),
             quarantined: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+            state: r.get(5),
+            last_error: r.get(6),
         })
         .collect())
 }

@@ -1,44 +1,34 @@
-//! The coalition-growth read model: coalitions, organisations, current members, and joins/leaves per month.
+//! The coalition-growth read model: coalitions (with their website and deactivation), organisations, current
+//! members, and joins/leaves per coalition, month, organisation type and size.
 //!
 //! Tables live in a schema per build (`proj_coalition_growth_v<version>[_r<n>]`); dashboards and the query API
 //! read them only through the `reporting` views, which are switched atomically when a rebuild finishes.
 use ledger_domain::EventKind;
-use ledger_domain::event::{CoalitionKind, OrganisationSize, OrganisationType};
 use ledger_proto::RecordedEvent;
 use time::Date;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
+use crate::sql::{Pipeline, column_comments, params};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CoalitionGrowth;
 
-fn month_of(d: Date) -> Date {
+pub(crate) fn month_of(d: Date) -> Date {
     d.replace_day(1).unwrap_or(d)
-}
-
-fn org_type(t: OrganisationType) -> &'static str {
-    match t {
-        OrganisationType::IctCompany => "ict_company",
-        OrganisationType::EducationProvider => "education_provider",
-        OrganisationType::PublicAuthority => "public_authority",
-        OrganisationType::EmploymentService => "employment_service",
-        OrganisationType::Association => "association",
-        OrganisationType::NonProfit => "non_profit",
-        OrganisationType::SocialPartner => "social_partner",
-    }
 }
 
 impl Projection for CoalitionGrowth {
     const NAME: &'static str = "coalition_growth";
-    const VERSION: i32 = 1;
+    /// v2: joins/leaves by organisation type and size; website connections and deactivations.
+    const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] = &["coalitions", "organisations", "members", "membership_months"];
 
     fn create_sql(s: &str) -> String {
         format!(
             "CREATE TABLE {s}.coalitions (
                  coalition_id text PRIMARY KEY, name text NOT NULL, kind text NOT NULL, country text,
-                 launched_on date NOT NULL);
+                 launched_on date NOT NULL, website_url text, connected_on date, deactivated_on date);
              CREATE TABLE {s}.organisations (
                  organisation_id text PRIMARY KEY, name text NOT NULL, country text NOT NULL,
                  organisation_type text NOT NULL, size text NOT NULL);
@@ -46,100 +36,177 @@ impl Projection for CoalitionGrowth {
                  coalition_id text NOT NULL, organisation_id text NOT NULL, joined_on date NOT NULL,
                  PRIMARY KEY (coalition_id, organisation_id));
              CREATE TABLE {s}.membership_months (
-                 coalition_id text NOT NULL, month date NOT NULL,
+                 coalition_id text NOT NULL, month date NOT NULL, organisation_type text NOT NULL, size text NOT NULL,
                  joins bigint NOT NULL DEFAULT 0 CHECK (joins >= 0),
                  leaves bigint NOT NULL DEFAULT 0 CHECK (leaves >= 0),
-                 PRIMARY KEY (coalition_id, month));"
+                 PRIMARY KEY (coalition_id, month, organisation_type, size));"
         )
     }
 
     fn views_sql(s: &str) -> String {
+        let monthly = column_comments(
+            "reporting.coalition_growth_monthly",
+            &[
+                ("coalition_id", "Coalition id"),
+                ("month", "First day of the month (business date of the joins and leaves)"),
+                ("joins", "Memberships approved in the month"),
+                ("leaves", "Memberships ended in the month"),
+                ("net", "joins - leaves"),
+                ("cumulative", "Members at the end of the month"),
+                ("country", "The coalition's country (NULL for the EU coalition)"),
+            ],
+        );
+        let by_type = column_comments(
+            "reporting.coalition_growth_by_type",
+            &[
+                ("coalition_id", "Coalition id"),
+                ("month", "First day of the month"),
+                (
+                    "organisation_type",
+                    "ict_company, education_provider, public_authority, employment_service, association, non_profit or social_partner",
+                ),
+                ("size", "sme or large"),
+                ("joins", "Memberships approved in the month"),
+                ("leaves", "Memberships ended in the month"),
+                ("net", "joins - leaves"),
+                ("country", "The coalition's country (NULL for the EU coalition)"),
+            ],
+        );
+        let current = column_comments(
+            "reporting.coalition_members_current",
+            &[
+                ("coalition_id", "Coalition id"),
+                ("name", "Coalition name"),
+                ("kind", "eu or national"),
+                ("country", "The coalition's country (NULL for the EU coalition)"),
+                ("launched_on", "Launch date"),
+                ("members", "Active members now"),
+                ("website_url", "Website connected to the Digital Skills and Jobs Platform, NULL if none"),
+                ("connected_on", "When the website was connected"),
+                ("deactivated_on", "When the coalition was deactivated, NULL while active"),
+            ],
+        );
+        let national = column_comments(
+            "reporting.national_coalitions_monthly",
+            &[
+                ("month", "First day of a month in which a national coalition launched or ended, or a site connected"),
+                ("national_coalitions", "Active national coalitions at the end of the month"),
+                ("connected_sites", "Active coalitions (EU included) with a connected website at the end of the month"),
+            ],
+        );
         format!(
             "CREATE OR REPLACE VIEW reporting.coalition_growth_monthly AS
-                 SELECT coalition_id, month, joins, leaves, joins - leaves AS net,
-                        sum(joins - leaves) OVER (PARTITION BY coalition_id ORDER BY month)::bigint AS cumulative
-                 FROM {s}.membership_months;
+                 SELECT g.coalition_id, g.month, g.joins, g.leaves, g.joins - g.leaves AS net,
+                        sum(g.joins - g.leaves) OVER (PARTITION BY g.coalition_id ORDER BY g.month)::bigint AS cumulative,
+                        c.country
+                 FROM (SELECT coalition_id, month, sum(joins)::bigint AS joins, sum(leaves)::bigint AS leaves
+                       FROM {s}.membership_months GROUP BY coalition_id, month) g
+                 LEFT JOIN {s}.coalitions c USING (coalition_id);
              COMMENT ON VIEW reporting.coalition_growth_monthly IS
                  'Members per coalition per month: joins, leaves, net = joins - leaves, cumulative = members at month end';
+             {monthly}
+             CREATE OR REPLACE VIEW reporting.coalition_growth_by_type AS
+                 SELECT m.coalition_id, m.month, m.organisation_type, m.size, m.joins, m.leaves,
+                        m.joins - m.leaves AS net, c.country
+                 FROM {s}.membership_months m LEFT JOIN {s}.coalitions c USING (coalition_id);
+             COMMENT ON VIEW reporting.coalition_growth_by_type IS
+                 'Joins and leaves per coalition and month by organisation type and size';
+             {by_type}
              CREATE OR REPLACE VIEW reporting.coalition_members_current AS
                  SELECT c.coalition_id, c.name, c.kind, c.country, c.launched_on,
-                        count(m.organisation_id)::bigint AS members
-                 FROM {s}.coalitions c LEFT JOIN {s}.members m USING (coalition_id)
-                 GROUP BY c.coalition_id, c.name, c.kind, c.country, c.launched_on;
+                        (SELECT count(*) FROM {s}.members m WHERE m.coalition_id = c.coalition_id)::bigint AS members,
+                        c.website_url, c.connected_on, c.deactivated_on
+                 FROM {s}.coalitions c;
              COMMENT ON VIEW reporting.coalition_members_current IS
-                 'Each coalition with its current number of active members';"
+                 'Each coalition with its current number of active members and its connected website';
+             {current}
+             CREATE OR REPLACE VIEW reporting.national_coalitions_monthly AS
+                 SELECT month,
+                        sum(sum(national)) OVER (ORDER BY month)::bigint AS national_coalitions,
+                        sum(sum(connected)) OVER (ORDER BY month)::bigint AS connected_sites
+                 FROM (SELECT date_trunc('month', launched_on)::date AS month, 1 AS national, 0 AS connected
+                           FROM {s}.coalitions WHERE kind = 'national'
+                       UNION ALL SELECT date_trunc('month', deactivated_on)::date, -1, 0
+                           FROM {s}.coalitions WHERE kind = 'national' AND deactivated_on IS NOT NULL
+                       UNION ALL SELECT date_trunc('month', connected_on)::date, 0, 1
+                           FROM {s}.coalitions WHERE connected_on IS NOT NULL
+                       UNION ALL SELECT date_trunc('month', deactivated_on)::date, 0, -1
+                           FROM {s}.coalitions WHERE connected_on IS NOT NULL AND deactivated_on IS NOT NULL) changes
+                 GROUP BY month;
+             COMMENT ON VIEW reporting.national_coalitions_monthly IS
+                 'National coalitions and connected websites over time (months with a change)';
+             {national}"
         )
     }
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
         let coalition = tx
             .prepare(&format!(
-                "INSERT INTO {s}.coalitions VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coalition_id) DO NOTHING"
+                "INSERT INTO {s}.coalitions (coalition_id, name, kind, country, launched_on) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (coalition_id) DO NOTHING"
             ))
             .await?;
+        let website = tx
+            .prepare(&format!("UPDATE {s}.coalitions SET website_url = $2, connected_on = $3 WHERE coalition_id = $1"))
+            .await?;
+        let deactivated =
+            tx.prepare(&format!("UPDATE {s}.coalitions SET deactivated_on = $2 WHERE coalition_id = $1")).await?;
         let organisation = tx
             .prepare(&format!(
                 "INSERT INTO {s}.organisations VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
             ))
             .await?;
+        let renamed = tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?;
         let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
         let leave =
             tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
+        // The organisation's type and size at the time (registered before it can join; 'unknown' otherwise).
         let month = tx
             .prepare(&format!(
-                "INSERT INTO {s}.membership_months (coalition_id, month, joins, leaves) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (coalition_id, month)
+                "INSERT INTO {s}.membership_months (coalition_id, month, organisation_type, size, joins, leaves)
+                 SELECT $1, $3, coalesce(o.organisation_type, 'unknown'), coalesce(o.size, 'unknown'), $4, $5
+                 FROM (SELECT) x LEFT JOIN {s}.organisations o ON o.organisation_id = $2
+                 ON CONFLICT (coalition_id, month, organisation_type, size)
                  DO UPDATE SET joins = {s}.membership_months.joins + EXCLUDED.joins,
                                leaves = {s}.membership_months.leaves + EXCLUDED.leaves"
             ))
             .await?;
-        // One statement per future, sent back to back (pipelined): the server runs them in this order.
-        let mut pending = Vec::new();
+        let mut p = Pipeline::new(tx);
         for r in events {
             let id = r.aggregate.id().to_owned();
             match &r.event.kind {
                 EventKind::CoalitionEstablished(e) => {
-                    let kind = match e.kind {
-                        CoalitionKind::Eu => "eu",
-                        CoalitionKind::National => "national",
-                    };
                     let country = e.country.as_ref().map(|c| c.as_str().to_owned());
-                    let (name, launched) = (e.name.clone(), e.launched_on);
-                    let st = coalition.clone();
-                    pending.push(Box::pin(
-                        async move { tx.execute(&st, &[&id, &name, &kind, &country, &launched]).await },
-                    ) as std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>);
+                    p.push(&coalition, params![id, e.name.clone(), e.kind.name(), country, e.launched_on]);
                 }
-                EventKind::OrganisationRegistered(e) => {
-                    let size = match e.size {
-                        OrganisationSize::Sme => "sme",
-                        OrganisationSize::Large => "large",
-                    };
-                    let (name, country, ty) =
-                        (e.name.clone(), e.country.as_str().to_owned(), org_type(e.organisation_type));
-                    let st = organisation.clone();
-                    pending.push(Box::pin(async move { tx.execute(&st, &[&id, &name, &country, &ty, &size]).await }));
-                }
+                EventKind::CoalitionWebsiteConnected(e) => p.push(&website, params![id, e.url.clone(), e.connected_on]),
+                EventKind::CoalitionDeactivated(e) => p.push(&deactivated, params![id, e.deactivated_on]),
+                EventKind::OrganisationRegistered(e) => p.push(
+                    &organisation,
+                    params![
+                        id,
+                        e.name.clone(),
+                        e.country.as_str().to_owned(),
+                        e.organisation_type.name(),
+                        e.size.name()
+                    ],
+                ),
+                EventKind::OrganisationRenamed(e) => p.push(&renamed, params![id, e.name.clone()]),
                 EventKind::MembershipApproved(e) => {
-                    let (c, o, on) = (e.coalition_id.to_string(), e.organisation_id.to_string(), e.joined_on);
-                    let (st, mt) = (join.clone(), month.clone());
-                    let c2 = c.clone();
-                    pending.push(Box::pin(async move { tx.execute(&st, &[&c, &o, &on]).await }));
-                    pending.push(Box::pin(async move { tx.execute(&mt, &[&c2, &month_of(on), &1i64, &0i64]).await }));
+                    let (c, o) = (e.coalition_id.to_string(), e.organisation_id.to_string());
+                    p.push(&join, params![c.clone(), o.clone(), e.joined_on]);
+                    p.push(&month, params![c, o, month_of(e.joined_on), 1i64, 0i64]);
                 }
                 EventKind::MembershipLeft(e) => {
-                    let (c, o, on) = (e.coalition_id.to_string(), e.organisation_id.to_string(), e.left_on);
-                    let (st, mt) = (leave.clone(), month.clone());
-                    let c2 = c.clone();
-                    pending.push(Box::pin(async move { tx.execute(&st, &[&c, &o]).await }));
-                    pending.push(Box::pin(async move { tx.execute(&mt, &[&c2, &month_of(on), &0i64, &1i64]).await }));
+                    let (c, o) = (e.coalition_id.to_string(), e.organisation_id.to_string());
+                    p.push(&leave, params![c.clone(), o.clone()]);
+                    p.push(&month, params![c, o, month_of(e.left_on), 0i64, 1i64]);
                 }
                 // Pledges and the rest feed other read models.
                 _ => {}
             }
         }
-        futures::future::try_join_all(pending).await?;
-        Ok(())
+        p.run().await
     }
 }

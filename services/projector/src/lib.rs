@@ -5,11 +5,15 @@
 //! JetStream only after the commit; a redelivered message at or below the position is skipped. So a crash at any
 //! point loses nothing and counts nothing twice: restarting resumes from the committed position.
 mod db;
+pub mod engagement;
 pub mod growth;
 pub mod migrate;
+pub mod outcomes;
+pub mod participation;
 pub mod pledges;
 mod rebuild;
 mod runner;
+mod sql;
 
 use std::future::Future;
 
@@ -18,10 +22,13 @@ use thiserror::Error;
 use tokio_postgres::Transaction;
 
 pub use db::{ProjectionStatus, connect, status};
+pub use engagement::Engagement;
 pub use growth::CoalitionGrowth;
 pub use migrate::migrate;
+pub use outcomes::Outcomes;
+pub use participation::Participation;
 pub use pledges::Pledges;
-pub use rebuild::{RebuildReport, rebuild};
+pub use rebuild::{RebuildReport, rebuild, rebuild_all};
 pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
 
 /// A read model built from the log.

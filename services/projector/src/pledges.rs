@@ -1,42 +1,35 @@
 //! The pledge read model: the pipeline by status and a scoreboard per pledge and indicator (target vs achieved,
-//! last report, corrections applied). Late reports never move figures back: the report covering the latest period
-//! wins; a correction replaces its report's figures.
+//! last report, corrections applied), also summed per organisation. Late reports never move figures back: the
+//! report covering the latest period wins; a correction replaces its report's figures.
 use ledger_domain::EventKind;
-use ledger_domain::event::Indicator;
 use ledger_proto::RecordedEvent;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
+use crate::sql::{Pipeline, column_comments, params};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pledges;
 
-pub fn indicator_name(i: Indicator) -> &'static str {
-    match i {
-        Indicator::TrainingsOnline => "trainings_online",
-        Indicator::TrainingsFaceToFace => "trainings_face_to_face",
-        Indicator::Certifications => "certifications",
-        Indicator::PeopleReached => "people_reached",
-        Indicator::Placements => "placements",
-        Indicator::JobsMatched => "jobs_matched",
-        Indicator::NewCourses => "new_courses",
-        Indicator::Beneficiaries => "beneficiaries",
-    }
-}
-
 impl Projection for Pledges {
     const NAME: &'static str = "pledges";
-    const VERSION: i32 = 1;
-    const TABLES: &'static [&'static str] = &["pledges", "targets", "reports", "progress"];
+    /// v2: initiative pillars, organisations (name, country) and the per-organisation scoreboard.
+    const VERSION: i32 = 2;
+    const TABLES: &'static [&'static str] =
+        &["organisations", "coalitions", "pledges", "targets", "reports", "progress"];
 
     fn create_sql(s: &str) -> String {
         format!(
-            "CREATE TABLE {s}.pledges (
+            "CREATE TABLE {s}.organisations (
+                 organisation_id text PRIMARY KEY, name text NOT NULL, country text NOT NULL);
+             CREATE TABLE {s}.coalitions (coalition_id text PRIMARY KEY, country text);
+             CREATE TABLE {s}.pledges (
                  pledge_id text PRIMARY KEY, organisation_id text NOT NULL, coalition_id text NOT NULL,
                  title text NOT NULL, status text NOT NULL, submitted_on date NOT NULL, approved_on date,
                  last_report_on date, corrections integer NOT NULL DEFAULT 0);
              CREATE TABLE {s}.targets (
                  pledge_id text NOT NULL, initiative_id text NOT NULL, indicator text NOT NULL, target bigint NOT NULL,
+                 pillar text NOT NULL,
                  PRIMARY KEY (pledge_id, initiative_id, indicator));
              CREATE TABLE {s}.reports (
                  pledge_id text NOT NULL, report_id text NOT NULL, initiative_id text NOT NULL, period_end date NOT NULL,
@@ -49,126 +42,195 @@ impl Projection for Pledges {
     }
 
     fn views_sql(s: &str) -> String {
+        let pipeline = column_comments(
+            "reporting.pledge_pipeline",
+            &[
+                ("coalition_id", "Coalition the pledge was made in"),
+                ("status", "submitted, approved, completed or withdrawn"),
+                ("pledges", "Number of pledges"),
+                ("country", "The coalition's country (NULL for the EU coalition)"),
+            ],
+        );
+        let scoreboard = column_comments(
+            "reporting.pledge_scoreboard",
+            &[
+                ("pledge_id", "Pledge id"),
+                ("organisation_id", "Pledging organisation"),
+                ("coalition_id", "Coalition the pledge was made in"),
+                ("title", "Pledge title"),
+                ("status", "submitted, approved, completed or withdrawn"),
+                ("indicator", "Commission indicator, e.g. trainings_online"),
+                ("target", "Sum of the initiatives' current targets for the indicator"),
+                ("achieved", "Sum of the initiatives' latest cumulative figures (after corrections)"),
+                ("pct_attained", "100 * achieved / target, rounded to 0.1; NULL when the target is 0"),
+                ("last_report_on", "Date the latest progress report was filed"),
+                ("corrections", "Progress corrections applied to the pledge"),
+                ("country", "The pledging organisation's country"),
+                ("pillars", "Pillars of the initiatives with a target for the indicator"),
+            ],
+        );
+        let by_org = column_comments(
+            "reporting.organisation_scoreboard",
+            &[
+                ("organisation_id", "Organisation id"),
+                ("name", "Organisation name"),
+                ("country", "The organisation's country"),
+                ("indicator", "Commission indicator"),
+                ("pledges", "The organisation's pledges with a target for the indicator"),
+                ("target", "Sum of targets"),
+                ("achieved", "Sum of latest cumulative figures"),
+                ("pct_attained", "100 * achieved / target, rounded to 0.1; NULL when the target is 0"),
+                ("last_report_on", "Latest report filed on any of these pledges"),
+                ("corrections", "Corrections applied to these pledges"),
+            ],
+        );
         format!(
             "CREATE OR REPLACE VIEW reporting.pledge_pipeline AS
-                 SELECT coalition_id, status, count(*)::bigint AS pledges FROM {s}.pledges GROUP BY coalition_id, status;
+                 SELECT p.coalition_id, p.status, count(*)::bigint AS pledges, c.country
+                 FROM {s}.pledges p LEFT JOIN {s}.coalitions c USING (coalition_id)
+                 GROUP BY p.coalition_id, p.status, c.country;
              COMMENT ON VIEW reporting.pledge_pipeline IS
                  'Pledges per coalition by status: submitted, approved, completed, withdrawn';
+             {pipeline}
              CREATE OR REPLACE VIEW reporting.pledge_scoreboard AS
                  SELECT p.pledge_id, p.organisation_id, p.coalition_id, p.title, p.status, t.indicator,
                         sum(t.target)::bigint AS target, coalesce(sum(g.achieved), 0)::bigint AS achieved,
                         CASE WHEN sum(t.target) > 0
                              THEN round(100.0 * coalesce(sum(g.achieved), 0) / sum(t.target), 1) END AS pct_attained,
-                        p.last_report_on, p.corrections
+                        p.last_report_on, p.corrections, o.country,
+                        array_agg(DISTINCT t.pillar ORDER BY t.pillar) AS pillars
                  FROM {s}.pledges p
                  JOIN {s}.targets t USING (pledge_id)
                  LEFT JOIN {s}.progress g USING (pledge_id, initiative_id, indicator)
+                 LEFT JOIN {s}.organisations o ON o.organisation_id = p.organisation_id
                  GROUP BY p.pledge_id, p.organisation_id, p.coalition_id, p.title, p.status, t.indicator,
-                          p.last_report_on, p.corrections;
+                          p.last_report_on, p.corrections, o.country;
              COMMENT ON VIEW reporting.pledge_scoreboard IS
-                 'Per pledge and indicator: target vs achieved to date, % attained, last report date, corrections applied';"
+                 'Per pledge and indicator: target vs achieved to date, % attained, last report date, corrections applied';
+             {scoreboard}
+             CREATE OR REPLACE VIEW reporting.organisation_scoreboard AS
+                 SELECT b.organisation_id, o.name, o.country, b.indicator, count(*)::bigint AS pledges,
+                        sum(b.target)::bigint AS target, sum(b.achieved)::bigint AS achieved,
+                        CASE WHEN sum(b.target) > 0 THEN round(100.0 * sum(b.achieved) / sum(b.target), 1) END
+                            AS pct_attained,
+                        max(b.last_report_on) AS last_report_on, sum(b.corrections)::bigint AS corrections
+                 FROM reporting.pledge_scoreboard b
+                 LEFT JOIN {s}.organisations o ON o.organisation_id = b.organisation_id
+                 GROUP BY b.organisation_id, o.name, o.country, b.indicator;
+             COMMENT ON VIEW reporting.organisation_scoreboard IS
+                 'The pledge scoreboard summed per organisation and indicator';
+             {by_org}"
         )
     }
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
-        // Statements run in log order; events of one pledge depend on each other, so no pipelining here.
+        let organisation = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.organisations VALUES ($1, $2, $3)
+                 ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
+            ))
+            .await?;
+        let renamed = tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?;
+        let coalition =
+            tx.prepare(&format!("INSERT INTO {s}.coalitions VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
+        let submitted = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.pledges (pledge_id, organisation_id, coalition_id, title, status, submitted_on)
+                 VALUES ($1, $2, $3, $4, 'submitted', $5) ON CONFLICT (pledge_id) DO NOTHING"
+            ))
+            .await?;
+        let approved = tx
+            .prepare(&format!("UPDATE {s}.pledges SET status = 'approved', approved_on = $2 WHERE pledge_id = $1"))
+            .await?;
+        let status = tx.prepare(&format!("UPDATE {s}.pledges SET status = $2 WHERE pledge_id = $1")).await?;
+        let target = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.targets VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE SET target = EXCLUDED.target"
+            ))
+            .await?;
+        let revised = tx
+            .prepare(&format!(
+                "UPDATE {s}.targets SET target = $4 WHERE pledge_id = $1 AND initiative_id = $2 AND indicator = $3"
+            ))
+            .await?;
+        let report =
+            tx.prepare(&format!("INSERT INTO {s}.reports VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")).await?;
+        let progress = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.progress VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE
+                 SET achieved = EXCLUDED.achieved, period_end = EXCLUDED.period_end
+                 WHERE {s}.progress.period_end <= EXCLUDED.period_end"
+            ))
+            .await?;
+        let filed = tx
+            .prepare(&format!(
+                "UPDATE {s}.pledges SET last_report_on = greatest(last_report_on, $2) WHERE pledge_id = $1"
+            ))
+            .await?;
+        let corrected = tx
+            .prepare(&format!(
+                "UPDATE {s}.progress g SET achieved = $4
+                 FROM {s}.reports r
+                 WHERE r.pledge_id = $1 AND r.report_id = $2 AND g.pledge_id = r.pledge_id
+                   AND g.initiative_id = r.initiative_id AND g.indicator = $3 AND g.period_end = r.period_end"
+            ))
+            .await?;
+        let correction =
+            tx.prepare(&format!("UPDATE {s}.pledges SET corrections = corrections + 1 WHERE pledge_id = $1")).await?;
+        let mut p = Pipeline::new(tx);
         for r in events {
-            let id = r.aggregate.id();
+            let id = r.aggregate.id().to_owned();
             match &r.event.kind {
-                EventKind::PledgeSubmitted(e) => {
-                    tx.execute(
-                        &format!(
-                            "INSERT INTO {s}.pledges (pledge_id, organisation_id, coalition_id, title, status, submitted_on)
-                             VALUES ($1, $2, $3, $4, 'submitted', $5) ON CONFLICT (pledge_id) DO NOTHING"
-                        ),
-                        &[&id, &e.organisation_id.as_str(), &e.coalition_id.as_str(), &e.title, &r.event.meta.occurred_at.date()],
-                    )
-                    .await?;
+                EventKind::OrganisationRegistered(e) => {
+                    p.push(&organisation, params![id, e.name.clone(), e.country.as_str().to_owned()]);
                 }
-                EventKind::PledgeApproved(e) => {
-                    tx.execute(
-                        &format!("UPDATE {s}.pledges SET status = 'approved', approved_on = $2 WHERE pledge_id = $1"),
-                        &[&id, &e.approved_on],
-                    )
-                    .await?;
+                EventKind::OrganisationRenamed(e) => p.push(&renamed, params![id, e.name.clone()]),
+                EventKind::CoalitionEstablished(e) => {
+                    p.push(&coalition, params![id, e.country.as_ref().map(|c| c.as_str().to_owned())]);
                 }
-                EventKind::PledgeCompleted(_) | EventKind::PledgeWithdrawn(_) => {
-                    let status =
-                        if matches!(r.event.kind, EventKind::PledgeCompleted(_)) { "completed" } else { "withdrawn" };
-                    tx.execute(&format!("UPDATE {s}.pledges SET status = $2 WHERE pledge_id = $1"), &[&id, &status])
-                        .await?;
-                }
+                EventKind::PledgeSubmitted(e) => p.push(
+                    &submitted,
+                    params![
+                        id,
+                        e.organisation_id.to_string(),
+                        e.coalition_id.to_string(),
+                        e.title.clone(),
+                        r.event.meta.occurred_at.date()
+                    ],
+                ),
+                EventKind::PledgeApproved(e) => p.push(&approved, params![id, e.approved_on]),
+                EventKind::PledgeCompleted(_) => p.push(&status, params![id, "completed"]),
+                EventKind::PledgeWithdrawn(_) => p.push(&status, params![id, "withdrawn"]),
                 EventKind::InitiativeAdded(e) => {
-                    for (indicator, target) in &e.targets {
-                        tx.execute(
-                            &format!(
-                                "INSERT INTO {s}.targets VALUES ($1, $2, $3, $4)
-                                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE SET target = EXCLUDED.target"
-                            ),
-                            &[&id, &e.initiative_id.as_str(), &indicator_name(*indicator), target],
-                        )
-                        .await?;
+                    for (indicator, n) in &e.targets {
+                        p.push(
+                            &target,
+                            params![id.clone(), e.initiative_id.to_string(), indicator.name(), *n, e.pillar.name()],
+                        );
                     }
                 }
                 EventKind::TargetRevised(e) => {
-                    tx.execute(
-                        &format!(
-                            "UPDATE {s}.targets SET target = $4 WHERE pledge_id = $1 AND initiative_id = $2 AND indicator = $3"
-                        ),
-                        &[&id, &e.initiative_id.as_str(), &indicator_name(e.indicator), &e.new_target],
-                    )
-                    .await?;
+                    p.push(&revised, params![id, e.initiative_id.to_string(), e.indicator.name(), e.new_target]);
                 }
                 EventKind::ProgressReported(e) => {
-                    tx.execute(
-                        &format!("INSERT INTO {s}.reports VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"),
-                        &[&id, &e.report_id.as_str(), &e.initiative_id.as_str(), &e.period_end],
-                    )
-                    .await?;
+                    let (report_id, initiative) = (e.report_id.to_string(), e.initiative_id.to_string());
+                    p.push(&report, params![id.clone(), report_id, initiative.clone(), e.period_end]);
                     for (indicator, n) in &e.progress.cumulative {
-                        tx.execute(
-                            &format!(
-                                "INSERT INTO {s}.progress VALUES ($1, $2, $3, $4, $5)
-                                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE
-                                 SET achieved = EXCLUDED.achieved, period_end = EXCLUDED.period_end
-                                 WHERE {s}.progress.period_end <= EXCLUDED.period_end"
-                            ),
-                            &[&id, &e.initiative_id.as_str(), &indicator_name(*indicator), n, &e.period_end],
-                        )
-                        .await?;
+                        p.push(&progress, params![id.clone(), initiative.clone(), indicator.name(), *n, e.period_end]);
                     }
-                    let filed = r.event.meta.occurred_at.date();
-                    tx.execute(
-                        &format!(
-                            "UPDATE {s}.pledges SET last_report_on = greatest(last_report_on, $2) WHERE pledge_id = $1"
-                        ),
-                        &[&id, &filed],
-                    )
-                    .await?;
+                    p.push(&filed, params![id, r.event.meta.occurred_at.date()]);
                 }
                 EventKind::ProgressCorrected(e) => {
                     for (indicator, n) in &e.progress.cumulative {
-                        tx.execute(
-                            &format!(
-                                "UPDATE {s}.progress g SET achieved = $4
-                                 FROM {s}.reports r
-                                 WHERE r.pledge_id = $1 AND r.report_id = $2 AND g.pledge_id = r.pledge_id
-                                   AND g.initiative_id = r.initiative_id AND g.indicator = $3
-                                   AND g.period_end = r.period_end"
-                            ),
-                            &[&id, &e.report_id.as_str(), &indicator_name(*indicator), n],
-                        )
-                        .await?;
+                        p.push(&corrected, params![id.clone(), e.report_id.to_string(), indicator.name(), *n]);
                     }
-                    tx.execute(
-                        &format!("UPDATE {s}.pledges SET corrections = corrections + 1 WHERE pledge_id = $1"),
-                        &[&id],
-                    )
-                    .await?;
+                    p.push(&correction, params![id]);
                 }
                 _ => {}
             }
         }
-        Ok(())
+        p.run().await
     }
 }

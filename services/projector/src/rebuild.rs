@@ -29,6 +29,10 @@ pub struct RebuildReport {
 /// is blocked only during the final switch, and continues on the new schema from the new position.
 pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<RebuildReport, ProjectorError> {
     db::install::<P>(client).await?;
+    // Restored at the switch: a live projector keeps serving (and stays "live") while an operator rebuilds.
+    let previous_state: String =
+        client.query_one("SELECT state FROM ledger.projections WHERE name = $1", &[&P::NAME]).await?.get(0);
+    db::state(client, P::NAME, "rebuilding", None).await?;
     let started = Instant::now();
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos().unsigned_abs();
     let schema = db::schema_name::<P>(Some(nanos / 1_000_000));
@@ -77,8 +81,9 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
         None
     };
     tx.execute(
-        "UPDATE ledger.projections SET schema_name = $2, version = $3, position = $4, updated_at = now() WHERE name = $1",
-        &[&P::NAME, &schema, &P::VERSION, &i64::try_from(built).unwrap_or(i64::MAX)],
+        "UPDATE ledger.projections SET schema_name = $2, version = $3, position = $4, updated_at = now(), state = $5
+         WHERE name = $1",
+        &[&P::NAME, &schema, &P::VERSION, &i64::try_from(built).unwrap_or(i64::MAX), &previous_state],
     )
     .await?;
     tx.batch_execute(&P::views_sql(&schema)).await?;
@@ -112,4 +117,15 @@ async fn differences<P: Projection>(tx: &Transaction<'_>, a: &str, b: &str) -> R
         n += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
     }
     Ok(n)
+}
+
+/// Rebuilds every projection, one after the other.
+pub async fn rebuild_all(log: &Log, client: &mut Client) -> Result<Vec<RebuildReport>, ProjectorError> {
+    Ok(vec![
+        rebuild::<crate::CoalitionGrowth>(log, client).await?,
+        rebuild::<crate::Pledges>(log, client).await?,
+        rebuild::<crate::Outcomes>(log, client).await?,
+        rebuild::<crate::Participation>(log, client).await?,
+        rebuild::<crate::Engagement>(log, client).await?,
+    ])
 }

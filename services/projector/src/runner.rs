@@ -65,22 +65,33 @@ impl<P: Projection> Projector<P> {
         Self { log, config, metrics: Arc::default(), _p: std::marker::PhantomData }
     }
 
-    /// Runs until shutdown, restarting from the committed checkpoint after transient failures.
+    /// Runs until shutdown. After any failure it records the error as the projection's state (shown by the status
+    /// call and the dashboard), waits, and restarts from the committed checkpoint: a failing projection keeps
+    /// retrying on its own without stopping the process or the other projections.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.run_once(&shutdown).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_transient() && !shutdown.is_cancelled() => {
+                Ok(()) => {
+                    db::set_state(&self.config.database_url, P::NAME, "stopped", None).await;
+                    return Ok(());
+                }
+                Err(_) if shutdown.is_cancelled() => return Ok(()),
+                Err(e) => {
                     self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(projection = P::NAME, error = %e, ?backoff, "projector failed; restarting from checkpoint");
+                    let error = e.to_string();
+                    if e.is_transient() {
+                        tracing::warn!(projection = P::NAME, %error, ?backoff, "projector failed; restarting from checkpoint");
+                    } else {
+                        tracing::error!(projection = P::NAME, %error, ?backoff, "projector failed; retrying from checkpoint");
+                    }
+                    db::set_state(&self.config.database_url, P::NAME, "failed", Some(&error)).await;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(if e.is_transient() { 5 } else { 30 }));
                 }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -102,7 +113,9 @@ impl<P: Projection> Projector<P> {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        if db::install::<P>(&mut client).await? != P::VERSION {
+        if db::install::<P>(&mut client).await? == P::VERSION {
+            db::refresh_views::<P>(&mut client).await?;
+        } else {
             tracing::info!(projection = P::NAME, version = P::VERSION, "definition changed; rebuilding from the log");
             crate::rebuild::<P>(&self.log, &mut client).await?;
         }
@@ -131,6 +144,7 @@ impl<P: Projection> Projector<P> {
             consumer.stream().max_messages_per_batch(self.config.batch_size).messages().await.map_err(consumer_err)?;
         let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
         tracing::info!(projection = P::NAME, from = start + 1, "projecting");
+        db::state(&client, P::NAME, "live", None).await?;
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => {

@@ -1,5 +1,6 @@
-//! The read side's gRPC services: `LedgerQuery` over the Postgres read models (with read-your-writes waits) and
-//! `LedgerReplay` over the log itself, for auditors.
+//! The read side: `LedgerQuery` over the Postgres read models (with read-your-writes waits), `LedgerReplay` over
+//! the log itself, for auditors, and the web dashboard built on the query service's answers.
+pub mod dashboard;
 mod pool;
 pub mod query;
 pub mod replay;

@@ -1,0 +1,383 @@
+//! Reporting: the demo history through the API, and every read model compared with the same figures computed
+//! independently, in this file, from the log replayed from the start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use common::*;
+use futures::TryStreamExt;
+use ledger_domain::EventKind;
+use ledger_log::ReadFrom;
+use ledger_proto::RecordedEvent;
+use ledger_proto::v1;
+use ledger_proto::v1::ledger_query_client::LedgerQueryClient;
+use time::Date;
+use tonic::transport::Channel;
+
+/// Every event of the log, decoded, in order.
+async fn replay(app: &TestApp) -> Vec<RecordedEvent> {
+    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let end = log.end().await.unwrap();
+    let msgs: Vec<_> = log.read(ReadFrom::Position(1), None, end).await.unwrap().try_collect().await.unwrap();
+    msgs.iter()
+        .map(|m| ledger_proto::stored::decode(m.position, log.subject_suffix(&m.subject).unwrap(), &m.body).unwrap())
+        .collect()
+}
+
+fn ym(d: Date) -> String {
+    d.to_string()[..7].to_owned()
+}
+
+fn quarter(d: Date) -> String {
+    format!("{}-Q{}", d.year(), (u8::from(d.month()) - 1) / 3 + 1)
+}
+
+/// A request for one page of everything, at or after `position`.
+fn all(position: u64, offset: u64) -> v1::ReportRequest {
+    v1::ReportRequest {
+        page: Some(v1::Page { page_size: 1000, offset }),
+        consistency: Some(v1::Consistency { min_position: position, max_wait_ms: 10_000 }),
+        ..Default::default()
+    }
+}
+
+/// Every page of a paginated call.
+macro_rules! every_page {
+    ($query:expr, $call:ident, $rows:ident, $position:expr) => {{
+        let mut rows = Vec::new();
+        let mut offset = 0;
+        loop {
+            let r = $query.$call(all($position, offset)).await.unwrap().into_inner();
+            assert!(r.position >= $position);
+            rows.extend(r.$rows);
+            if r.next_offset == 0 {
+                break rows;
+            }
+            assert_eq!(r.next_offset, offset + 1000, "pages follow each other");
+            offset = r.next_offset;
+        }
+    }};
+}
+
+#[tokio::test]
+async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_log() {
+    let mut app = TestApp::spawn().await;
+    let args = coalition_ledger::demo::DemoArgs {
+        append_url: format!("http://{}", app.append_addr),
+        query_url: format!("http://{}", app.query_addr),
+        seed: 2013,
+    };
+    // Fails if any generated event is refused, an invalid command is accepted, or the log grows meanwhile.
+    coalition_ledger::demo::run(args.clone()).await.unwrap();
+    let events = replay(&app).await;
+    let end = events.len() as u64;
+    assert_eq!(end, coalition_ledger::generator::generate(2013).len() as u64);
+    app.wait_projected(end).await;
+    let mut query = LedgerQueryClient::new(channel(app.query_addr).await);
+    check_growth(&mut query, &events, end).await;
+    check_pledges(&mut query, &events, end).await;
+    check_outcomes(&mut query, &events, end).await;
+    check_participation_and_content(&mut query, &events, end).await;
+    check_dormant(&mut query, &events, end).await;
+
+    // Every projection is live, caught up, with nothing quarantined.
+    let status = app.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
+    for p in &status.projections {
+        assert_eq!((p.state.as_str(), p.lag, p.quarantined), ("live", 0, 0), "{p:?}");
+    }
+    // Running the demo again writes nothing.
+    coalition_ledger::demo::run(args).await.unwrap();
+    let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
+    assert_eq!(again, end);
+}
+
+async fn check_growth(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
+    let mut members: HashMap<(String, String), ()> = HashMap::new();
+    let mut months: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    let mut org_kind: HashMap<String, (&'static str, &'static str)> = HashMap::new();
+    let mut by_kind: HashMap<(&'static str, &'static str), i64> = HashMap::new();
+    let mut coalitions: HashMap<String, (bool, bool, bool)> = HashMap::new(); // national, connected, active
+    for r in events {
+        match &r.event.kind {
+            EventKind::CoalitionEstablished(e) => {
+                let national = e.kind == ledger_domain::event::CoalitionKind::National;
+                coalitions.insert(r.aggregate.id().to_owned(), (national, false, true));
+            }
+            EventKind::CoalitionWebsiteConnected(_) => coalitions.get_mut(r.aggregate.id()).unwrap().1 = true,
+            EventKind::CoalitionDeactivated(_) => coalitions.get_mut(r.aggregate.id()).unwrap().2 = false,
+            EventKind::OrganisationRegistered(e) => {
+                org_kind.insert(r.aggregate.id().to_owned(), (e.organisation_type.name(), e.size.name()));
+            }
+            EventKind::MembershipApproved(e) => {
+                members.insert((e.coalition_id.to_string(), e.organisation_id.to_string()), ());
+                months.entry((e.coalition_id.to_string(), ym(e.joined_on))).or_default().0 += 1;
+                *by_kind.entry(org_kind[e.organisation_id.as_str()]).or_default() += 1;
+            }
+            EventKind::MembershipLeft(e) => {
+                members.remove(&(e.coalition_id.to_string(), e.organisation_id.to_string()));
+                months.entry((e.coalition_id.to_string(), ym(e.left_on))).or_default().1 += 1;
+                *by_kind.entry(org_kind[e.organisation_id.as_str()]).or_default() -= 1;
+            }
+            _ => {}
+        }
+    }
+    // Current members per coalition.
+    let current = every_page!(query, current_members, coalitions, end);
+    let mut expected: HashMap<String, i64> = coalitions.keys().map(|c| (c.clone(), 0)).collect();
+    for (c, _) in members.keys() {
+        *expected.get_mut(c).unwrap() += 1;
+    }
+    let got: HashMap<String, i64> = current.iter().map(|c| (c.coalition_id.clone(), c.members)).collect();
+    assert_eq!(got, expected);
+    let connected = current.iter().filter(|c| !c.website_url.is_empty() && c.deactivated_on.is_empty()).count();
+    assert_eq!(connected, coalitions.values().filter(|c| c.1 && c.2).count());
+
+    // Joins, leaves and cumulative members per coalition and month.
+    let growth = every_page!(query, coalition_growth, months, end);
+    let mut cumulative: HashMap<String, i64> = HashMap::new();
+    let expected: Vec<(String, String, i64, i64, i64)> = months
+        .iter()
+        .map(|((c, m), (j, l))| {
+            let total = cumulative.entry(c.clone()).or_default();
+            *total += j - l;
+            (c.clone(), m.clone(), *j, *l, *total)
+        })
+        .collect();
+    let got: Vec<_> =
+        growth.iter().map(|g| (g.coalition_id.clone(), g.month.clone(), g.joins, g.leaves, g.cumulative)).collect();
+    assert_eq!(got, expected);
+
+    // Members by organisation type and size: the sum of net over all months is today's composition.
+    let rows = every_page!(query, members_by_type, rows, end);
+    let mut got: HashMap<(String, String), i64> = HashMap::new();
+    for r in rows {
+        *got.entry((r.organisation_type, r.size)).or_default() += r.net;
+    }
+    let expected: HashMap<(String, String), i64> =
+        by_kind.into_iter().map(|((t, s), n)| ((t.to_owned(), s.to_owned()), n)).collect();
+    assert_eq!(got, expected);
+
+    // National coalitions and connected sites now: the last month of the timeline.
+    let national = every_page!(query, national_coalitions, months, end);
+    let last = national.last().unwrap();
+    assert_eq!(last.national_coalitions as usize, coalitions.values().filter(|c| c.0 && c.2).count());
+    assert_eq!(last.connected_sites as usize, coalitions.values().filter(|c| c.1 && c.2).count());
+    assert_eq!(last.national_coalitions, 25, "domain.md: 25 national coalitions");
+}
+
+/// Per (pledge, initiative, indicator): the figure of the report covering the latest period, after corrections.
+fn latest_progress(events: &[RecordedEvent]) -> HashMap<(String, String, &'static str), (Date, i64)> {
+    let mut reports: HashMap<(String, String), (String, Date)> = HashMap::new();
+    let mut values: HashMap<(String, String), Vec<(&'static str, i64)>> = HashMap::new();
+    for r in events {
+        let pledge = r.aggregate.id().to_owned();
+        match &r.event.kind {
+            EventKind::ProgressReported(e) => {
+                reports.insert((pledge.clone(), e.report_id.to_string()), (e.initiative_id.to_string(), e.period_end));
+                let v = e.progress.cumulative.iter().map(|(i, n)| (i.name(), *n)).collect();
+                values.insert((pledge, e.report_id.to_string()), v);
+            }
+            EventKind::ProgressCorrected(e) => {
+                let v = values.get_mut(&(pledge, e.report_id.to_string())).unwrap();
+                for (i, n) in &e.progress.cumulative {
+                    match v.iter_mut().find(|(name, _)| *name == i.name()) {
+                        Some(x) => x.1 = *n,
+                        None => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut latest: HashMap<(String, String, &'static str), (Date, i64)> = HashMap::new();
+    for ((pledge, report), (initiative, period)) in &reports {
+        for (indicator, n) in &values[&(pledge.clone(), report.clone())] {
+            let e = latest.entry((pledge.clone(), initiative.clone(), indicator)).or_insert((*period, *n));
+            if *period > e.0 {
+                *e = (*period, *n);
+            }
+        }
+    }
+    latest
+}
+
+async fn check_pledges(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
+    let mut status: HashMap<String, (String, &'static str)> = HashMap::new();
+    let mut targets: HashMap<(String, String, &'static str), i64> = HashMap::new();
+    for r in events {
+        let id = r.aggregate.id().to_owned();
+        match &r.event.kind {
+            EventKind::PledgeSubmitted(e) => {
+                status.insert(id, (e.coalition_id.to_string(), "submitted"));
+            }
+            EventKind::PledgeApproved(_) => status.get_mut(&id).unwrap().1 = "approved",
+            EventKind::PledgeCompleted(_) => status.get_mut(&id).unwrap().1 = "completed",
+            EventKind::PledgeWithdrawn(_) => status.get_mut(&id).unwrap().1 = "withdrawn",
+            EventKind::InitiativeAdded(e) => {
+                for (i, n) in &e.targets {
+                    targets.insert((id.clone(), e.initiative_id.to_string(), i.name()), *n);
+                }
+            }
+            EventKind::TargetRevised(e) => {
+                targets.insert((id, e.initiative_id.to_string(), e.indicator.name()), e.new_target);
+            }
+            _ => {}
+        }
+    }
+    let mut expected: HashMap<(String, String), i64> = HashMap::new();
+    for (c, s) in status.values() {
+        *expected.entry((c.clone(), (*s).to_owned())).or_default() += 1;
+    }
+    let pipeline = every_page!(query, pledge_pipeline, rows, end);
+    let got: HashMap<(String, String), i64> =
+        pipeline.into_iter().map(|r| ((r.coalition_id, r.status), r.pledges)).collect();
+    assert_eq!(got, expected);
+
+    // Scoreboard: target and achieved per pledge and indicator.
+    let latest = latest_progress(events);
+    let mut expected: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for ((pledge, initiative, indicator), target) in &targets {
+        let e = expected.entry((pledge.clone(), (*indicator).to_owned())).or_default();
+        e.0 += target;
+        e.1 += latest.get(&(pledge.clone(), initiative.clone(), indicator)).map_or(0, |x| x.1);
+    }
+    let board = every_page!(query, pledge_scoreboard, rows, end);
+    let got: BTreeMap<(String, String), (i64, i64)> =
+        board.iter().map(|r| ((r.pledge_id.clone(), r.indicator.clone()), (r.target, r.achieved))).collect();
+    assert_eq!(got.len(), board.len(), "one row per pledge and indicator");
+    assert_eq!(got, expected);
+    for r in &board {
+        if r.target > 0 {
+            let pct = (1000.0 * r.achieved as f64 / r.target as f64).round() / 10.0;
+            assert!((r.pct_attained - pct).abs() < 0.051, "{r:?}");
+        }
+    }
+    // The per-organisation board sums the same rows.
+    let by_org = every_page!(query, organisation_scoreboard, rows, end);
+    let total = |f: fn(&v1::ScoreboardRow) -> i64| board.iter().map(f).sum::<i64>();
+    assert_eq!(by_org.iter().map(|r| r.achieved).sum::<i64>(), total(|r| r.achieved));
+    assert_eq!(by_org.iter().map(|r| r.target).sum::<i64>(), total(|r| r.target));
+}
+
+async fn check_outcomes(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
+    // Summed over all years, an indicator's outcome is the latest cumulative figure of every initiative.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for ((_, _, indicator), (_, n)) in latest_progress(events) {
+        *expected.entry(indicator.to_owned()).or_default() += n;
+    }
+    let rows = every_page!(query, outcomes, rows, end);
+    let mut got: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &rows {
+        *got.entry(r.indicator.clone()).or_default() += r.amount;
+        assert!(r.women <= r.people && r.women_share <= 100.0, "{r:?}");
+    }
+    assert_eq!(got, expected);
+    // The year 2021 alone, through the period filter, is the rows of 2021.
+    let mut only = all(end, 0);
+    only.filter = Some(v1::ReportFilter { from: "2021".into(), to: "2022".into(), ..Default::default() });
+    let filtered = query.outcomes(only).await.unwrap().into_inner().rows;
+    assert!(!filtered.is_empty());
+    assert_eq!(filtered, rows.iter().filter(|r| r.year == 2021).cloned().collect::<Vec<_>>());
+}
+
+async fn check_participation_and_content(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
+    let mut course_coalition: HashMap<String, String> = HashMap::new();
+    let mut expected: BTreeMap<(String, String, &'static str), (i64, i64, i64)> = BTreeMap::new();
+    let mut content: HashMap<String, (String, String, &'static str, bool)> = HashMap::new();
+    for r in events {
+        let id = r.aggregate.id().to_owned();
+        match &r.event.kind {
+            EventKind::CourseListed(e) => {
+                course_coalition.insert(id, e.coalition_id.to_string());
+            }
+            EventKind::CourseRunCompleted(e) => {
+                let x =
+                    expected.entry((quarter(e.ended_on), course_coalition[&id].clone(), "course_runs")).or_default();
+                *x = (x.0 + 1, x.1 + e.enrolled, x.2 + e.women_enrolled);
+            }
+            EventKind::ActivityReported(e) => {
+                let x = expected.entry((quarter(e.held_on), e.coalition_id.to_string(), "activities")).or_default();
+                *x = (x.0 + 1, x.1 + e.participants, x.2 + e.women);
+            }
+            EventKind::ContentShared(e) => {
+                content.insert(id, (e.coalition_id.to_string(), quarter(e.shared_on), e.content_type.name(), false));
+            }
+            EventKind::ContentWithdrawn(_) => content.get_mut(&id).unwrap().3 = true,
+            _ => {}
+        }
+    }
+    let rows = every_page!(query, participation, rows, end);
+    let mut got: BTreeMap<(String, String, &'static str), (i64, i64, i64)> = BTreeMap::new();
+    for r in rows {
+        let source = if r.source == "course_runs" { "course_runs" } else { "activities" };
+        let x = got.entry((r.quarter, r.coalition_id, source)).or_default();
+        *x = (x.0 + r.held, x.1 + r.participants, x.2 + r.women);
+    }
+    assert_eq!(got, expected);
+
+    let mut expected: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
+    for (c, q, t, withdrawn) in content.values() {
+        let x = expected.entry((c.clone(), q.clone(), (*t).to_owned())).or_default();
+        *x = (x.0 + 1, x.1 + i64::from(*withdrawn));
+    }
+    let rows = every_page!(query, content_shared, rows, end);
+    let got: HashMap<(String, String, String), (i64, i64)> =
+        rows.into_iter().map(|r| ((r.coalition_id, r.quarter, r.content_type), (r.shared, r.withdrawn))).collect();
+    assert!(!got.is_empty());
+    assert_eq!(got, expected);
+}
+
+async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
+    let as_of = coalition_ledger::generator::end_of_history();
+    let year_before = as_of.replace_year(as_of.year() - 1).unwrap();
+    let mut members: HashMap<(String, String), Date> = HashMap::new();
+    let mut provider: HashMap<String, String> = HashMap::new();
+    let mut engaged: HashSet<String> = HashSet::new();
+    let mut engage = |org: String, on: Date| {
+        if on > year_before && on <= as_of {
+            engaged.insert(org);
+        }
+    };
+    for r in events {
+        match &r.event.kind {
+            EventKind::MembershipApproved(e) => {
+                members.insert((e.coalition_id.to_string(), e.organisation_id.to_string()), e.joined_on);
+            }
+            EventKind::MembershipLeft(e) => {
+                members.remove(&(e.coalition_id.to_string(), e.organisation_id.to_string()));
+            }
+            EventKind::CourseListed(e) => {
+                provider.insert(r.aggregate.id().to_owned(), e.provider_id.to_string());
+            }
+            EventKind::CourseRunCompleted(e) => engage(provider[r.aggregate.id()].clone(), e.ended_on),
+            EventKind::ActivityReported(e) => engage(e.organisation_id.to_string(), e.held_on),
+            _ if r.aggregate.kind() == ledger_domain::AggregateType::Pledge => {
+                engage(r.aggregate.organisation_id().unwrap().to_owned(), r.event.meta.occurred_at.date());
+            }
+            _ => {}
+        }
+    }
+    let mut expected: Vec<(String, String)> = members
+        .iter()
+        .filter(|((_, o), joined)| **joined <= year_before && !engaged.contains(o))
+        .map(|(k, _)| k.clone())
+        .collect();
+    expected.sort();
+    let mut request = all(end, 0);
+    request.as_of = as_of.to_string();
+    let first = query.dormant_members(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first.total as usize, expected.len());
+    assert_eq!(first.as_of, as_of.to_string());
+    let mut got: Vec<(String, String)> =
+        first.rows.iter().map(|r| (r.coalition_id.clone(), r.organisation_id.clone())).collect();
+    let mut next = first.next_offset;
+    while next != 0 {
+        request.page = Some(v1::Page { page_size: 1000, offset: next });
+        let page = query.dormant_members(request.clone()).await.unwrap().into_inner();
+        got.extend(page.rows.iter().map(|r| (r.coalition_id.clone(), r.organisation_id.clone())));
+        next = page.next_offset;
+    }
+    assert_eq!(got, expected);
+    assert!(!expected.is_empty(), "the demo history has dormant members");
+}
