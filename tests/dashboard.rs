@@ -59,11 +59,7 @@ fn figure(html: &str, from: usize, k: &str) -> Option<i64> {
 async fn the_dashboard_shows_what_the_query_api_returns_without_a_console_error() {
     let mut app = TestApp::spawn().await;
     // The first years of the demo history: coalitions, members, pledges with reports, courses and activities.
-    let history = coalition_ledger::generator::generate(2013);
-    let mut end = 0;
-    for item in history.iter().take(3000) {
-        end = app.append.append(item.request.clone()).await.unwrap().into_inner().revision.max(end);
-    }
+    let end = append_history(&mut app, 3000).await;
     app.wait_projected(end).await;
 
     // What the query API says.
@@ -122,7 +118,8 @@ async fn the_dashboard_shows_what_the_query_api_returns_without_a_console_error(
 
 #[tokio::test]
 async fn the_dashboard_serves_everything_it_needs_itself() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
+    app.wait_projected(0).await; // every read model installed
     let base = format!("http://{}", app.dashboard_addr.unwrap());
     let index = http_get(&format!("{base}/")).await;
     assert!(!index.contains("http://") && !index.contains("https://"), "the page loads nothing from elsewhere");

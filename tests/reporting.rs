@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use coalition_ledger::startup::{Application, Roles};
 use common::*;
 use futures::TryStreamExt;
 use ledger_domain::EventKind;
@@ -380,4 +381,125 @@ async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[Recorde
     }
     assert_eq!(got, expected);
     assert!(!expected.is_empty(), "the demo history has dormant members");
+}
+
+#[tokio::test]
+async fn a_changed_definition_is_rebuilt_in_a_shadow_schema_while_queries_see_only_complete_answers() {
+    let mut app = TestApp::spawn().await;
+    let end = append_history(&mut app, 4000).await;
+    app.wait_projected(end).await;
+    let mut query = LedgerQueryClient::new(channel(app.query_addr).await);
+    let growth = every_page!(query, coalition_growth, months, end);
+    let board = every_page!(query, pledge_scoreboard, rows, end);
+    let (nats, db, settings, stopped) = app.stop().await;
+    stopped.unwrap();
+
+    // The deployed definitions are now "older" than the code: the next projector rebuilds both from the log.
+    let client = db.client().await;
+    let old: Vec<(String, String)> = client
+        .query(
+            "UPDATE ledger.projections SET version = version - 1 WHERE name IN ('coalition_growth', 'pledges')
+             RETURNING name, schema_name",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(old.len(), 2);
+    let app = TestApp::start(nats, db, settings.clone(), Roles { append: true, query: true, projector: false }).await;
+
+    // Dashboards keep asking while the rebuild runs; every answer must be the complete one.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut q = LedgerQueryClient::new(channel(app.query_addr).await);
+    let (stop_q, expected_growth, expected_board) = (stop.clone(), growth.clone(), board.clone());
+    let asker = tokio::spawn(async move {
+        let mut answers = 0;
+        while !stop_q.is_cancelled() {
+            assert_eq!(every_page!(q, coalition_growth, months, end), expected_growth, "growth during the rebuild");
+            assert_eq!(every_page!(q, pledge_scoreboard, rows, end), expected_board, "scoreboard during the rebuild");
+            answers += 1;
+        }
+        answers
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let projector = Application::build(settings, Roles { append: false, query: false, projector: true }).await.unwrap();
+    let stop_projector = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(projector.run(stop_projector.clone()));
+    let mut seen_rebuilding = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let rows = client
+            .query(
+                "SELECT state, version, schema_name FROM ledger.projections WHERE name IN ('coalition_growth', 'pledges')",
+                &[],
+            )
+            .await
+            .unwrap();
+        seen_rebuilding |= rows.iter().any(|r| r.get::<_, String>(0) == "rebuilding");
+        let done = rows.iter().all(|r| {
+            r.get::<_, String>(0) == "live" && !old.iter().any(|(_, schema)| *schema == r.get::<_, String>(2))
+        });
+        if done {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the rebuild did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.cancel();
+    let answers = asker.await.unwrap();
+    assert!(seen_rebuilding, "the projector rebuilt");
+    assert!(answers >= 5, "queries ran throughout ({answers} answers)");
+    // The old schemas are gone; the views read the new ones.
+    for (_, schema) in &old {
+        let gone: bool = client
+            .query_one("SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[schema])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(gone, "{schema} dropped");
+    }
+    stop_projector.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_stalled_projection_holds_back_no_other_and_the_status_shows_its_lag() {
+    let mut app = TestApp::spawn().await;
+    let end = append_history(&mut app, 500).await;
+    app.wait_projected(end).await;
+    // Block the pledges read model: a transaction holds its table locked (as a long migration or a stuck
+    // statement would).
+    let mut blocker = app.db.client().await;
+    let schema: String = blocker
+        .query_one("SELECT schema_name FROM ledger.projections WHERE name = 'pledges'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let tx = blocker.transaction().await.unwrap();
+    tx.batch_execute(&format!("LOCK TABLE {schema}.pledges IN ACCESS EXCLUSIVE MODE")).await.unwrap();
+
+    let history = coalition_ledger::generator::generate(2013);
+    let mut last = end;
+    for item in history.into_iter().skip(500).take(500) {
+        last = app.append.append(item.request).await.unwrap().into_inner().revision.max(last);
+    }
+    // Every other projection reaches the end; pledges stays behind and the status says by how much.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        let s = app.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
+        if s.projections.iter().filter(|p| p.name != "pledges").all(|p| p.position == last) {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the other projections were held back: {s:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let pledges = status.projections.iter().find(|p| p.name == "pledges").unwrap();
+    assert!(pledges.position < last && pledges.lag == status.log_end - pledges.position, "{pledges:?}");
+    assert_eq!(status.projections.len(), TestApp::PROJECTIONS);
+    // Released, it catches up.
+    tx.rollback().await.unwrap();
+    app.wait_projected(last).await;
 }

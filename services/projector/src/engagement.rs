@@ -15,6 +15,7 @@ impl Projection for Engagement {
     const NAME: &'static str = "engagement";
     const VERSION: i32 = 1;
     const TABLES: &'static [&'static str] = &["organisations", "members", "courses", "engaged"];
+    const VIEWS: &'static [&'static str] = &["organisation_engagement_days", "member_engagement"];
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -23,6 +23,12 @@ impl Projection for CoalitionGrowth {
     /// v2: joins/leaves by organisation type and size; website connections and deactivations.
     const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] = &["coalitions", "organisations", "members", "membership_months"];
+    const VIEWS: &'static [&'static str] = &[
+        "coalition_growth_monthly",
+        "coalition_growth_by_type",
+        "coalition_members_current",
+        "national_coalitions_monthly",
+    ];
 
     fn create_sql(s: &str) -> String {
         format!(

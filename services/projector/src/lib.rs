@@ -39,6 +39,9 @@ pub trait Projection: Send + Sync + 'static {
     const VERSION: i32;
     /// Tables in the projection's schema, compared by rebuild checks.
     const TABLES: &'static [&'static str];
+    /// Its views in the `reporting` schema, in the order `views_sql` creates them (readers lock them in this order
+    /// too, so that a rebuild's switch and a query never wait for each other in a cycle).
+    const VIEWS: &'static [&'static str];
     /// DDL creating the tables in schema `schema`.
     fn create_sql(schema: &str) -> String;
     /// `CREATE OR REPLACE VIEW reporting.…` statements pointing at schema `schema`.
@@ -49,6 +52,18 @@ pub trait Projection: Send + Sync + 'static {
         schema: &str,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send;
+}
+
+/// The `reporting` views of the projection named `name` (empty for an unknown name).
+pub fn views(name: &str) -> &'static [&'static str] {
+    match name {
+        CoalitionGrowth::NAME => CoalitionGrowth::VIEWS,
+        Pledges::NAME => Pledges::VIEWS,
+        Outcomes::NAME => Outcomes::VIEWS,
+        Participation::NAME => Participation::VIEWS,
+        Engagement::NAME => Engagement::VIEWS,
+        _ => &[],
+    }
 }
 
 #[derive(Debug, Error)]
@@ -71,5 +86,30 @@ impl ProjectorError {
             Self::Log(ledger_log::LogError::Unavailable(_)) | Self::Consumer(_) => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<P: Projection>() {
+        let sql = P::views_sql("s");
+        let created: Vec<&str> = sql
+            .split("CREATE OR REPLACE VIEW reporting.")
+            .skip(1)
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default())
+            .collect();
+        assert_eq!(created, P::VIEWS, "{}: VIEWS must list the views in the order views_sql creates them", P::NAME);
+        assert_eq!(views(P::NAME), P::VIEWS);
+    }
+
+    #[test]
+    fn every_projection_lists_its_views_in_creation_order() {
+        check::<CoalitionGrowth>();
+        check::<Pledges>();
+        check::<Outcomes>();
+        check::<Participation>();
+        check::<Engagement>();
     }
 }

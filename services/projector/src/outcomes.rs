@@ -17,6 +17,7 @@ impl Projection for Outcomes {
     const NAME: &'static str = "outcomes";
     const VERSION: i32 = 1;
     const TABLES: &'static [&'static str] = &["organisations", "pledges", "initiatives", "reports", "report_values"];
+    const VIEWS: &'static [&'static str] = &["outcomes_yearly"];
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -22,6 +22,7 @@ impl Projection for Participation {
     const VERSION: i32 = 1;
     const TABLES: &'static [&'static str] =
         &["coalitions", "courses", "course_quarters", "activity_quarters", "content"];
+    const VIEWS: &'static [&'static str] = &["participation_quarterly", "content_shared_quarterly"];
 
     fn create_sql(s: &str) -> String {
         format!(

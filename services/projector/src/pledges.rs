@@ -17,6 +17,7 @@ impl Projection for Pledges {
     const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] =
         &["organisations", "coalitions", "pledges", "targets", "reports", "progress"];
+    const VIEWS: &'static [&'static str] = &["pledge_pipeline", "pledge_scoreboard", "organisation_scoreboard"];
 
     fn create_sql(s: &str) -> String {
         format!(

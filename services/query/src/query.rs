@@ -87,6 +87,14 @@ impl QueryService {
                 .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
                 .start()
                 .await?;
+            // Lock the projection's views before the snapshot is taken (by the first query): a rebuild's switch
+            // then happens wholly before this snapshot or waits until it ends, so the answer comes from one
+            // complete build and the position read matches it.
+            let views = ledger_projector::views(name);
+            if !views.is_empty() {
+                let list = views.iter().map(|v| format!("reporting.{v}")).collect::<Vec<_>>().join(", ");
+                tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS SHARE MODE")).await?;
+            }
             let position = ledger_projector_position(&tx, name).await?;
             if position >= wanted {
                 let out = f(&tx).await?;
