@@ -182,9 +182,8 @@ fn latest_progress(events: &[RecordedEvent]) -> HashMap<(String, String, &'stati
             EventKind::ProgressCorrected(e) => {
                 let v = values.get_mut(&(pledge, e.report_id.to_string())).unwrap();
                 for (i, n) in &e.progress.cumulative {
-                    match v.iter_mut().find(|(name, _)| *name == i.name()) {
-                        Some(x) => x.1 = *n,
-                        None => {}
+                    if let Some(x) = v.iter_mut().find(|(name, _)| *name == i.name()) {
+                        x.1 = *n;
                     }
                 }
             }
