@@ -51,9 +51,10 @@ ledger="$root/target/release/ledger"
 export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port" LEDGER_DATABASE_URL="$db_url"
 export LEDGER_APPEND_ADDR="127.0.0.1:$append_port" LEDGER_QUERY_ADDR="127.0.0.1:$query_port"
 export LEDGER_METRICS_ADDR="127.0.0.1:${LEDGER_DEMO_METRICS_PORT:-9464}"
+export LEDGER_DASHBOARD_ADDR="127.0.0.1:${LEDGER_DEMO_DASHBOARD_PORT:-8080}"
 export LEDGER_APPEND_URL="http://127.0.0.1:$append_port" LEDGER_QUERY_URL="http://127.0.0.1:$query_port"
 
-step "starting the ledger (append API :$append_port, query API :$query_port, projector); log in .demo/ledger.log"
+step "starting the ledger (append API :$append_port, query API :$query_port, dashboard http://$LEDGER_DASHBOARD_ADDR/, projectors); log in .demo/ledger.log"
 if [ -f "$state/ledger.pid" ] && kill -0 "$(cat "$state/ledger.pid")" 2>/dev/null; then kill -TERM "$(cat "$state/ledger.pid")"; sleep 1; fi
 "$ledger" all >> "$state/ledger.log" 2>&1 & echo $! > "$state/ledger.pid"
 
@@ -64,6 +65,7 @@ cat <<TXT
 
 == where to look
   stop everything:    bash scripts/demo.sh stop
+  web dashboard:      http://$LEDGER_DASHBOARD_ADDR/ (live: it follows new events)
   SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
                       psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics

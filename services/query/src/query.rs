@@ -38,7 +38,8 @@ pub enum QueryError {
 
 impl From<tokio_postgres::Error> for QueryError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        // The server's own message ("relation … does not exist") rather than the driver's "db error".
+        Self::Unavailable(e.as_db_error().map_or_else(|| e.to_string(), |d| format!("postgres: {}", d.message())))
     }
 }
 
@@ -81,6 +82,20 @@ impl QueryService {
         let client = conn.client();
         let mut pause = Duration::from_millis(1);
         loop {
+            // A projection not installed yet (no projector has started) has no views to lock: it is at position 0.
+            if !installed(client, name).await? {
+                if wanted == 0 {
+                    return Err(QueryError::Unavailable(format!(
+                        "projection {name} is not installed yet: no projector has started on this database"
+                    )));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(QueryError::NotReached { projection: name, position: 0, wanted });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+                continue;
+            }
             let tx = client
                 .build_transaction()
                 .read_only(true)
@@ -290,6 +305,10 @@ impl QueryService {
         })
         .await
     }
+}
+
+async fn installed(client: &tokio_postgres::Client, name: &str) -> Result<bool, QueryError> {
+    Ok(client.query_opt("SELECT 1 FROM ledger.projections WHERE name = $1", &[&name]).await?.is_some())
 }
 
 async fn ledger_projector_position(tx: &Transaction<'_>, name: &str) -> Result<u64, QueryError> {
