@@ -122,14 +122,17 @@ pub async fn run(mut settings: Settings, args: BenchArgs) -> anyhow::Result<()> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let live_catch_up = wait.elapsed();
-    let r = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await?;
-    println!(
-        "\nevery projector caught up {live_catch_up:.2?} after the last append; coalition_growth rebuild of {} events: {:.2?} = {:.0} events/s (identical to live: {})",
-        r.events,
-        r.elapsed,
-        r.events as f64 / r.elapsed.as_secs_f64(),
-        r.differing_rows == Some(0)
-    );
+    println!("\nevery projector caught up {live_catch_up:.2?} after the last append; rebuilds from the log:");
+    for r in ledger_projector::rebuild_all(&log, &mut client).await? {
+        println!(
+            "  {:<17} {} events in {:.2?} = {:.0} events/s (identical to live: {})",
+            r.projection,
+            r.events,
+            r.elapsed,
+            r.events as f64 / r.elapsed.as_secs_f64(),
+            r.differing_rows == Some(0)
+        );
+    }
     println!("({total} events appended to stream {})", settings.stream);
     stop.cancel();
     handle.await??;

@@ -168,6 +168,24 @@ async fn the_reporting_role_reads_the_reporting_views_and_nothing_else() {
         .map(|r| r.get(0))
         .collect();
     assert!(undocumented.is_empty(), "reporting columns without a comment: {undocumented:?}");
+    // docs/reporting.md documents each view column with the same words (and type) as the database.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reporting.md")).unwrap();
+    let columns = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'reporting' AND c.relkind = 'v' AND a.attnum > 0 ORDER BY c.relname, a.attnum",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in &columns {
+        let (view, column, ty, comment): (String, String, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let section = doc.split(&format!("## reporting.{view}\n")).nth(1).unwrap_or_else(|| panic!("docs: no {view}"));
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let line = format!("| `{column}` | {ty} | {comment} |");
+        assert!(section.contains(&line), "docs/reporting.md, {view}: expected the line {line}");
+    }
     let schema: String = client
         .query_one("SELECT schema_name FROM ledger.projections WHERE name = 'coalition_growth'", &[])
         .await
