@@ -37,6 +37,9 @@ pub struct Settings {
     /// Address of the Prometheus metrics endpoint (`GET /metrics`), e.g. `127.0.0.1:9464`; none if unset.
     #[arg(long, env = "LEDGER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Write each append on its own instead of coalescing concurrent appends into atomic batches (group commit).
+    #[arg(long, env = "LEDGER_NO_GROUP_COMMIT")]
+    pub no_group_commit: bool,
     /// Messages per projector transaction.
     #[arg(long, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
     pub projector_batch: usize,
@@ -49,6 +52,7 @@ impl Settings {
             stream: self.stream.clone(),
             subject_prefix: self.subject_prefix.clone(),
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+            group_commit: !self.no_group_commit,
         }
     }
 

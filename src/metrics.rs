@@ -59,6 +59,21 @@ pub async fn render(s: &Sources) -> String {
             "counter",
             &[(String::new(), a.events_written.load(Ordering::Relaxed))],
         );
+        let g = s.log.group_stats();
+        let one = |c: &std::sync::atomic::AtomicU64| [(String::new(), c.load(Ordering::Relaxed))];
+        line("ledger_group_commits_total", "Atomic batches that carried several appends.", "counter", &one(&g.groups));
+        line(
+            "ledger_group_commit_appends_total",
+            "Appends written in those batches.",
+            "counter",
+            &one(&g.grouped_appends),
+        );
+        line(
+            "ledger_group_commits_refused_total",
+            "Groups the server refused (their appends were then written one by one).",
+            "counter",
+            &one(&g.refused_groups),
+        );
     }
     let per = |f: fn(&ProjectorMetrics) -> u64| -> Vec<(String, u64)> {
         s.projections.iter().map(|(n, m)| (format!("{{projection=\"{n}\"}}"), f(m))).collect()

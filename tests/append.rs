@@ -175,3 +175,80 @@ async fn an_event_id_reused_for_another_aggregate_is_refused_and_writes_nothing(
     assert!(err.message().contains("already used by another aggregate"), "{}", err.message());
     assert_eq!(replay_all(&mut app).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_bulk_call_applies_each_append_with_its_own_guarantees_and_concurrent_appends_share_batches() {
+    use v1::append_result::Result as R;
+    let mut app = TestApp::spawn().await;
+    let first = app.append.append(coalition("c-0", "SE", date(2016, 1, 1))).await.unwrap().into_inner().revision;
+    // 300 new coalitions, one stale revision, one malformed append, and a membership joined, left and joined
+    // again (valid only in this order).
+    let mut appends: Vec<v1::AppendRequest> =
+        (1..=300).map(|i| coalition(&format!("c-{i}"), "SE", date(2016, 1, 1))).collect();
+    let mut stale = coalition("c-0", "SE", date(2016, 1, 1));
+    stale.expected_revision =
+        Some(v1::ExpectedRevision { expected: Some(v1::expected_revision::Expected::Exact(first + 7)) });
+    stale.events[0].event_id = uuid::Uuid::new_v4().to_string();
+    appends.push(stale);
+    let mut malformed = coalition("c-x", "SE", date(2016, 1, 1));
+    malformed.events[0].event_id = "not-a-uuid".into();
+    appends.push(malformed);
+    app.append.append(organisation("org-1")).await.unwrap();
+    appends.push(membership("c-0", "org-1", vec![joined("c-0", "org-1", date(2020, 1, 1))]));
+    appends.push(membership("c-0", "org-1", vec![left("c-0", "org-1", date(2020, 2, 1))]));
+    appends.push(membership("c-0", "org-1", vec![joined("c-0", "org-1", date(2020, 3, 1))]));
+
+    let results = app.append.append_many(v1::AppendManyRequest { appends }).await.unwrap().into_inner().results;
+    assert_eq!(results.len(), 305);
+    let mut positions: Vec<u64> = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        match (i, r.result.as_ref().unwrap()) {
+            (300, R::Failed(f)) => {
+                assert_eq!(f.code, Code::Aborted as i32, "{f:?}");
+                assert_eq!(f.current_revision, first);
+            }
+            (301, R::Failed(f)) => {
+                assert_eq!(f.code, Code::InvalidArgument as i32);
+                assert!(f.message.contains("event_id"), "{}", f.message);
+            }
+            (_, R::Ok(ok)) => positions.extend(ok.positions.iter().copied()),
+            (i, other) => panic!("append {i}: {other:?}"),
+        }
+    }
+    // Every accepted event written once: the log holds exactly them, each at its own position.
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(positions.len(), 303);
+    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    assert_eq!(log.end().await.unwrap(), first + 1 + 303);
+    // The membership's three appends landed in the order given.
+    let [j1, l, j2] = [302, 303, 304].map(|i| match results[i].result.as_ref().unwrap() {
+        R::Ok(ok) => ok.positions[0],
+        R::Failed(f) => panic!("{f:?}"),
+    });
+    assert!(j1 < l && l < j2);
+    // Concurrent appends were coalesced (group commit), without any group being refused.
+    let metrics = reqwest_metrics(&app).await;
+    let grouped: u64 = metric(&metrics, "ledger_group_commit_appends_total");
+    assert!(grouped > 0, "no append was group-committed:\n{metrics}");
+    assert_eq!(metric(&metrics, "ledger_group_commits_refused_total"), 0);
+
+    let too_many = v1::AppendManyRequest { appends: vec![organisation("org-2"); 10_001] };
+    assert_eq!(app.append.append_many(too_many).await.unwrap_err().code(), Code::InvalidArgument);
+}
+
+async fn reqwest_metrics(app: &TestApp) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(app.metrics_addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}

@@ -168,6 +168,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         dashboard_addr: Some("127.0.0.1:0".parse().unwrap()),
         no_dashboard: false,
+        no_group_commit: false,
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
     }

@@ -7,6 +7,7 @@
 //!   metadata entry.
 //! - `UNAVAILABLE`: the log cannot be reached or the outcome is unknown; retry with the same event ids.
 //! - `INTERNAL`: the aggregate's history cannot be read by this code.
+use futures::StreamExt;
 use ledger_domain::{DomainError, ExpectedRevision};
 use ledger_proto::convert::{
     aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain, timestamp_to_domain,
@@ -68,21 +69,21 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
     Ok(AppendCommand { aggregate, expected, events })
 }
 
-#[tonic::async_trait]
-impl LedgerAppend for AppendService {
-    #[tracing::instrument(skip_all, fields(aggregate, events = request.get_ref().events.len()))]
-    async fn append(&self, request: Request<v1::AppendRequest>) -> Result<Response<v1::AppendResponse>, Status> {
-        let cmd = command_from_request(request.get_ref()).map_err(|e| {
+/// Most appends in one `AppendMany` call.
+pub const MAX_APPENDS_PER_CALL: usize = 10_000;
+
+impl AppendService {
+    /// One append of any call: validate, append, count, and log what went wrong.
+    async fn append_request(&self, req: &v1::AppendRequest) -> Result<v1::AppendResponse, Status> {
+        let cmd = command_from_request(req).map_err(|e| {
             self.metrics.invalid.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Status::from(AppendError::from(e))
         })?;
         tracing::Span::current().record("aggregate", tracing::field::display(&cmd.aggregate));
         match AppendService::append(self, cmd).await {
-            Ok(o) => Ok(Response::new(v1::AppendResponse {
-                positions: o.positions,
-                revision: o.revision,
-                deduplicated: o.deduplicated,
-            })),
+            Ok(o) => {
+                Ok(v1::AppendResponse { positions: o.positions, revision: o.revision, deduplicated: o.deduplicated })
+            }
             Err(e) => {
                 match &e {
                     AppendError::Unavailable(_) | AppendError::Internal(_) => {
@@ -93,5 +94,65 @@ impl LedgerAppend for AppendService {
                 Err(e.into())
             }
         }
+    }
+}
+
+fn failure(status: &Status) -> v1::AppendFailure {
+    v1::AppendFailure {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        current_revision: status
+            .metadata()
+            .get(CURRENT_REVISION_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+#[tonic::async_trait]
+impl LedgerAppend for AppendService {
+    #[tracing::instrument(skip_all, fields(aggregate, events = request.get_ref().events.len()))]
+    async fn append(&self, request: Request<v1::AppendRequest>) -> Result<Response<v1::AppendResponse>, Status> {
+        self.append_request(request.get_ref()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(appends = request.get_ref().appends.len()))]
+    async fn append_many(
+        &self,
+        request: Request<v1::AppendManyRequest>,
+    ) -> Result<Response<v1::AppendManyResponse>, Status> {
+        let appends = request.into_inner().appends;
+        if appends.len() > MAX_APPENDS_PER_CALL {
+            return Err(Status::invalid_argument(format!(
+                "appends: {} appends, at most {MAX_APPENDS_PER_CALL} per call",
+                appends.len()
+            )));
+        }
+        // Per aggregate, in the order given; aggregates concurrently (their appends meet in the group commit).
+        let mut lanes: std::collections::HashMap<(i32, String), Vec<usize>> = std::collections::HashMap::new();
+        for (i, a) in appends.iter().enumerate() {
+            let key = a.aggregate.as_ref().map(|g| (g.r#type, g.id.clone())).unwrap_or((0, String::new()));
+            lanes.entry(key).or_default().push(i);
+        }
+        let appends = &appends;
+        let lanes = lanes.into_values().map(|lane| async move {
+            let mut out = Vec::with_capacity(lane.len());
+            for i in lane {
+                let result = match self.append_request(&appends[i]).await {
+                    Ok(ok) => v1::append_result::Result::Ok(ok),
+                    Err(status) => v1::append_result::Result::Failed(failure(&status)),
+                };
+                out.push((i, result));
+            }
+            out
+        });
+        let mut results = vec![v1::AppendResult { result: None }; appends.len()];
+        for lane in futures::stream::iter(lanes).buffer_unordered(256).collect::<Vec<_>>().await {
+            for (i, r) in lane {
+                results[i].result = Some(r);
+            }
+        }
+        Ok(Response::new(v1::AppendManyResponse { results }))
     }
 }

@@ -32,7 +32,7 @@ pub struct OutgoingEvent {
 }
 
 impl OutgoingEvent {
-    fn headers(&self) -> HeaderMap {
+    pub(crate) fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         let id = self.event_id.to_string();
         h.insert(headers::MSG_ID, id.as_str());
@@ -45,13 +45,13 @@ impl OutgoingEvent {
 
 /// An optimistic-concurrency check: the last sequence of `scope` (or of the subject written, if `None`).
 #[derive(Debug, Clone)]
-struct Check {
+pub(crate) struct Check {
     sequence: u64,
     scope: Option<String>,
 }
 
 impl Check {
-    fn add_to(&self, h: &mut HeaderMap) {
+    pub(crate) fn add_to(&self, h: &mut HeaderMap) {
         h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, self.sequence.to_string().as_str());
         if let Some(scope) = &self.scope {
             h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, scope.as_str());
@@ -61,25 +61,25 @@ impl Check {
 
 /// The reply to a batch commit: an ack or an error (ADR-50).
 #[derive(Debug, Deserialize)]
-struct BatchReply {
+pub(crate) struct BatchReply {
     #[serde(default)]
-    seq: u64,
+    pub(crate) seq: u64,
     #[serde(default)]
-    count: Option<u64>,
+    pub(crate) count: Option<u64>,
     #[serde(default)]
-    error: Option<ApiError>,
+    pub(crate) error: Option<ApiError>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ApiError {
+pub(crate) struct ApiError {
     #[serde(default)]
-    err_code: u64,
+    pub(crate) err_code: u64,
     #[serde(default)]
-    description: String,
+    pub(crate) description: String,
 }
 
 /// JetStream error codes for a failed `Nats-Expected-Last-Subject-Sequence` check.
-const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
+pub(crate) const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
 
 impl Log {
     /// Appends `events` to `aggregate`'s subject, all or none, in order. With `expected_last = Some(n)` the write
@@ -106,6 +106,29 @@ impl Log {
                 Some(Check { sequence: n, scope: (scope != subject).then_some(scope) })
             }
         };
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.committer {
+            // Coalesced with concurrent appends into one atomic batch.
+            Some(committer) if events.len() <= crate::group::MAX_GROUP_MESSAGES => {
+                let (done, answer) = tokio::sync::oneshot::channel();
+                let scope = self.scope(aggregate);
+                let write = crate::group::Write { subject, scope, check, events: events.to_vec(), done };
+                committer.send(write).await.map_err(|_| LogError::Unavailable("the group committer stopped".into()))?;
+                answer.await.map_err(|_| LogError::Unavailable("the group committer dropped the append".into()))?
+            }
+            _ => self.write_alone(subject, check, events).await,
+        }
+    }
+
+    /// Writes one append by itself: one publish, or one atomic batch of its events.
+    pub(crate) async fn write_alone(
+        &self,
+        subject: String,
+        check: Option<Check>,
+        events: &[OutgoingEvent],
+    ) -> Result<Vec<u64>, LogError> {
         match events {
             [] => Ok(Vec::new()),
             [one] => self.publish_one(subject, check, one).await.map(|seq| vec![seq]),

@@ -2,6 +2,7 @@
 //! the immutable stream, appending with per-aggregate revision checks, and reading back.
 mod append;
 mod error;
+mod group;
 mod read;
 mod stream;
 mod version;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 pub use append::{OutgoingEvent, headers};
 pub use error::LogError;
+pub use group::GroupStats;
 pub use read::{LogMessage, ReadFrom};
 pub use version::ServerVersion;
 
@@ -27,6 +29,8 @@ pub struct LogConfig {
     pub subject_prefix: String,
     /// JetStream's duplicate-detection window for `Nats-Msg-Id` (the ledger also deduplicates by itself).
     pub duplicate_window: Duration,
+    /// Coalesce concurrent appends into atomic batches (group commit), if the server supports them.
+    pub group_commit: bool,
 }
 
 impl LogConfig {
@@ -36,6 +40,7 @@ impl LogConfig {
             stream: "LEDGER".into(),
             subject_prefix: "ledger".into(),
             duplicate_window: Duration::from_secs(120),
+            group_commit: true,
         }
     }
 }
@@ -49,6 +54,9 @@ pub struct Log {
     prefix: String,
     version: ServerVersion,
     atomic_batches: bool,
+    /// Group commit, when the server has atomic batches and it was asked for (see `group.rs`).
+    committer: Option<tokio::sync::mpsc::Sender<group::Write>>,
+    group_stats: std::sync::Arc<GroupStats>,
 }
 
 impl std::fmt::Debug for Log {
@@ -71,8 +79,22 @@ impl Log {
         let version = ServerVersion::check(&client.server_info().version)?;
         let js = jetstream::new(client.clone());
         let (stream, atomic_batches) = stream::ensure(&js, config, version).await?;
-        tracing::info!(server = %version, stream = %config.stream, atomic_batches, "connected to the log");
-        Ok(Self { client, js, stream, prefix: config.subject_prefix.clone(), version, atomic_batches })
+        let mut log = Self {
+            client,
+            js,
+            stream,
+            prefix: config.subject_prefix.clone(),
+            version,
+            atomic_batches,
+            committer: None,
+            group_stats: Default::default(),
+        };
+        let group_commit = config.group_commit && atomic_batches;
+        if group_commit {
+            log.committer = Some(group::spawn(log.clone()));
+        }
+        tracing::info!(server = %version, stream = %config.stream, atomic_batches, group_commit, "connected to the log");
+        Ok(log)
     }
 
     pub fn server_version(&self) -> ServerVersion {
@@ -82,6 +104,11 @@ impl Log {
     /// Whether multi-event appends can be written atomically (nats-server >= 2.12 with `allow_atomic`).
     pub fn atomic_batches(&self) -> bool {
         self.atomic_batches
+    }
+
+    /// What group commit did so far (shared by every clone of this log).
+    pub fn group_stats(&self) -> &GroupStats {
+        &self.group_stats
     }
 
     pub fn stream_name(&self) -> &str {

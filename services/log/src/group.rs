@@ -1,0 +1,223 @@
+//! Group commit: appends that arrive while others are being written are coalesced into one JetStream atomic batch
+//! (nats-server >= 2.12), so that they share one round trip and one fsync.
+//!
+//! Each append keeps its own optimistic-concurrency check (a header on its first message). JetStream evaluates
+//! every check of a batch against the stream as it was before the batch, so a group never holds two appends of
+//! the same consistency scope: the later one waits for the next group. If the server refuses a group (a failed
+//! check, a repeated event id, ...), nothing of it was written, and its appends are written again one by one, so
+//! that only the offending append fails. Nothing waits for a group to fill: an append arriving on an idle log
+//! goes out at once, alone.
+use std::collections::{HashSet, VecDeque};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::append::{BatchReply, Check, OutgoingEvent, WRONG_LAST_SEQUENCE, headers};
+use crate::{Log, LogError};
+
+/// Most messages in one atomic batch (JetStream's limit).
+pub(crate) const MAX_GROUP_MESSAGES: usize = 1000;
+/// Groups being written at once; more arriving appends queue for the next group.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// What the group committer did, for metrics.
+#[derive(Debug, Default)]
+pub struct GroupStats {
+    /// Atomic batches holding more than one append that the server accepted.
+    pub groups: std::sync::atomic::AtomicU64,
+    /// Appends written in those batches.
+    pub grouped_appends: std::sync::atomic::AtomicU64,
+    /// Groups the server refused, whose appends were then written one by one.
+    pub refused_groups: std::sync::atomic::AtomicU64,
+}
+
+/// One append waiting to be written.
+pub(crate) struct Write {
+    pub(crate) subject: String,
+    /// The consistency scope: at most one append per scope in a group.
+    pub(crate) scope: String,
+    pub(crate) check: Option<Check>,
+    pub(crate) events: Vec<OutgoingEvent>,
+    pub(crate) done: oneshot::Sender<Result<Vec<u64>, LogError>>,
+}
+
+/// Starts the committer for `log` (which must not itself route through a committer). It ends, and logs that it
+/// did, when every sender is dropped and the last group is written.
+pub(crate) fn spawn(log: Log) -> mpsc::Sender<Write> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(async move {
+        run(log, rx).await;
+        tracing::debug!("group committer stopped: no more appends");
+    });
+    tx
+}
+
+async fn run(log: Log, mut rx: mpsc::Receiver<Write>) {
+    let mut pending: VecDeque<Write> = VecDeque::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        while let Ok(w) = rx.try_recv() {
+            pending.push_back(w);
+        }
+        while in_flight.len() < MAX_IN_FLIGHT && !pending.is_empty() {
+            let group = take_group(&mut pending);
+            in_flight.push(commit(log.clone(), group));
+        }
+        if !open && pending.is_empty() && in_flight.is_empty() {
+            return;
+        }
+        tokio::select! {
+            w = rx.recv(), if open => match w {
+                Some(w) => pending.push_back(w),
+                None => open = false,
+            },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+        }
+    }
+}
+
+/// The next group, in arrival order: appends of distinct scopes, at most [`MAX_GROUP_MESSAGES`] messages. An
+/// append left out stays in the queue in its place.
+fn take_group(pending: &mut VecDeque<Write>) -> Vec<Write> {
+    let mut group = Vec::new();
+    let mut scopes = HashSet::new();
+    let mut messages = 0;
+    let mut rest = VecDeque::with_capacity(pending.len());
+    while let Some(w) = pending.pop_front() {
+        let fits = messages + w.events.len() <= MAX_GROUP_MESSAGES && !scopes.contains(&w.scope);
+        if fits && (group.is_empty() || messages < MAX_GROUP_MESSAGES) {
+            messages += w.events.len();
+            scopes.insert(w.scope.clone());
+            group.push(w);
+        } else {
+            // A skipped scope stays blocked for the rest of this group, so a scope's appends keep their order.
+            scopes.insert(w.scope.clone());
+            rest.push_back(w);
+        }
+    }
+    *pending = rest;
+    group
+}
+
+async fn commit(log: Log, group: Vec<Write>) {
+    if group.len() == 1 {
+        if let Some(w) = group.into_iter().next() {
+            let result = log.write_alone(w.subject, w.check, &w.events).await;
+            let _ = w.done.send(result);
+        }
+        return;
+    }
+    match publish_group(&log, &group).await {
+        Ok(positions) => {
+            log.group_stats.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log.group_stats.grouped_appends.fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let mut positions = positions.into_iter();
+            for w in group {
+                let mine: Vec<u64> = positions.by_ref().take(w.events.len()).collect();
+                let _ = w.done.send(Ok(mine));
+            }
+        }
+        Err(GroupError::Refused(reason)) => {
+            // Nothing was written: each append on its own, in order, gets its own answer.
+            log.group_stats.refused_groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(appends = group.len(), %reason, "group refused; writing its appends one by one");
+            for w in group {
+                let result = log.write_alone(w.subject, w.check, &w.events).await;
+                let _ = w.done.send(result);
+            }
+        }
+        Err(GroupError::Unknown(reason)) => {
+            for w in group {
+                let _ = w.done.send(Err(LogError::Unavailable(reason.clone())));
+            }
+        }
+    }
+}
+
+enum GroupError {
+    /// The server answered that it wrote nothing.
+    Refused(String),
+    /// No answer: the group may or may not have been written.
+    Unknown(String),
+}
+
+async fn publish_group(log: &Log, group: &[Write]) -> Result<Vec<u64>, GroupError> {
+    let batch_id = Uuid::new_v4().simple().to_string();
+    let total: usize = group.iter().map(|w| w.events.len()).sum();
+    let mut n = 0;
+    let unknown = |e: &dyn std::fmt::Display| GroupError::Unknown(format!("group commit: {e}"));
+    for w in group {
+        for (i, e) in w.events.iter().enumerate() {
+            n += 1;
+            let mut h = e.headers();
+            h.insert(headers::BATCH_ID, batch_id.as_str());
+            h.insert(headers::BATCH_SEQUENCE, n.to_string().as_str());
+            if i == 0
+                && let Some(c) = &w.check
+            {
+                c.add_to(&mut h);
+            }
+            let body: Bytes = e.body.clone();
+            if n < total {
+                log.client.publish_with_headers(w.subject.clone(), h, body).await.map_err(|e| unknown(&e))?;
+                continue;
+            }
+            h.insert(headers::BATCH_COMMIT, "1");
+            let reply = log.client.request_with_headers(w.subject.clone(), h, body).await.map_err(|e| unknown(&e))?;
+            let reply: BatchReply = serde_json::from_slice(&reply.payload)
+                .map_err(|e| GroupError::Unknown(format!("unreadable group reply: {e}")))?;
+            if let Some(err) = reply.error {
+                let kind = if WRONG_LAST_SEQUENCE.contains(&err.err_code) { "a check failed" } else { "refused" };
+                return Err(GroupError::Refused(format!("{kind}: {} (error {})", err.description, err.err_code)));
+            }
+            let count = reply.count.unwrap_or(total as u64);
+            if count != total as u64 || reply.seq < count {
+                return Err(GroupError::Unknown(format!(
+                    "group of {total} committed {count} messages ending at {}",
+                    reply.seq
+                )));
+            }
+            return Ok((reply.seq + 1 - count..=reply.seq).collect());
+        }
+    }
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(scope: &str, events: usize) -> Write {
+        let e = OutgoingEvent { event_id: Uuid::nil(), event_type: "t", schema_version: 1, body: Bytes::new() };
+        let (done, _) = oneshot::channel();
+        Write { subject: scope.into(), scope: scope.into(), check: None, events: vec![e; events], done }
+    }
+
+    fn scopes(ws: &[Write]) -> Vec<&str> {
+        ws.iter().map(|w| w.scope.as_str()).collect()
+    }
+
+    #[test]
+    fn a_group_holds_one_append_per_scope_and_keeps_each_scopes_order() {
+        let mut q: VecDeque<Write> = ["a", "b", "a", "c", "a"].iter().map(|s| write(s, 1)).collect();
+        let first = take_group(&mut q);
+        assert_eq!(scopes(&first), ["a", "b", "c"]);
+        assert_eq!(q.iter().map(|w| w.scope.as_str()).collect::<Vec<_>>(), ["a", "a"]);
+        assert_eq!(scopes(&take_group(&mut q)), ["a"]);
+        assert_eq!(scopes(&take_group(&mut q)), ["a"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_group_stays_within_the_batch_limit_and_a_large_append_still_goes_out() {
+        let mut q: VecDeque<Write> = vec![write("a", 600), write("b", 500), write("c", 400)].into();
+        assert_eq!(scopes(&take_group(&mut q)), ["a", "c"]);
+        assert_eq!(scopes(&take_group(&mut q)), ["b"]);
+        let mut q: VecDeque<Write> = vec![write("big", MAX_GROUP_MESSAGES)].into();
+        assert_eq!(take_group(&mut q).len(), 1);
+    }
+}
