@@ -69,6 +69,10 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
     Ok(AppendCommand { aggregate, expected, events })
 }
 
+/// Aggregates of one `AppendMany` call appended concurrently: enough to fill a group commit (up to 1,000
+/// messages per atomic batch).
+const MAX_GROUP_LANES: usize = 1000;
+
 /// Most appends in one `AppendMany` call.
 pub const MAX_APPENDS_PER_CALL: usize = 10_000;
 
@@ -148,7 +152,7 @@ impl LedgerAppend for AppendService {
             out
         });
         let mut results = vec![v1::AppendResult { result: None }; appends.len()];
-        for lane in futures::stream::iter(lanes).buffer_unordered(256).collect::<Vec<_>>().await {
+        for lane in futures::stream::iter(lanes).buffer_unordered(MAX_GROUP_LANES).collect::<Vec<_>>().await {
             for (i, r) in lane {
                 results[i].result = Some(r);
             }

@@ -20,8 +20,11 @@ use crate::{Log, LogError};
 
 /// Most messages in one atomic batch (JetStream's limit).
 pub(crate) const MAX_GROUP_MESSAGES: usize = 1000;
-/// Groups being written at once; more arriving appends queue for the next group.
-const MAX_IN_FLIGHT: usize = 4;
+/// Groups being written at once; appends arriving meanwhile queue for the next group. Measured on nats-server
+/// 2.15 with `sync_interval: always` (2 cores): an atomic batch costs ~3 ms whatever its size up to a few dozen
+/// messages and the server commits batches one after the other, so one group at a time makes the largest groups:
+/// 64 clients reached 6,789 appends/s with 1 in flight, 5,818 with 2, 4,370 with 8.
+const MAX_IN_FLIGHT: usize = 1;
 
 /// What the group committer did, for metrics.
 #[derive(Debug, Default)]
