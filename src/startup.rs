@@ -193,11 +193,26 @@ fn spawn_grpc(
 ) {
     tasks.spawn(async move {
         let r = router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+            .serve_with_incoming_shutdown(incoming(listener), stop.cancelled_owned())
             .await
             .with_context(|| format!("{role} server"));
         (role, r)
     });
+}
+
+/// Accepted connections with Nagle's algorithm off: a reply written in several pieces (HTTP/2 headers, then data)
+/// must not wait for the client's delayed ACK (measured: ~44 ms per query without it).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        if let Err(e) = conn.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        Ok(conn)
+    })
 }
 
 fn reflection_v1() -> anyhow::Result<
