@@ -92,8 +92,8 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
 
-fn rate(n: usize, d: Duration) -> f64 {
-    (n as f64 / d.as_secs_f64().max(1e-9)).round()
+fn rate(n: usize, d: Duration) -> u64 {
+    (n as f64 / d.as_secs_f64().max(1e-9)).round() as u64
 }
 
 // ---- synthetic events for the raw and rebuild streams ----------------------------------------------------------
@@ -241,12 +241,12 @@ async fn raw_batches(client: &async_nats::Client, msgs: &[(String, Bytes)], size
     Ok(started.elapsed())
 }
 
-/// Postgres `COPY ... (FORMAT binary)` of (position, subject, body) rows into a fresh table.
+/// Postgres `COPY ... (FORMAT binary)` of (position, subject, body) rows into a fresh (logged) table.
 async fn raw_copy(pg: &tokio_postgres::Client, table: &str, rows: &[(u64, String, Bytes)]) -> anyhow::Result<Duration> {
     use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::Type;
     pg.batch_execute(&format!(
-        "DROP TABLE IF EXISTS {table}; CREATE UNLOGGED TABLE {table} (position bigint, subject text, body bytea)"
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (position bigint, subject text, body bytea)"
     ))
     .await?;
     let started = Instant::now();
@@ -624,6 +624,7 @@ async fn measure(
     let nats = async_nats::connect(ledger.nats_url.as_str()).await.context("connecting to NATS")?;
     let js = async_nats::jetstream::new(nats.clone());
     let mut report = json!({
+        "tag": tag,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "smoke": args.smoke,
         "nats_server": nats.server_info().version,

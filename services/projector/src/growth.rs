@@ -3,6 +3,8 @@
 //!
 //! Tables live in a schema per build (`proj_coalition_growth_v<version>[_r<n>]`); dashboards and the query API
 //! read them only through the `reporting` views, which are switched atomically when a rebuild finishes.
+use std::collections::HashMap;
+
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
 use time::Date;
@@ -145,74 +147,197 @@ impl Projection for CoalitionGrowth {
         )
     }
 
+    /// Set-based: the batch is folded in memory into its net effect (final organisation rows, the memberships
+    /// ended and begun, joins and leaves per coalition, organisation and month), then written with a few `UNNEST`
+    /// statements instead of one statement per event. Coalition events, rare, are applied one by one first.
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
-        let coalition = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.coalitions (coalition_id, name, kind, country, launched_on) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (coalition_id) DO NOTHING"
-            ))
-            .await?;
-        let website = tx
-            .prepare(&format!("UPDATE {s}.coalitions SET website_url = $2, connected_on = $3 WHERE coalition_id = $1"))
-            .await?;
-        let deactivated =
-            tx.prepare(&format!("UPDATE {s}.coalitions SET deactivated_on = $2 WHERE coalition_id = $1")).await?;
-        let organisation = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.organisations VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
-            ))
-            .await?;
-        let renamed = tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?;
-        let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
-        let leave =
-            tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
-        // The organisation's type and size at the time (registered before it can join; 'unknown' otherwise).
-        let month = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.membership_months (coalition_id, month, organisation_type, size, joins, leaves)
-                 SELECT $1, $3, coalesce(o.organisation_type, 'unknown'), coalesce(o.size, 'unknown'), $4, $5
-                 FROM (SELECT) x LEFT JOIN {s}.organisations o ON o.organisation_id = $2
-                 ON CONFLICT (coalition_id, month, organisation_type, size)
-                 DO UPDATE SET joins = {s}.membership_months.joins + EXCLUDED.joins,
-                               leaves = {s}.membership_months.leaves + EXCLUDED.leaves"
-            ))
-            .await?;
-        let mut p = Pipeline::new(tx);
+        let mut coalition_events = Vec::new();
+        let mut orgs: Vec<OrgRow> = Vec::new();
+        let mut org_index: HashMap<String, usize> = HashMap::new();
+        let mut renames: HashMap<String, String> = HashMap::new();
+        // Per (coalition, organisation): whether the batch ends a membership, and the joined_on it leaves active.
+        let mut members: HashMap<(String, String), (bool, Option<Date>)> = HashMap::new();
+        let mut member_order: Vec<(String, String)> = Vec::new();
+        let mut months: HashMap<(String, String, Date), (i64, i64)> = HashMap::new();
         for r in events {
-            let id = r.aggregate.id().to_owned();
+            let id = r.aggregate.id();
             match &r.event.kind {
-                EventKind::CoalitionEstablished(e) => {
-                    let country = e.country.as_ref().map(|c| c.as_str().to_owned());
-                    p.push(&coalition, params![id, e.name.clone(), e.kind.name(), country, e.launched_on]);
-                }
-                EventKind::CoalitionWebsiteConnected(e) => p.push(&website, params![id, e.url.clone(), e.connected_on]),
-                EventKind::CoalitionDeactivated(e) => p.push(&deactivated, params![id, e.deactivated_on]),
-                EventKind::OrganisationRegistered(e) => p.push(
-                    &organisation,
-                    params![
-                        id,
+                EventKind::CoalitionEstablished(_)
+                | EventKind::CoalitionWebsiteConnected(_)
+                | EventKind::CoalitionDeactivated(_) => coalition_events.push(r),
+                EventKind::OrganisationRegistered(e) => {
+                    let row = (
+                        id.to_owned(),
                         e.name.clone(),
                         e.country.as_str().to_owned(),
                         e.organisation_type.name(),
-                        e.size.name()
-                    ],
-                ),
-                EventKind::OrganisationRenamed(e) => p.push(&renamed, params![id, e.name.clone()]),
+                        e.size.name(),
+                    );
+                    match org_index.get(id) {
+                        Some(&i) => orgs[i].1 = row.1,
+                        None => {
+                            org_index.insert(id.to_owned(), orgs.len());
+                            orgs.push(row);
+                        }
+                    }
+                }
+                EventKind::OrganisationRenamed(e) => match org_index.get(id) {
+                    Some(&i) => orgs[i].1 = e.name.clone(),
+                    None => {
+                        renames.insert(id.to_owned(), e.name.clone());
+                    }
+                },
                 EventKind::MembershipApproved(e) => {
-                    let (c, o) = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    p.push(&join, params![c.clone(), o.clone(), e.joined_on]);
-                    p.push(&month, params![c, o, month_of(e.joined_on), 1i64, 0i64]);
+                    let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
+                    let m = members.entry(key.clone()).or_insert_with(|| {
+                        member_order.push(key.clone());
+                        (false, None)
+                    });
+                    m.1 = Some(e.joined_on);
+                    months.entry((key.0, key.1, month_of(e.joined_on))).or_default().0 += 1;
                 }
                 EventKind::MembershipLeft(e) => {
-                    let (c, o) = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    p.push(&leave, params![c.clone(), o.clone()]);
-                    p.push(&month, params![c, o, month_of(e.left_on), 0i64, 1i64]);
+                    let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
+                    let m = members.entry(key.clone()).or_insert_with(|| {
+                        member_order.push(key.clone());
+                        (false, None)
+                    });
+                    *m = (true, None);
+                    months.entry((key.0, key.1, month_of(e.left_on))).or_default().1 += 1;
                 }
                 // Pledges and the rest feed other read models.
                 _ => {}
             }
         }
-        p.run().await
+
+        if !coalition_events.is_empty() {
+            let coalition = tx
+                .prepare(&format!(
+                    "INSERT INTO {s}.coalitions (coalition_id, name, kind, country, launched_on)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coalition_id) DO NOTHING"
+                ))
+                .await?;
+            let website = tx
+                .prepare(&format!(
+                    "UPDATE {s}.coalitions SET website_url = $2, connected_on = $3 WHERE coalition_id = $1"
+                ))
+                .await?;
+            let deactivated =
+                tx.prepare(&format!("UPDATE {s}.coalitions SET deactivated_on = $2 WHERE coalition_id = $1")).await?;
+            let mut p = Pipeline::new(tx);
+            for r in coalition_events {
+                let id = r.aggregate.id().to_owned();
+                match &r.event.kind {
+                    EventKind::CoalitionEstablished(e) => {
+                        let country = e.country.as_ref().map(|c| c.as_str().to_owned());
+                        p.push(&coalition, params![id, e.name.clone(), e.kind.name(), country, e.launched_on]);
+                    }
+                    EventKind::CoalitionWebsiteConnected(e) => {
+                        p.push(&website, params![id, e.url.clone(), e.connected_on]);
+                    }
+                    EventKind::CoalitionDeactivated(e) => p.push(&deactivated, params![id, e.deactivated_on]),
+                    _ => {}
+                }
+            }
+            p.run().await?;
+        }
+        if !orgs.is_empty() {
+            let (ids, names, countries, types, sizes) = multiunzip(orgs);
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.organisations SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                     ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
+                ),
+                &[&ids, &names, &countries, &types, &sizes],
+            )
+            .await?;
+        }
+        if !renames.is_empty() {
+            let (ids, names): (Vec<String>, Vec<String>) = renames.into_iter().unzip();
+            tx.execute(
+                &format!(
+                    "UPDATE {s}.organisations o SET name = u.name FROM unnest($1::text[], $2::text[]) u(id, name)
+                     WHERE o.organisation_id = u.id"
+                ),
+                &[&ids, &names],
+            )
+            .await?;
+        }
+        // Ended memberships first, then the ones active at the batch's end (a plain insert: a membership that is
+        // already active makes the batch fail, and the event-by-event fallback quarantines the offending event).
+        let (mut ended_c, mut ended_o, mut active_c, mut active_o, mut active_on) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for key in member_order {
+            let (ended, active) = members[&key];
+            if ended {
+                ended_c.push(key.0.clone());
+                ended_o.push(key.1.clone());
+            }
+            if let Some(on) = active {
+                active_c.push(key.0);
+                active_o.push(key.1);
+                active_on.push(on);
+            }
+        }
+        if !ended_c.is_empty() {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {s}.members m USING unnest($1::text[], $2::text[]) u(c, o)
+                     WHERE m.coalition_id = u.c AND m.organisation_id = u.o"
+                ),
+                &[&ended_c, &ended_o],
+            )
+            .await?;
+        }
+        if !active_c.is_empty() {
+            tx.execute(
+                &format!("INSERT INTO {s}.members SELECT * FROM unnest($1::text[], $2::text[], $3::date[])"),
+                &[&active_c, &active_o, &active_on],
+            )
+            .await?;
+        }
+        if !months.is_empty() {
+            let (mut c, mut o, mut m, mut j, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((coalition, org, month), (joins, leaves)) in months {
+                c.push(coalition);
+                o.push(org);
+                m.push(month);
+                j.push(joins);
+                l.push(leaves);
+            }
+            // The organisation's type and size ('unknown' if it was never registered, which the rules prevent).
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.membership_months (coalition_id, month, organisation_type, size, joins, leaves)
+                     SELECT u.c, u.m, coalesce(g.organisation_type, 'unknown'), coalesce(g.size, 'unknown'),
+                            sum(u.j), sum(u.l)
+                     FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) u(c, o, m, j, l)
+                     LEFT JOIN {s}.organisations g ON g.organisation_id = u.o
+                     GROUP BY 1, 2, 3, 4
+                     ON CONFLICT (coalition_id, month, organisation_type, size)
+                     DO UPDATE SET joins = {s}.membership_months.joins + EXCLUDED.joins,
+                                   leaves = {s}.membership_months.leaves + EXCLUDED.leaves"
+                ),
+                &[&c, &o, &m, &j, &l],
+            )
+            .await?;
+        }
+        Ok(())
     }
+}
+
+type OrgRow = (String, String, String, &'static str, &'static str);
+type OrgColumns = (Vec<String>, Vec<String>, Vec<String>, Vec<&'static str>, Vec<&'static str>);
+
+/// Splits organisation rows into one column each.
+fn multiunzip(rows: Vec<OrgRow>) -> OrgColumns {
+    let mut out: OrgColumns = Default::default();
+    for (a, b, c, d, e) in rows {
+        out.0.push(a);
+        out.1.push(b);
+        out.2.push(c);
+        out.3.push(d);
+        out.4.push(e);
+    }
+    out
 }

@@ -43,9 +43,26 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     let (mut built, mut events) = (0u64, 0u64);
     let mut last_report = Instant::now();
     if end > 0 {
-        let mut chunks = Box::pin(log.read(ReadFrom::Position(1), None, end).await?.try_chunks(CHUNK));
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| e.1)?;
+        // Fetching and applying overlap: a reader task stays up to two chunks ahead (bounded memory).
+        let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel(2);
+        let reader_log = log.clone();
+        let reader = tokio::spawn(async move {
+            let read = reader_log.read(ReadFrom::Position(1), None, end).await;
+            let mut chunks = match read {
+                Ok(stream) => Box::pin(stream.try_chunks(CHUNK)),
+                Err(e) => {
+                    let _ = chunk_tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            while let Some(chunk) = chunks.next().await {
+                if chunk_tx.send(chunk.map_err(|e| e.1)).await.is_err() {
+                    return; // the rebuild stopped
+                }
+            }
+        });
+        while let Some(chunk) = chunk_rx.recv().await {
+            let chunk = chunk?;
             let mut tx = client.transaction().await?;
             apply_messages::<P>(&mut tx, log, &schema, &chunk).await?;
             tx.commit().await?;
@@ -56,6 +73,9 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
                 tracing::info!(projection = P::NAME, position = built, end, events_per_s = rate as u64, "rebuilding");
                 last_report = Instant::now();
             }
+        }
+        if let Err(e) = reader.await {
+            return Err(ProjectorError::Consumer(format!("the log reader of the rebuild failed: {e}")));
         }
     }
 
