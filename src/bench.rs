@@ -437,7 +437,7 @@ async fn lag_at(
     tag: &str,
     rate: u64,
     seconds: u64,
-) -> anyhow::Result<(Vec<Duration>, usize)> {
+) -> anyhow::Result<Lag> {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut watcher_client = LedgerQueryClient::new(query.clone());
     let watch_stop = stop.clone();
@@ -459,20 +459,34 @@ async fn lag_at(
     let total = (rate * seconds) as usize;
     let started = Instant::now();
     let mut acks = tokio::task::JoinSet::new();
+    // At most this many appends outstanding: if the ledger cannot keep up, the offered rate drops (and the
+    // achieved rate says so) instead of piling up requests without bound.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_OUTSTANDING));
     for i in 0..total {
         let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(due.into()).await;
+        let permit = slots.clone().acquire_owned().await?;
         let mut client = LedgerAppendClient::new(append.clone());
         let id = format!("{tag}-{i}");
         acks.spawn(async move {
-            let r = client.append(organisation(id)).await?.into_inner();
-            anyhow::Ok((Instant::now(), r.revision))
+            let r = client.append(organisation(id)).await.map(|r| (Instant::now(), r.into_inner().revision));
+            drop(permit);
+            r
         });
     }
     let mut acked = Vec::with_capacity(total);
+    let mut failed = 0;
     while let Some(r) = acks.join_next().await {
-        acked.push(r??);
+        match r? {
+            Ok(a) => acked.push(a),
+            Err(e) => {
+                failed += 1;
+                tracing::debug!(error = %e, "append failed during the lag measurement");
+            }
+        }
     }
+    let achieved_rate = self::rate(acked.len(), started.elapsed());
+    anyhow::ensure!(failed * 100 <= total, "{failed} of {total} appends failed during the lag measurement");
     let last = acked.iter().map(|a| a.1).max().unwrap_or(0);
     // Let the watcher see the last one (or give up after 30 s).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -495,8 +509,19 @@ async fn lag_at(
         .filter_map(|(at, p)| seen.iter().find(|(_, q)| q >= p).map(|(t, _)| t.saturating_duration_since(*at)))
         .collect();
     lags.sort();
-    Ok((lags, total))
+    Ok(Lag { lags, offered: total, achieved_rate, failed })
 }
+
+/// End-to-end lag of one steady-rate run.
+struct Lag {
+    lags: Vec<Duration>,
+    offered: usize,
+    achieved_rate: u64,
+    failed: usize,
+}
+
+/// Appends outstanding at most during a lag measurement.
+const MAX_OUTSTANDING: usize = 2048;
 
 async fn time_queries(query: &Channel, repeats: usize) -> anyhow::Result<BTreeMap<&'static str, (f64, f64)>> {
     let mut q = LedgerQueryClient::new(query.clone());
@@ -779,16 +804,19 @@ async fn measure(
 
     let mut lags = Vec::new();
     for &r in &args.lag_rates {
-        let (lag, total) = lag_at(&append, &query, &format!("lag{r}"), r, args.lag_seconds).await?;
+        let l = lag_at(&append, &query, &format!("lag{r}"), r, args.lag_seconds).await?;
+        let (p50, p99) = (ms(percentile(&l.lags, 0.5)), ms(percentile(&l.lags, 0.99)));
         println!(
-            "end-to-end lag at {r} events/s for {}s (ack -> visible in the query API): p50 {} ms, p99 {} ms ({} of {total} seen)",
+            "end-to-end lag, offered {r} events/s for {}s, achieved {}/s (ack -> visible in the query API): \
+             p50 {p50} ms, p99 {p99} ms ({} of {} seen, {} failed)",
             args.lag_seconds,
-            ms(percentile(&lag, 0.5)),
-            ms(percentile(&lag, 0.99)),
-            lag.len()
+            l.achieved_rate,
+            l.lags.len(),
+            l.offered,
+            l.failed
         );
-        lags.push(json!({"rate": r, "events": total, "seen": lag.len(),
-            "p50_ms": ms(percentile(&lag, 0.5)), "p99_ms": ms(percentile(&lag, 0.99))}));
+        lags.push(json!({"rate": r, "achieved_rate": l.achieved_rate, "events": l.offered, "seen": l.lags.len(),
+            "failed": l.failed, "p50_ms": p50, "p99_ms": p99}));
     }
     report["e2e_lag"] = json!(lags);
     sample("lag", &procs);
