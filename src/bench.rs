@@ -431,13 +431,7 @@ async fn grpc_appends(
 
 /// Appends at a steady `rate` for `seconds` (open loop) while a watcher asks the query API which position is
 /// visible; returns each append's lag from its acknowledgement to its visibility.
-async fn lag_at(
-    append: &Channel,
-    query: &Channel,
-    tag: &str,
-    rate: u64,
-    seconds: u64,
-) -> anyhow::Result<Lag> {
+async fn lag_at(append: &Channel, query: &Channel, tag: &str, rate: u64, seconds: u64) -> anyhow::Result<Lag> {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut watcher_client = LedgerQueryClient::new(query.clone());
     let watch_stop = stop.clone();

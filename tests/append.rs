@@ -252,3 +252,53 @@ fn metric(text: &str, name: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no metric {name}"))
 }
+
+#[tokio::test]
+async fn a_new_aggregate_append_on_a_fresh_service_still_sees_what_the_log_holds() {
+    // `no_stream` appends are first decided without reading the log; a fresh service (empty cache) must still
+    // refuse a stale one and accept one whose rules hold only because of what is already in the scope.
+    let mut app = TestApp::spawn().await;
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
+    app.append.append(organisation("a")).await.unwrap();
+    let mut join = membership("se", "a", vec![joined("se", "a", date(2019, 1, 1))]);
+    join.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::NoStream(true)) });
+    let rev = app.append.append(join.clone()).await.unwrap().into_inner().revision;
+    let (nats, db, settings, stopped) = app.stop().await;
+    stopped.unwrap();
+    let mut app = TestApp::start(nats, db, settings, coalition_ledger::startup::Roles::ALL).await;
+
+    // The same append again: recognised by its event id, original position.
+    let again = app.append.append(join.clone()).await.unwrap().into_inner();
+    assert_eq!((again.revision, again.deduplicated), (rev, true));
+    // Another join with no_stream: the membership exists, so it is a conflict, with the current revision.
+    let mut other = membership("se", "a", vec![joined("se", "a", date(2019, 2, 1))]);
+    other.expected_revision = join.expected_revision.clone();
+    let err = app.append.append(other).await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+    assert_eq!(err.metadata().get("ledger-current-revision").unwrap().to_str().unwrap(), rev.to_string());
+    // A new membership in a second coalition: its scope (the organisation) already holds the first one.
+    app.append.append(coalition("dk", "DK", date(2018, 5, 3))).await.unwrap();
+    let mut second = membership("dk", "a", vec![joined("dk", "a", date(2019, 3, 1))]);
+    second.expected_revision = join.expected_revision;
+    let ok = app.append.append(second).await.unwrap().into_inner();
+    assert_eq!(ok.positions.len(), 1);
+    // A pledge is allowed only to a member: refused on the assumed-empty scope, accepted once the scope is read.
+    let (nats, db, settings, stopped) = app.stop().await;
+    stopped.unwrap();
+    let mut app = TestApp::start(nats, db, settings, coalition_ledger::startup::Roles::ALL).await;
+    let pledge = request(
+        v1::AggregateType::Pledge,
+        "a.p1",
+        Some(Expected::NoStream(true)),
+        vec![event(v1::event_payload::Event::PledgeSubmitted(v1::PledgeSubmitted {
+            organisation_id: "a".into(),
+            coalition_id: "se".into(),
+            title: "Digital skills for teachers".into(),
+            pillars: vec![v1::Pillar::Education.into()],
+            countries: vec!["SE".into()],
+            starts_on: date(2020, 1, 1),
+            ends_on: date(2021, 12, 31),
+        }))],
+    );
+    app.append.append(pledge).await.unwrap();
+}

@@ -165,9 +165,14 @@ impl AppendService {
         cmd: &AppendCommand,
         slot: &mut Option<Loaded>,
     ) -> Result<AppendOutcome, AppendError> {
-        let mut loaded = match slot.take() {
-            Some(l) => l,
-            None => self.load(&cmd.aggregate).await?,
+        // An append that expects a new aggregate is first decided against an empty scope, without reading the
+        // log: its write carries "the scope is empty" as its check, so if the scope is not empty the write is
+        // refused and the scope is read and the decision taken again (as is a rule refusal on the assumed-empty
+        // state). Saves a round trip for every new aggregate.
+        let (mut loaded, mut assumed_empty) = match slot.take() {
+            Some(l) => (l, false),
+            None if cmd.expected == ExpectedRevision::NoStream => (Loaded::default(), true),
+            None => (self.load(&cmd.aggregate).await?, false),
         };
         let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
@@ -196,6 +201,12 @@ impl AppendService {
             let view =
                 loaded.aggregates.entry(cmd.aggregate.clone()).or_insert_with(|| AggregateView::new(&cmd.aggregate));
             if let Err(e) = view.state.decide(&cmd.aggregate, &kinds, &ctx) {
+                if assumed_empty {
+                    // Perhaps refused only because the scope was assumed empty: read it and decide again.
+                    assumed_empty = false;
+                    loaded = self.load(&cmd.aggregate).await?;
+                    continue;
+                }
                 *slot = Some(loaded);
                 return Err(e.into());
             }
@@ -222,6 +233,7 @@ impl AppendService {
                     return Ok(AppendOutcome { positions, revision, deduplicated: false });
                 }
                 Err(LogError::DuplicateId { event_id, position }) => {
+                    assumed_empty = false;
                     // JetStream knows the id: either this aggregate holds it (a retry racing another instance;
                     // catching up lets the dedup above return the original positions) or another one does.
                     self.catch_up(&cmd.aggregate, &mut loaded).await?;
@@ -236,6 +248,7 @@ impl AppendService {
                     }
                 }
                 Err(LogError::WrongLastSequence { .. }) => {
+                    assumed_empty = false;
                     tracing::debug!(aggregate = %cmd.aggregate, "concurrent write; catching up and retrying");
                     self.catch_up(&cmd.aggregate, &mut loaded).await?;
                     refreshed = true;
