@@ -272,7 +272,7 @@ async fn a_new_aggregate_append_on_a_fresh_service_still_sees_what_the_log_holds
     assert_eq!((again.revision, again.deduplicated), (rev, true));
     // Another join with no_stream: the membership exists, so it is a conflict, with the current revision.
     let mut other = membership("se", "a", vec![joined("se", "a", date(2019, 2, 1))]);
-    other.expected_revision = join.expected_revision.clone();
+    other.expected_revision = join.expected_revision;
     let err = app.append.append(other).await.unwrap_err();
     assert_eq!(err.code(), Code::Aborted, "{err:?}");
     assert_eq!(err.metadata().get("ledger-current-revision").unwrap().to_str().unwrap(), rev.to_string());
