@@ -111,21 +111,15 @@ async fn a_v1_event_in_the_log_is_read_as_the_current_version_by_rules_and_repla
         starts_on: date(2020, 1, 1),
         ends_on: date(2020, 12, 31),
     };
-    let stored = v1::StoredEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        aggregate_type: "pledge".into(),
-        aggregate_id: "org-0.legacy".into(),
-        event_type: "pledge_submitted".into(),
-        schema_version: 1,
-        occurred_at: Some(prost_types::Timestamp { seconds: 1_580_000_000, nanos: 0 }),
-        recorded_at: Some(prost_types::Timestamp { seconds: 1_580_000_000, nanos: 0 }),
-        actor: "old-release".into(),
-        source: 1,
-        correlation_id: uuid::Uuid::new_v4().to_string(),
-        payload: prost::Message::encode_to_vec(&old),
-        ..Default::default()
-    };
-    let position = app.publish_by_hand("ledger.org.org-0.pledge.legacy", prost::Message::encode_to_vec(&stored)).await;
+    let stored = stored_event(
+        "pledge",
+        "org-0.legacy",
+        "pledge_submitted",
+        1,
+        1_580_000_000,
+        prost::Message::encode_to_vec(&old),
+    );
+    let position = app.publish_by_hand("ledger.org.org-0.pledge.legacy", stored).await;
     assert_eq!(position, end + 1);
 
     // The rules read the v1 event: the pledge exists, may be approved, and a second submission is refused.

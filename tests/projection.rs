@@ -233,20 +233,15 @@ async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carri
         organisation_type: v1::OrganisationType::NonProfit.into(),
         size: v1::OrganisationSize::Sme.into(),
     };
-    let stored = ledger_proto::v1::StoredEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        aggregate_type: "organisation".into(),
-        aggregate_id: "bad".into(),
-        event_type: "organisation_registered".into(),
-        schema_version: 1,
-        occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
-        recorded_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
-        source: 1,
-        correlation_id: uuid::Uuid::new_v4().to_string(),
-        payload: prost::Message::encode_to_vec(&bad),
-        ..Default::default()
-    };
-    app.publish_by_hand("ledger.organisation.bad", prost::Message::encode_to_vec(&stored)).await;
+    let stored = stored_event(
+        "organisation",
+        "bad",
+        "organisation_registered",
+        1,
+        1_700_000_000,
+        prost::Message::encode_to_vec(&bad),
+    );
+    app.publish_by_hand("ledger.organisation.bad", stored).await;
     app.append.append(organisation("after")).await.unwrap();
     let last = app
         .append
@@ -263,4 +258,43 @@ async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carri
     assert!(rows[0].get::<_, String>(0).contains("read model rejected"), "{}", rows[0].get::<_, String>(0));
     let members = app.query.current_members(reporting("", None)).await.unwrap();
     assert_eq!(members.into_inner().coalitions[0].members, 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_join_in_the_log_is_quarantined_whatever_the_batch_boundaries() {
+    let mut app = TestApp::spawn().await;
+    seed(&mut app, 1).await;
+    app.append.append(organisation("dup")).await.unwrap();
+    // Two approvals of the same membership, written by hand (the append service refuses the second).
+    let approval = |on: i32| {
+        let e = ledger_proto::v1::MembershipApproved {
+            coalition_id: "se".into(),
+            organisation_id: "dup".into(),
+            joined_on: date(on, 1, 1),
+        };
+        stored_event("membership", "se.dup", "membership_approved", 1, 1_700_000_000, prost::Message::encode_to_vec(&e))
+    };
+    app.publish_by_hand("ledger.org.dup.membership.se", approval(2024)).await;
+    let second = app.publish_by_hand("ledger.org.dup.membership.se", approval(2025)).await;
+    app.wait_projected(second).await;
+    let client = app.db.client().await;
+    let quarantined: Vec<i64> = client
+        .query("SELECT position FROM ledger.quarantine WHERE projection = 'coalition_growth'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(quarantined, vec![second as i64]);
+    let joins: i64 = client
+        .query_one("SELECT sum(joins)::bigint FROM reporting.coalition_growth_monthly", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(joins, 2, "the seeded member and the first approval");
+    // A rebuild reads both approvals in one chunk and must come to the same read model.
+    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let mut pg = app.db.client().await;
+    let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut pg).await.unwrap();
+    assert_eq!(report.differing_rows, Some(0), "{report:?}");
 }

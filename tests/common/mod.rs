@@ -385,3 +385,31 @@ pub async fn append_history(app: &mut TestApp, n: usize) -> u64 {
     }
     end
 }
+
+/// The body of a message as the append service would store it (`StoredEvent`), for tests that write the log by
+/// hand: `payload` is the encoded event message of `event_type` at `schema_version`.
+pub fn stored_event(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    event_type: &str,
+    schema_version: u32,
+    seconds: i64,
+    payload: Vec<u8>,
+) -> Vec<u8> {
+    let at = Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let stored = v1::StoredEvent {
+        event_id: Uuid::new_v4().to_string(),
+        aggregate_type: aggregate_type.into(),
+        aggregate_id: aggregate_id.into(),
+        event_type: event_type.into(),
+        schema_version,
+        occurred_at: at,
+        recorded_at: at,
+        actor: "by-hand".into(),
+        source: 1,
+        correlation_id: Uuid::new_v4().to_string(),
+        payload,
+        ..Default::default()
+    };
+    prost::Message::encode_to_vec(&stored)
+}

@@ -142,10 +142,24 @@ impl LedgerAppend for AppendService {
         let appends = &appends;
         let lanes = lanes.into_values().map(|lane| async move {
             let mut out = Vec::with_capacity(lane.len());
+            let mut unknown = false;
             for i in lane {
-                let result = match self.append_request(&appends[i]).await {
-                    Ok(ok) => v1::append_result::Result::Ok(ok),
-                    Err(status) => v1::append_result::Result::Failed(failure(&status)),
+                let result = if unknown {
+                    // An earlier append to this aggregate may or may not have been written: going on could put
+                    // this one before it once the client retries.
+                    let s = Status::unavailable(
+                        "not attempted: an earlier append to the same aggregate in this call had an unknown \
+                         outcome; retry both in order",
+                    );
+                    v1::append_result::Result::Failed(failure(&s))
+                } else {
+                    match self.append_request(&appends[i]).await {
+                        Ok(ok) => v1::append_result::Result::Ok(ok),
+                        Err(status) => {
+                            unknown = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Internal);
+                            v1::append_result::Result::Failed(failure(&status))
+                        }
+                    }
                 };
                 out.push((i, result));
             }

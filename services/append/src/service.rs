@@ -171,7 +171,13 @@ impl AppendService {
         // state). Saves a round trip for every new aggregate.
         let (mut loaded, mut assumed_empty) = match slot.take() {
             Some(l) => (l, false),
-            None if cmd.expected == ExpectedRevision::NoStream => (Loaded::default(), true),
+            // Only where the scope is the aggregate itself: an organisation's scope (its memberships and pledges)
+            // is rarely empty, and a refused write costs a whole group commit its batch.
+            None if cmd.expected == ExpectedRevision::NoStream
+                && cmd.aggregate.consistency_scope() == cmd.aggregate.subject_suffix() =>
+            {
+                (Loaded::default(), true)
+            }
             None => (self.load(&cmd.aggregate).await?, false),
         };
         let mut refreshed = false;

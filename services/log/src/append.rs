@@ -80,6 +80,8 @@ pub(crate) struct ApiError {
 
 /// JetStream error codes for a failed `Nats-Expected-Last-Subject-Sequence` check.
 pub(crate) const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
+/// JetStream error code: an atomic batch holds a message id already in the stream (within its duplicate window).
+pub(crate) const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
 
 impl Log {
     /// Appends `events` to `aggregate`'s subject, all or none, in order. With `expected_last = Some(n)` the write
@@ -208,6 +210,10 @@ impl Log {
             if let Some(err) = reply.error {
                 return Err(if WRONG_LAST_SEQUENCE.contains(&err.err_code) {
                     LogError::WrongLastSequence { subject }
+                } else if err.err_code == BATCH_DUPLICATE_MESSAGE_ID {
+                    // One of the ids is already in the log (a retry of a write that landed, most likely): the
+                    // append service reads the aggregate and recognises its own events. Which id is not said.
+                    LogError::DuplicateId { event_id: events[0].event_id.to_string(), position: 0 }
                 } else {
                     LogError::Rejected(format!("{} (error {})", err.description, err.err_code))
                 });

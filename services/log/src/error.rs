@@ -24,6 +24,7 @@ pub enum LogError {
     #[error("{0} is checked together with its organisation's other aggregates, which needs nats-server >= 2.11")]
     ScopedCheckUnsupported(String),
     /// JetStream recognised the event id from an earlier message (within its duplicate window) and wrote nothing.
+    /// For a multi-event append the id may be any of its events' and the position is 0 (the server does not say).
     #[error("event id {event_id} is already in the log at position {position}")]
     DuplicateId { event_id: String, position: u64 },
     /// The server refused the write for another reason.

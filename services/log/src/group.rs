@@ -4,8 +4,8 @@
 //! Each append keeps its own optimistic-concurrency check (a header on its first message). JetStream evaluates
 //! every check of a batch against the stream as it was before the batch, so a group never holds two appends of
 //! the same consistency scope: the later one waits for the next group. If the server refuses a group (a failed
-//! check, a repeated event id, ...), nothing of it was written, and its appends are written again one by one, so
-//! that only the offending append fails. Nothing waits for a group to fill: an append arriving on an idle log
+//! check, a repeated event id, ...), nothing of it was written, and its appends are written again each on its own
+//! (concurrently: their scopes are distinct), so that only the offending append fails. Nothing waits for a group to fill: an append arriving on an idle log
 //! goes out at once, alone.
 use std::collections::{HashSet, VecDeque};
 
@@ -125,13 +125,18 @@ async fn commit(log: Log, group: Vec<Write>) {
             }
         }
         Err(GroupError::Refused(reason)) => {
-            // Nothing was written: each append on its own, in order, gets its own answer.
+            // Nothing was written: each append on its own gets its own answer.
             log.group_stats.refused_groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(appends = group.len(), %reason, "group refused; writing its appends one by one");
-            for w in group {
-                let result = log.write_alone(w.subject, w.check, &w.events).await;
-                let _ = w.done.send(result);
-            }
+            // Their scopes are distinct, so they can be written concurrently without reordering anything.
+            let writes = group.into_iter().map(|w| {
+                let log = &log;
+                async move {
+                    let result = log.write_alone(w.subject, w.check, &w.events).await;
+                    let _ = w.done.send(result);
+                }
+            });
+            futures::future::join_all(writes).await;
         }
         Err(GroupError::Unknown(reason)) => {
             for w in group {

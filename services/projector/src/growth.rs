@@ -159,6 +159,22 @@ impl Projection for CoalitionGrowth {
         let mut members: HashMap<(String, String), (bool, Option<Date>)> = HashMap::new();
         let mut member_order: Vec<(String, String)> = Vec::new();
         let mut months: HashMap<(String, String, Date), (i64, i64)> = HashMap::new();
+        // A membership with several events in the batch is applied event by event, in order (plain insert,
+        // delete), exactly as one at a time would: a join of an active membership then fails the batch and the
+        // fallback quarantines it, whatever the batch boundaries.
+        let mut per_pair: HashMap<(String, String), usize> = HashMap::new();
+        for r in events {
+            match &r.event.kind {
+                EventKind::MembershipApproved(e) => {
+                    *per_pair.entry((e.coalition_id.to_string(), e.organisation_id.to_string())).or_default() += 1;
+                }
+                EventKind::MembershipLeft(e) => {
+                    *per_pair.entry((e.coalition_id.to_string(), e.organisation_id.to_string())).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        let mut in_order: Vec<((String, String), Option<Date>)> = Vec::new();
         for r in events {
             let id = r.aggregate.id();
             match &r.event.kind {
@@ -173,6 +189,7 @@ impl Projection for CoalitionGrowth {
                         e.organisation_type.name(),
                         e.size.name(),
                     );
+                    renames.remove(id);
                     match org_index.get(id) {
                         Some(&i) => orgs[i].1 = row.1,
                         None => {
@@ -189,21 +206,23 @@ impl Projection for CoalitionGrowth {
                 },
                 EventKind::MembershipApproved(e) => {
                     let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    let m = members.entry(key.clone()).or_insert_with(|| {
+                    months.entry((key.0.clone(), key.1.clone(), month_of(e.joined_on))).or_default().0 += 1;
+                    if per_pair[&key] > 1 {
+                        in_order.push((key, Some(e.joined_on)));
+                    } else {
                         member_order.push(key.clone());
-                        (false, None)
-                    });
-                    m.1 = Some(e.joined_on);
-                    months.entry((key.0, key.1, month_of(e.joined_on))).or_default().0 += 1;
+                        members.insert(key, (false, Some(e.joined_on)));
+                    }
                 }
                 EventKind::MembershipLeft(e) => {
                     let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    let m = members.entry(key.clone()).or_insert_with(|| {
+                    months.entry((key.0.clone(), key.1.clone(), month_of(e.left_on))).or_default().1 += 1;
+                    if per_pair[&key] > 1 {
+                        in_order.push((key, None));
+                    } else {
                         member_order.push(key.clone());
-                        (false, None)
-                    });
-                    *m = (true, None);
-                    months.entry((key.0, key.1, month_of(e.left_on))).or_default().1 += 1;
+                        members.insert(key, (true, None));
+                    }
                 }
                 // Pledges and the rest feed other read models.
                 _ => {}
@@ -263,8 +282,8 @@ impl Projection for CoalitionGrowth {
             )
             .await?;
         }
-        // Ended memberships first, then the ones active at the batch's end (a plain insert: a membership that is
-        // already active makes the batch fail, and the event-by-event fallback quarantines the offending event).
+        // Memberships with one event in the batch: the ended ones, then the begun ones (a plain insert: joining an
+        // active membership fails the batch, and the event-by-event fallback quarantines that event).
         let (mut ended_c, mut ended_o, mut active_c, mut active_o, mut active_on) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for key in member_order {
@@ -295,6 +314,20 @@ impl Projection for CoalitionGrowth {
                 &[&active_c, &active_o, &active_on],
             )
             .await?;
+        }
+        if !in_order.is_empty() {
+            let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
+            let leave = tx
+                .prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2"))
+                .await?;
+            let mut p = Pipeline::new(tx);
+            for ((c, o), joined) in in_order {
+                match joined {
+                    Some(on) => p.push(&join, params![c, o, on]),
+                    None => p.push(&leave, params![c, o]),
+                }
+            }
+            p.run().await?;
         }
         if !months.is_empty() {
             let (mut c, mut o, mut m, mut j, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -96,6 +96,7 @@ impl QueryService {
                 pause = (pause * 2).min(Duration::from_millis(20));
                 continue;
             }
+            let views = existing_views(client, name).await?;
             let tx = client
                 .build_transaction()
                 .read_only(true)
@@ -105,10 +106,15 @@ impl QueryService {
             // Lock the projection's views before the snapshot is taken (by the first query): a rebuild's switch
             // then happens wholly before this snapshot or waits until it ends, so the answer comes from one
             // complete build and the position read matches it.
-            let views = ledger_projector::views(name);
+            // Only the views that exist (a new version's added view appears at its switch), and no longer than
+            // a query may wait.
             if !views.is_empty() {
-                let list = views.iter().map(|v| format!("reporting.{v}")).collect::<Vec<_>>().join(", ");
-                tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS SHARE MODE")).await?;
+                tx.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN ACCESS SHARE MODE",
+                    MAX_WAIT.as_millis(),
+                    views.join(", ")
+                ))
+                .await?;
             }
             let position = ledger_projector_position(&tx, name).await?;
             if position >= wanted {
@@ -305,6 +311,18 @@ impl QueryService {
         })
         .await
     }
+}
+
+/// The projection's views that exist now, as `reporting.<view>`, in the order the projection creates them.
+async fn existing_views(client: &tokio_postgres::Client, name: &str) -> Result<Vec<String>, QueryError> {
+    let wanted: Vec<String> = ledger_projector::views(name).iter().map(|v| format!("reporting.{v}")).collect();
+    let rows = client
+        .query(
+            "SELECT v FROM unnest($1::text[]) WITH ORDINALITY u(v, n) WHERE to_regclass(v) IS NOT NULL ORDER BY n",
+            &[&wanted],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 async fn installed(client: &tokio_postgres::Client, name: &str) -> Result<bool, QueryError> {
