@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Times each dashboard query is run.
     #[arg(long, default_value_t = 200)]
     pub query_repeats: usize,
+    /// The peer's binary (`tools/bench-peer`, cqrs-es with postgres-es): if given, it appends the same events to a
+    /// database of its own on the same Postgres, at the same client counts.
+    #[arg(long)]
+    pub peer: Option<std::path::PathBuf>,
     /// A short run of every measurement (for CI): small counts, same code paths.
     #[arg(long)]
     pub smoke: bool,
@@ -617,7 +621,7 @@ pub async fn run(base: Settings, args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Ok((admin, conn)) = admin_cfg.connect(tokio_postgres::NoTls).await {
         let driver = tokio::spawn(conn);
-        for db in [format!("ledger_bench_{tag}"), format!("ledger_benchrb_{tag}")] {
+        for db in [format!("ledger_bench_{tag}"), format!("ledger_benchrb_{tag}"), format!("ledger_benchpeer_{tag}")] {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
         }
         drop(admin);
@@ -779,6 +783,9 @@ async fn measure(
     }
     report["grpc_append"] = json!(grpc);
     sample("grpc appends", &procs);
+    if let Some(peer) = &args.peer {
+        report["peer"] = run_peer(peer, ledger, tag, args).await?;
+    }
 
     let mut client = LedgerAppendClient::new(append.clone());
     let started = Instant::now();
@@ -859,6 +866,39 @@ async fn measure(
     Ok(report)
 }
 
+/// Runs the peer (cqrs-es + postgres-es) on a database of its own and returns its lines as JSON.
+async fn run_peer(binary: &std::path::Path, ledger: &Settings, tag: &str, args: &BenchArgs) -> anyhow::Result<Value> {
+    let Some((base, _)) = ledger.database_url.rsplit_once('/') else {
+        anyhow::bail!("--database-url must end in /<database>");
+    };
+    let url = format!("{base}/ledger_benchpeer_{tag}");
+    crate::startup::create_database(&url).await?;
+    let levels = args.concurrency.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let out = tokio::process::Command::new(binary)
+        .args([&url, &args.events.to_string(), &levels])
+        .output()
+        .await
+        .with_context(|| format!("running the peer {}", binary.display()))?;
+    anyhow::ensure!(out.status.success(), "the peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("reading the peer's results")?;
+    println!(
+        "
+peer: cqrs-es + postgres-es on the same Postgres (one event per command, new aggregates):"
+    );
+    println!("{:>8} {:>8} {:>12} {:>10} {:>10}", "clients", "events", "events/s", "p50 ms", "p99 ms");
+    for r in &rows {
+        println!(
+            "{:>8} {:>8} {:>12} {:>10} {:>10}",
+            r["clients"], r["events"], r["events_per_s"], r["p50_ms"], r["p99_ms"]
+        );
+    }
+    Ok(json!(rows))
+}
+
 /// The ratios the targets are stated in, printed and added to the report.
 fn summarise(report: &mut Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
@@ -886,6 +926,15 @@ fn summarise(report: &mut Value) {
             json!(ratio(growth(big), f(&big["raw_fetch_copy_events_per_s"])));
         ratios["rebuild_time_largest_vs_smallest"] = json!(ratio(f(&big["wall_s"]), f(&small["wall_s"])));
         ratios["rebuild_size_largest_vs_smallest"] = json!(ratio(f(&big["events"]), f(&small["events"])));
+    }
+    if let Some(peer) = report["peer"].as_array() {
+        for p in peer {
+            let ours = report["grpc_append"]
+                .as_array()
+                .and_then(|a| a.iter().find(|g| g["clients"] == p["clients"]))
+                .map_or(0.0, |g| f(&g["events_per_s"]));
+            ratios[format!("append_{}_clients_vs_peer", p["clients"])] = json!(ratio(ours, f(&p["events_per_s"])));
+        }
     }
     println!("\nratios: {}", serde_json::to_string_pretty(&ratios).unwrap_or_default());
     report["ratios"] = ratios;

@@ -248,7 +248,8 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
     ledger_projector::migrate(&mut client).await.context("applying migrations")
 }
 
-async fn create_database(database_url: &str) -> anyhow::Result<()> {
+/// Creates the database the URL names (nothing if another process created it first), through the `postgres` one.
+pub async fn create_database(database_url: &str) -> anyhow::Result<()> {
     let config: tokio_postgres::Config = database_url.parse().context("parsing the database URL")?;
     let name = config.get_dbname().context("the database URL names no database")?.to_owned();
     anyhow::ensure!(
