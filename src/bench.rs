@@ -247,21 +247,12 @@ async fn raw_batches(client: &async_nats::Client, msgs: &[(String, Bytes)], size
 
 /// Postgres `COPY ... (FORMAT binary)` of (position, subject, body) rows into a fresh (logged) table.
 async fn raw_copy(pg: &tokio_postgres::Client, table: &str, rows: &[(u64, String, Bytes)]) -> anyhow::Result<Duration> {
-    use tokio_postgres::binary_copy::BinaryCopyInWriter;
-    use tokio_postgres::types::Type;
     pg.batch_execute(&format!(
         "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (position bigint, subject text, body bytea)"
     ))
     .await?;
     let started = Instant::now();
-    let sink = pg.copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)")).await?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::BYTEA]);
-    futures::pin_mut!(writer);
-    for (p, s, b) in rows {
-        let p = i64::try_from(*p)?;
-        writer.as_mut().write(&[&p, s, &b.as_ref()]).await?;
-    }
-    writer.finish().await?;
+    copy_more(pg, table, rows).await?;
     Ok(started.elapsed())
 }
 
@@ -286,6 +277,7 @@ async fn raw_fetch_copy(log: &Log, pg: &tokio_postgres::Client, table: &str) -> 
     Ok((n, started.elapsed()))
 }
 
+/// Appends rows to `table` with one binary COPY.
 async fn copy_more(pg: &tokio_postgres::Client, table: &str, rows: &[(u64, String, Bytes)]) -> anyhow::Result<()> {
     use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::Type;
@@ -749,14 +741,7 @@ async fn measure(
     let mut procs = Processes { children: Vec::new() };
     for role in ["append-api", "projector", "query-api"] {
         let child = ledger_command(ledger, role)?.spawn().with_context(|| format!("starting {role}"))?;
-        procs.children.push((
-            match role {
-                "append-api" => "append-api",
-                "projector" => "projector",
-                _ => "query-api",
-            },
-            child,
-        ));
+        procs.children.push((role, child));
     }
     let append = connect(ledger.append_addr).await?;
     let query = connect(ledger.query_addr).await?;

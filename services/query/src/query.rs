@@ -83,7 +83,8 @@ impl QueryService {
         let mut pause = Duration::from_millis(1);
         loop {
             // A projection not installed yet (no projector has started) has no views to lock: it is at position 0.
-            if !installed(client, name).await? {
+            let (installed, views) = installed_views(client, name).await?;
+            if !installed {
                 if wanted == 0 {
                     return Err(QueryError::Unavailable(format!(
                         "projection {name} is not installed yet: no projector has started on this database"
@@ -96,7 +97,6 @@ impl QueryService {
                 pause = (pause * 2).min(Duration::from_millis(20));
                 continue;
             }
-            let views = existing_views(client, name).await?;
             let tx = client
                 .build_transaction()
                 .read_only(true)
@@ -313,20 +313,19 @@ impl QueryService {
     }
 }
 
-/// The projection's views that exist now, as `reporting.<view>`, in the order the projection creates them.
-async fn existing_views(client: &tokio_postgres::Client, name: &str) -> Result<Vec<String>, QueryError> {
+/// In one round trip: whether the projection is installed, and which of its views exist now (as
+/// `reporting.<view>`, in the order the projection creates them).
+async fn installed_views(client: &tokio_postgres::Client, name: &str) -> Result<(bool, Vec<String>), QueryError> {
     let wanted: Vec<String> = ledger_projector::views(name).iter().map(|v| format!("reporting.{v}")).collect();
-    let rows = client
-        .query(
-            "SELECT v FROM unnest($1::text[]) WITH ORDINALITY u(v, n) WHERE to_regclass(v) IS NOT NULL ORDER BY n",
-            &[&wanted],
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM ledger.projections WHERE name = $1),
+                    ARRAY(SELECT v FROM unnest($2::text[]) WITH ORDINALITY u(v, n)
+                          WHERE to_regclass(v) IS NOT NULL ORDER BY n)",
+            &[&name, &wanted],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-async fn installed(client: &tokio_postgres::Client, name: &str) -> Result<bool, QueryError> {
-    Ok(client.query_opt("SELECT 1 FROM ledger.projections WHERE name = $1", &[&name]).await?.is_some())
+    Ok((row.get(0), row.get(1)))
 }
 
 async fn ledger_projector_position(tx: &Transaction<'_>, name: &str) -> Result<u64, QueryError> {
