@@ -286,19 +286,7 @@ async fn a_new_aggregate_append_on_a_fresh_service_still_sees_what_the_log_holds
     let (nats, db, settings, stopped) = app.stop().await;
     stopped.unwrap();
     let mut app = TestApp::start(nats, db, settings, coalition_ledger::startup::Roles::ALL).await;
-    let pledge = request(
-        v1::AggregateType::Pledge,
-        "a.p1",
-        Some(Expected::NoStream(true)),
-        vec![event(v1::event_payload::Event::PledgeSubmitted(v1::PledgeSubmitted {
-            organisation_id: "a".into(),
-            coalition_id: "se".into(),
-            title: "Digital skills for teachers".into(),
-            pillars: vec![v1::Pillar::Education.into()],
-            countries: vec!["SE".into()],
-            starts_on: date(2020, 1, 1),
-            ends_on: date(2021, 12, 31),
-        }))],
-    );
+    let mut pledge = pledge("a", "p1");
+    pledge.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::NoStream(true)) });
     app.append.append(pledge).await.unwrap();
 }

@@ -13,23 +13,6 @@ use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-fn pledge(org: &str, id: &str) -> v1::AppendRequest {
-    request(
-        v1::AggregateType::Pledge,
-        &format!("{org}.{id}"),
-        None,
-        vec![event(P::PledgeSubmitted(v1::PledgeSubmitted {
-            organisation_id: org.into(),
-            coalition_id: "se".into(),
-            title: "Digital skills for teachers".into(),
-            pillars: vec![v1::Pillar::Education.into()],
-            countries: vec!["SE".into()],
-            starts_on: date(2020, 1, 1),
-            ends_on: date(2021, 12, 31),
-        }))],
-    )
-}
-
 /// A second append service on the same log, so that two processes race (no shared in-process lock).
 async fn second_append_service(app: &TestApp) -> (LedgerAppendClient<tonic::transport::Channel>, CancellationToken) {
     let other =

@@ -367,6 +367,24 @@ pub async fn seed(app: &mut TestApp, n: usize) -> u64 {
     last
 }
 
+/// A pledge submitted by `org` in coalition "se" (pledge aggregate `<org>.<id>`).
+pub fn pledge(org: &str, id: &str) -> v1::AppendRequest {
+    request(
+        v1::AggregateType::Pledge,
+        &format!("{org}.{id}"),
+        None,
+        vec![event(v1::event_payload::Event::PledgeSubmitted(v1::PledgeSubmitted {
+            organisation_id: org.into(),
+            coalition_id: "se".into(),
+            title: "Digital skills for teachers".into(),
+            pillars: vec![v1::Pillar::Education.into()],
+            countries: vec!["SE".into()],
+            starts_on: date(2020, 1, 1),
+            ends_on: date(2021, 12, 31),
+        }))],
+    )
+}
+
 /// A reporting request: `coalition` ("" = all), read-your-writes `consistency`, up to 1000 rows.
 pub fn reporting(coalition: &str, consistency: Option<v1::Consistency>) -> v1::ReportRequest {
     v1::ReportRequest {

@@ -6,7 +6,7 @@ use ledger_proto::RecordedEvent;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
-use crate::sql::{Pipeline, column_comments, params};
+use crate::sql::{Organisations, Pipeline, column_comments, params};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Engagement;
@@ -70,13 +70,7 @@ impl Projection for Engagement {
     }
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
-        let organisation = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.organisations VALUES ($1, $2, $3)
-                 ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
-            ))
-            .await?;
-        let renamed = tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?;
+        let organisations = Organisations::prepare(tx, s).await?;
         let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
         let leave =
             tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
@@ -90,13 +84,12 @@ impl Projection for Engagement {
             .await?;
         let mut p = Pipeline::new(tx);
         for r in events {
+            if organisations.push(&mut p, r) {
+                continue;
+            }
             let id = r.aggregate.id().to_owned();
             let on = r.event.meta.occurred_at.date();
             match &r.event.kind {
-                EventKind::OrganisationRegistered(e) => {
-                    p.push(&organisation, params![id, e.name.clone(), e.country.as_str().to_owned()]);
-                }
-                EventKind::OrganisationRenamed(e) => p.push(&renamed, params![id, e.name.clone()]),
                 EventKind::MembershipApproved(e) => {
                     p.push(&join, params![e.coalition_id.to_string(), e.organisation_id.to_string(), e.joined_on]);
                 }

@@ -6,7 +6,7 @@ use ledger_proto::RecordedEvent;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
-use crate::sql::{Pipeline, column_comments, params};
+use crate::sql::{Organisations, Pipeline, column_comments, params};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pledges;
@@ -125,13 +125,7 @@ impl Projection for Pledges {
     }
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
-        let organisation = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.organisations VALUES ($1, $2, $3)
-                 ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
-            ))
-            .await?;
-        let renamed = tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?;
+        let organisations = Organisations::prepare(tx, s).await?;
         let coalition =
             tx.prepare(&format!("INSERT INTO {s}.coalitions VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
         let submitted = tx
@@ -182,12 +176,11 @@ impl Projection for Pledges {
             tx.prepare(&format!("UPDATE {s}.pledges SET corrections = corrections + 1 WHERE pledge_id = $1")).await?;
         let mut p = Pipeline::new(tx);
         for r in events {
+            if organisations.push(&mut p, r) {
+                continue;
+            }
             let id = r.aggregate.id().to_owned();
             match &r.event.kind {
-                EventKind::OrganisationRegistered(e) => {
-                    p.push(&organisation, params![id, e.name.clone(), e.country.as_str().to_owned()]);
-                }
-                EventKind::OrganisationRenamed(e) => p.push(&renamed, params![id, e.name.clone()]),
                 EventKind::CoalitionEstablished(e) => {
                     p.push(&coalition, params![id, e.country.as_ref().map(|c| c.as_str().to_owned())]);
                 }

@@ -2,6 +2,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use ledger_domain::EventKind;
+use ledger_proto::RecordedEvent;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Statement, Transaction};
 
@@ -47,4 +49,38 @@ pub(crate) use params;
 /// `COMMENT ON COLUMN` statements for a view: one per (column, description).
 pub(crate) fn column_comments(view: &str, columns: &[(&str, &str)]) -> String {
     columns.iter().map(|(c, d)| format!("COMMENT ON COLUMN {view}.{c} IS '{}';\n", d.replace('\'', "''"))).collect()
+}
+
+/// An `organisations (organisation_id, name, country)` table kept by several projections: registrations and
+/// renames, pipelined in log order.
+pub(crate) struct Organisations {
+    registered: Statement,
+    renamed: Statement,
+}
+
+impl Organisations {
+    pub(crate) async fn prepare(tx: &Transaction<'_>, s: &str) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            registered: tx
+                .prepare(&format!(
+                    "INSERT INTO {s}.organisations VALUES ($1, $2, $3)
+                     ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
+                ))
+                .await?,
+            renamed: tx.prepare(&format!("UPDATE {s}.organisations SET name = $2 WHERE organisation_id = $1")).await?,
+        })
+    }
+
+    /// Queues `r` if it registers or renames an organisation; returns whether it did.
+    pub(crate) fn push(&self, p: &mut Pipeline<'_, '_>, r: &RecordedEvent) -> bool {
+        let id = r.aggregate.id().to_owned();
+        match &r.event.kind {
+            EventKind::OrganisationRegistered(e) => {
+                p.push(&self.registered, params![id, e.name.clone(), e.country.as_str().to_owned()]);
+            }
+            EventKind::OrganisationRenamed(e) => p.push(&self.renamed, params![id, e.name.clone()]),
+            _ => return false,
+        }
+        true
+    }
 }
