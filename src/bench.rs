@@ -28,6 +28,30 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::date;
 use tonic::transport::Channel;
+
+/// The channel every benchmark client uses: a gRPC channel that sends the benchmark's bearer token with every
+/// call, since the ledger's processes run with authentication on, as in production.
+#[derive(Clone)]
+struct Authed {
+    inner: Channel,
+    header: http::HeaderValue,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Authed {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = <Channel as tower::Service<http::Request<tonic::body::Body>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
+        req.headers_mut().insert(http::header::AUTHORIZATION, self.header.clone());
+        tower::Service::call(&mut self.inner, req)
+    }
+}
+
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -185,6 +209,7 @@ fn synthetic(i: u64) -> (Aggregate, Event) {
         occurred_at: now,
         recorded_at: now,
         actor: "bench".into(),
+        principal: "bench".into(),
         source: Source::Import,
         correlation_id: Uuid::new_v4(),
         causation_id: None,
@@ -342,6 +367,38 @@ impl Drop for Processes {
     }
 }
 
+/// Makes the benchmark's key pair and a platform admin's token; returns the token and the time one verification
+/// of it takes in process (what authentication adds to each call's CPU).
+fn bench_auth(dir: &std::path::Path, auth: &crate::config::AuthSettings) -> anyhow::Result<(String, f64)> {
+    let g = ledger_auth::keys::generate(dir, "bench")?;
+    let key = ledger_auth::keys::SigningKey::read(&g.private_key)?;
+    let grants = vec![ledger_auth::token::GrantClaim { role: "platform-admin".into(), coalitions: vec![] }];
+    let token = ledger_auth::token::mint(
+        &key,
+        &auth.auth_issuer,
+        &auth.auth_audience,
+        "bench",
+        grants,
+        Duration::from_secs(24 * 3600),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let authenticator = ledger_auth::Authenticator::new(&ledger_auth::AuthConfig {
+        public_keys: Some(g.public_keys),
+        clients: None,
+        issuer: auth.auth_issuer.clone(),
+        audience: auth.auth_audience.clone(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    let n = 2000;
+    let started = Instant::now();
+    for _ in 0..n {
+        authenticator.authenticate(&headers, None).map_err(|e| anyhow::anyhow!("the benchmark's token: {e}"))?;
+    }
+    Ok((token, started.elapsed().as_secs_f64() * 1e6 / f64::from(n)))
+}
+
 fn ledger_command(settings: &Settings, role: &str) -> anyhow::Result<Command> {
     let mut cmd = Command::new(std::env::current_exe().context("finding the ledger binary")?);
     cmd.arg(role)
@@ -353,12 +410,18 @@ fn ledger_command(settings: &Settings, role: &str) -> anyhow::Result<Command> {
         .env("LEDGER_QUERY_ADDR", settings.query_addr.to_string())
         .env("LEDGER_NO_DASHBOARD", "true")
         .env_remove("LEDGER_METRICS_ADDR")
+        .env_remove("LEDGER_INSECURE_NO_AUTH")
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null());
     Ok(cmd)
 }
 
-async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
+async fn connect(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<Authed> {
+    let header = format!("Bearer {token}").parse().context("the token is not a header value")?;
+    Ok(Authed { inner: connect_plain(addr).await?, header })
+}
+
+async fn connect_plain(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match Channel::from_shared(format!("http://{addr}"))?.connect().await {
@@ -372,6 +435,7 @@ async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
 fn organisation(id: String) -> v1::AppendRequest {
     v1::AppendRequest {
         aggregate: Some(v1::AggregateRef { r#type: v1::AggregateType::Organisation.into(), id }),
+        coalition_id: String::new(),
         expected_revision: Some(v1::ExpectedRevision {
             expected: Some(v1::expected_revision::Expected::NoStream(true)),
         }),
@@ -395,7 +459,7 @@ fn organisation(id: String) -> v1::AppendRequest {
 
 /// Appends `events` single-event appends from `clients` concurrent gRPC clients; returns (latencies, elapsed).
 async fn grpc_appends(
-    channel: &Channel,
+    channel: &Authed,
     tag: &str,
     clients: usize,
     events: usize,
@@ -427,7 +491,7 @@ async fn grpc_appends(
 
 /// Appends at a steady `rate` for `seconds` (open loop) while a watcher asks the query API which position is
 /// visible; returns each append's lag from its acknowledgement to its visibility.
-async fn lag_at(append: &Channel, query: &Channel, tag: &str, rate: u64, seconds: u64) -> anyhow::Result<Lag> {
+async fn lag_at(append: &Authed, query: &Authed, tag: &str, rate: u64, seconds: u64) -> anyhow::Result<Lag> {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut watcher_client = LedgerQueryClient::new(query.clone());
     let watch_stop = stop.clone();
@@ -513,7 +577,7 @@ struct Lag {
 /// Appends outstanding at most during a lag measurement.
 const MAX_OUTSTANDING: usize = 2048;
 
-async fn time_queries(query: &Channel, repeats: usize) -> anyhow::Result<BTreeMap<&'static str, (f64, f64)>> {
+async fn time_queries(query: &Authed, repeats: usize) -> anyhow::Result<BTreeMap<&'static str, (f64, f64)>> {
     let mut q = LedgerQueryClient::new(query.clone());
     let page = |n| v1::ReportRequest { page: Some(v1::Page { page_size: n, offset: 0 }), ..Default::default() };
     let mut out = BTreeMap::new();
@@ -736,15 +800,27 @@ async fn measure(
     report["rebuilds"] = json!(rebuilds);
     drop(rb_pg);
 
-    // 3. The ledger itself: three processes on a stream and database of their own.
+    // 3. The ledger itself: three processes on a stream and database of their own, with authentication on (a
+    // key pair of the benchmark's own; every call carries a platform admin's token).
     crate::startup::migrate(&ledger.database_url).await?;
+    let keys_dir = std::env::temp_dir().join(format!("ledger-bench-keys-{tag}"));
+    let _ = std::fs::remove_dir_all(&keys_dir);
+    let (token, verify_us) = bench_auth(&keys_dir, &ledger.auth)?;
+    println!(
+        "
+token verification (Ed25519 JWT, in process): {verify_us:.1} µs per call"
+    );
+    report["token_verification_us"] = json!(verify_us);
     let mut procs = Processes { children: Vec::new() };
     for role in ["append-api", "projector", "query-api"] {
-        let child = ledger_command(ledger, role)?.spawn().with_context(|| format!("starting {role}"))?;
+        let child = ledger_command(ledger, role)?
+            .env("LEDGER_AUTH_PUBLIC_KEYS", keys_dir.join("public-keys.json"))
+            .spawn()
+            .with_context(|| format!("starting {role}"))?;
         procs.children.push((role, child));
     }
-    let append = connect(ledger.append_addr).await?;
-    let query = connect(ledger.query_addr).await?;
+    let append = connect(ledger.append_addr, &token).await?;
+    let query = connect(ledger.query_addr, &token).await?;
     let mut projector_rss = Vec::new();
     let mut sample = |what: &str, procs: &Processes| {
         projector_rss.push(json!({"after": what, "rss_mb": memory_kb(procs.pid("projector"), "VmRSS") / 1024}));
@@ -846,6 +922,7 @@ async fn measure(
         json!(peaks.iter().map(|(r, m)| (r.to_string(), json!(m))).collect::<serde_json::Map<_, _>>());
     report["projector_rss"] = json!(projector_rss);
     procs.stop();
+    let _ = std::fs::remove_dir_all(&keys_dir);
 
     summarise(&mut report);
     Ok(report)

@@ -1,5 +1,6 @@
 //! Typed configuration from flags and environment variables. Secrets (URL credentials) are never logged.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -43,6 +44,88 @@ pub struct Settings {
     /// Messages per projector transaction.
     #[arg(long, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
     pub projector_batch: usize,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+}
+
+/// How callers are authenticated (see the README's "Access" section).
+#[derive(Clone, Debug, Default, Args)]
+pub struct AuthSettings {
+    /// Public keys verifying bearer tokens: a JSON Web Key Set of Ed25519 keys selected by key id (`ledger auth
+    /// keygen` writes one). Reloaded when the file changes and on SIGHUP.
+    #[arg(long, env = "LEDGER_AUTH_PUBLIC_KEYS")]
+    pub auth_public_keys: Option<PathBuf>,
+    /// The `iss` tokens must carry.
+    #[arg(long, env = "LEDGER_AUTH_ISSUER", default_value = "coalition-ledger")]
+    pub auth_issuer: String,
+    /// The `aud` tokens must carry.
+    #[arg(long, env = "LEDGER_AUTH_AUDIENCE", default_value = "coalition-ledger")]
+    pub auth_audience: String,
+    /// Serve without authentication: every caller is `anonymous` with every grant. For tests and local trials only;
+    /// a warning is logged at every start.
+    #[arg(long, env = "LEDGER_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// TLS certificate chain (PEM) of the gRPC servers.
+    #[arg(long, env = "LEDGER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of the gRPC servers.
+    #[arg(long, env = "LEDGER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that signs client certificates: mutual TLS, a client without a certificate is refused at the
+    /// handshake (unless --tls-client-optional).
+    #[arg(long, env = "LEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: clients without a certificate may connect (they then need a token).
+    #[arg(long, env = "LEDGER_TLS_CLIENT_OPTIONAL", requires = "tls_client_ca")]
+    pub tls_client_optional: bool,
+    /// Maps client certificates (subject common name) to principals and grants (JSON, see the README).
+    #[arg(long, env = "LEDGER_TLS_CLIENT_PRINCIPALS", requires = "tls_client_ca")]
+    pub tls_client_principals: Option<PathBuf>,
+    /// `/metrics` answers only requests with a valid bearer token.
+    #[arg(long, env = "LEDGER_METRICS_REQUIRE_TOKEN")]
+    pub metrics_require_token: bool,
+}
+
+impl AuthSettings {
+    /// The authenticator the servers use. Refuses to run open unless `--insecure-no-auth` says so.
+    pub fn authenticator(&self) -> anyhow::Result<ledger_auth::Authenticator> {
+        if self.insecure_no_auth {
+            tracing::warn!(
+                "--insecure-no-auth: every caller is accepted as `anonymous` with every grant; never run this way \
+                 outside a test"
+            );
+            return Ok(ledger_auth::Authenticator::insecure());
+        }
+        if self.auth_public_keys.is_none() && self.tls_client_principals.is_none() {
+            anyhow::bail!(
+                "no authentication configured: create a key pair with `ledger auth keygen --out DIR` and start with \
+                 --auth-public-keys DIR/public-keys.json (or LEDGER_AUTH_PUBLIC_KEYS), or map client certificates \
+                 with --tls-client-ca and --tls-client-principals; --insecure-no-auth runs without authentication"
+            );
+        }
+        ledger_auth::Authenticator::new(&ledger_auth::AuthConfig {
+            public_keys: self.auth_public_keys.clone(),
+            clients: self.tls_client_principals.clone(),
+            issuer: self.auth_issuer.clone(),
+            audience: self.auth_audience.clone(),
+        })
+        .map_err(anyhow::Error::msg)
+    }
+
+    /// The gRPC servers' TLS configuration, if any.
+    pub fn tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        use anyhow::Context as _;
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let mut tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls
+                .client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?))
+                .client_auth_optional(self.tls_client_optional);
+        }
+        Ok(Some(tls))
+    }
 }
 
 impl Settings {
@@ -82,6 +165,7 @@ impl std::fmt::Debug for Settings {
             .field("query_addr", &self.query_addr)
             .field("dashboard_addr", &self.dashboard_addr)
             .field("metrics_addr", &self.metrics_addr)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }

@@ -23,6 +23,53 @@ pub struct DemoArgs {
     /// Seed of the generated history.
     #[arg(long, default_value_t = 2013)]
     pub seed: u64,
+    /// Directory of tokens (`ledger auth token` output) named `writer-<coalition>.jwt`,
+    /// `coalition-admin-<coalition>.jwt`, `platform-admin.jwt`, `reader-<coalition>.jwt` and `auditor.jwt`: each
+    /// append is sent with the token of the role it needs. Without it, no token is sent (a server run with
+    /// --insecure-no-auth).
+    #[arg(long, env = "LEDGER_DEMO_TOKENS")]
+    pub tokens: Option<std::path::PathBuf>,
+}
+
+/// The demo's tokens, read from their directory as needed.
+struct Tokens(Option<std::path::PathBuf>);
+
+impl Tokens {
+    fn read(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let Some(dir) = &self.0 else { return Ok(None) };
+        let path = dir.join(format!("{name}.jwt"));
+        let t = std::fs::read_to_string(&path).with_context(|| format!("reading the token {}", path.display()))?;
+        Ok(Some(t.trim().to_owned()))
+    }
+
+    /// The token of the role an append needs: the coalition admin's for a coalition's lifecycle, the platform
+    /// admin's for a rename, else the writer's of the coalition it is for (any writer's to register an organisation).
+    fn for_append(&self, req: &v1::AppendRequest) -> anyhow::Result<Option<String>> {
+        let agg = req.aggregate.clone().unwrap_or_default();
+        let first = req.events.first().and_then(|e| e.payload.as_ref()).and_then(|p| p.event.as_ref());
+        let named = ledger_proto::convert::payload_to_domain(req.events.first().and_then(|e| e.payload.as_ref()))
+            .ok()
+            .and_then(|k| k.coalition_id().map(ToString::to_string));
+        let name = if agg.r#type == i32::from(v1::AggregateType::Coalition) {
+            format!("coalition-admin-{}", agg.id)
+        } else if matches!(first, Some(P::OrganisationRenamed(_))) {
+            "platform-admin".to_owned()
+        } else if !req.coalition_id.is_empty() {
+            format!("writer-{}", req.coalition_id)
+        } else {
+            format!("writer-{}", named.unwrap_or_else(|| "eu".into()))
+        };
+        self.read(&name)
+    }
+}
+
+/// `message` with `authorization: Bearer <token>` if there is a token.
+fn authorized<T>(token: Option<String>, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(message);
+    if let Some(t) = token {
+        r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().context("token is not ASCII")?);
+    }
+    Ok(r)
 }
 
 async fn connect(url: &str) -> anyhow::Result<Channel> {
@@ -46,6 +93,7 @@ fn date(y: i32, m: u32, d: u32) -> Option<v1::Date> {
 fn one(kind: v1::AggregateType, id: &str, event: P) -> v1::AppendRequest {
     v1::AppendRequest {
         aggregate: Some(v1::AggregateRef { r#type: kind.into(), id: id.into() }),
+        coalition_id: String::new(),
         expected_revision: None,
         events: vec![v1::EventData {
             event_id: Uuid::new_v4().to_string(),
@@ -144,9 +192,11 @@ fn invalid_commands(history: &[Item]) -> Vec<(&'static str, tonic::Code, v1::App
         ),
     ];
     // A progress report lower than the one before it, without a correction.
-    if let Some((agg, r)) =
+    if let Some((agg, coalition, r)) =
         history.iter().rev().find_map(|it| match it.request.events[0].payload.as_ref()?.event.as_ref()? {
-            P::ProgressReported(r) => Some((it.request.aggregate.clone()?.id, r.clone())),
+            P::ProgressReported(r) => {
+                Some((it.request.aggregate.clone()?.id, it.request.coalition_id.clone(), r.clone()))
+            }
             _ => None,
         })
     {
@@ -158,7 +208,7 @@ fn invalid_commands(history: &[Item]) -> Vec<(&'static str, tonic::Code, v1::App
         out.push((
             "a progress report whose cumulative figures go down without a correction",
             Code::FailedPrecondition,
-            one(A::Pledge, &agg, P::ProgressReported(lower)),
+            v1::AppendRequest { coalition_id: coalition, ..one(A::Pledge, &agg, P::ProgressReported(lower)) },
         ));
     }
     // A stale expected revision.
@@ -175,6 +225,7 @@ fn invalid_commands(history: &[Item]) -> Vec<(&'static str, tonic::Code, v1::App
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut append = LedgerAppendClient::new(connect(&args.append_url).await?);
     let mut query = LedgerQueryClient::new(connect(&args.query_url).await?);
+    let tokens = Tokens(args.tokens.clone());
     let history = generator::generate(args.seed);
     println!("appending {} events of the generated history (seed {}) through the append API", history.len(), args.seed);
     let started = Instant::now();
@@ -182,7 +233,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut last_report = Instant::now();
     for (i, item) in history.iter().enumerate() {
         let reply = append
-            .append(item.request.clone())
+            .append(authorized(tokens.for_append(&item.request)?, item.request.clone())?)
             .await
             .with_context(|| format!("append #{i} ({}) was refused", item.on))?
             .into_inner();
@@ -204,13 +255,49 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     println!("\ninvalid commands (each must be refused and write nothing):");
+    let auditor = tokens.read("auditor")?;
     let status = |q: &mut LedgerQueryClient<Channel>| {
         let mut q = q.clone();
-        async move { q.projection_status(v1::ProjectionStatusRequest {}).await.map(|r| r.into_inner().log_end) }
+        let req = authorized(auditor.clone(), v1::ProjectionStatusRequest {});
+        async move { q.projection_status(req?).await.map(|r| r.into_inner().log_end).map_err(anyhow::Error::from) }
     };
     let before = status(&mut query).await?;
-    for (what, expected, req) in invalid_commands(&history) {
-        match append.append(req).await {
+    let mut refused = invalid_commands(&history)
+        .into_iter()
+        .map(|(what, code, req)| Ok((what, code, tokens.for_append(&req)?, req)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.tokens.is_some() {
+        let deactivate = one(
+            v1::AggregateType::Coalition,
+            "fi",
+            P::CoalitionDeactivated(v1::CoalitionDeactivated { deactivated_on: date(2024, 1, 1), reason: "x".into() }),
+        );
+        refused.push((
+            "an anonymous client deactivates Finland's coalition",
+            tonic::Code::Unauthenticated,
+            None,
+            deactivate.clone(),
+        ));
+        refused.push((
+            "Sweden's writer deactivates Finland's coalition",
+            tonic::Code::PermissionDenied,
+            tokens.read("writer-se")?,
+            deactivate,
+        ));
+        let rename = one(
+            v1::AggregateType::Organisation,
+            "org-0001",
+            P::OrganisationRenamed(v1::OrganisationRenamed { name: "Renamed by a coalition's writer".into() }),
+        );
+        refused.push((
+            "Sweden's writer renames an organisation (shared by every coalition)",
+            tonic::Code::PermissionDenied,
+            tokens.read("writer-se")?,
+            rename,
+        ));
+    }
+    for (what, expected, token, req) in refused {
+        match append.append(authorized(token, req)?).await {
             Ok(r) => anyhow::bail!("accepted an invalid command ({what}): {r:?}"),
             Err(e) => {
                 let ok = if e.code() == expected { "refused" } else { "REFUSED WITH AN UNEXPECTED CODE" };
@@ -225,21 +312,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 10_000 });
     let all =
         v1::ReportRequest { consistency, page: Some(v1::Page { page_size: 1000, offset: 0 }), ..Default::default() };
-    let members = query.current_members(all.clone()).await?.into_inner();
+    let members = query.current_members(authorized(auditor.clone(), all.clone())?).await?.into_inner();
     println!("\ncurrent members per coalition (as of log position {}):", members.position);
     for c in &members.coalitions {
         println!("  {:<4} {:<42} {:>5}", c.coalition_id, c.name, c.members);
     }
     let growth = query
-        .coalition_growth(v1::ReportRequest {
-            filter: Some(v1::ReportFilter { coalition_id: "se".into(), ..Default::default() }),
-            ..all
-        })
+        .coalition_growth(authorized(
+            auditor.clone(),
+            v1::ReportRequest {
+                filter: Some(v1::ReportFilter { coalition_id: "se".into(), ..Default::default() }),
+                ..all.clone()
+            },
+        )?)
         .await?
         .into_inner();
     println!("\nSweden, members per month:\n  month     joins leaves  net cumulative");
     for m in &growth.months {
         println!("  {}  {:>5} {:>6} {:>4} {:>10}", m.month, m.joins, m.leaves, m.net, m.cumulative);
+    }
+    if let Some(reader) = tokens.read("reader-se")? {
+        let seen = query.current_members(authorized(Some(reader), all)?).await?.into_inner();
+        let ids: Vec<&str> = seen.coalitions.iter().map(|c| c.coalition_id.as_str()).collect();
+        println!("\nthe same CurrentMembers call with the reader token of Sweden's coalition answers: {ids:?}");
     }
     Ok(())
 }

@@ -95,6 +95,8 @@ struct Builder {
     seed: u64,
     counter: u64,
     items: Vec<Item>,
+    /// The coalition each aggregate belongs to, as its first event naming one says.
+    owners: std::collections::HashMap<String, String>,
 }
 
 impl Builder {
@@ -113,10 +115,23 @@ impl Builder {
             payload: Some(v1::EventPayload { event: Some(event) }),
             ..Default::default()
         };
+        // The coalition the append is for, so that a writer of several coalitions is never asked which.
+        let named = match kind {
+            v1::AggregateType::Coalition => Some(id.to_owned()),
+            v1::AggregateType::Membership => id.split('.').next().map(str::to_owned),
+            _ => ledger_proto::convert::payload_to_domain(data.payload.as_ref())
+                .ok()
+                .and_then(|k| k.coalition_id().map(ToString::to_string)),
+        };
+        let coalition = match named {
+            Some(c) => self.owners.entry(format!("{}/{id}", kind.as_str_name())).or_insert(c).clone(),
+            None => self.owners.get(&format!("{}/{id}", kind.as_str_name())).cloned().unwrap_or_default(),
+        };
         let request = v1::AppendRequest {
             aggregate: Some(v1::AggregateRef { r#type: kind.into(), id: id.to_owned() }),
             expected_revision: None,
             events: vec![data],
+            coalition_id: coalition,
         };
         self.items.push(Item { on, request });
     }
@@ -207,7 +222,7 @@ fn women_share(rng: &mut Rng, pillar: v1::Pillar) -> f64 {
 /// Generates the history with `seed`, sorted by business date (creation order within a day).
 pub fn generate(seed: u64) -> Vec<Item> {
     use v1::AggregateType as A;
-    let mut b = Builder { rng: Rng(seed), seed, counter: 0, items: Vec::new() };
+    let mut b = Builder { rng: Rng(seed), seed, counter: 0, items: Vec::new(), owners: Default::default() };
     let end = end_of_history();
 
     // Coalitions.

@@ -32,6 +32,75 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure append throughput/latency and rebuild speed on a stream of its own.
     Bench(bench::BenchArgs),
+    /// Keys and tokens for authentication.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Write a new Ed25519 key pair: DIR/NAME.pem (private, owner-only) and its public key added to
+    /// DIR/public-keys.json (the file for --auth-public-keys; keys already in it stay, for rotation).
+    Keygen {
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value = "signing")]
+        name: String,
+    },
+    /// Print a signed token for a principal with one role.
+    Token {
+        /// The private key (from `ledger auth keygen`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The principal, recorded with every event it appends.
+        #[arg(long)]
+        subject: String,
+        /// writer, coalition-admin, reader (per coalition), platform-admin or auditor (every coalition).
+        #[arg(long)]
+        role: String,
+        /// A coalition the role is granted for (repeat for several; `*` for all).
+        #[arg(long = "coalition")]
+        coalitions: Vec<String>,
+        /// How long the token is valid: 90s, 15m, 12h, 30d (at most 366d).
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+    },
+    /// Remove a key from a public key file (after rotating to a new one); servers reload the file by themselves.
+    RemoveKey {
+        #[arg(long)]
+        keys: std::path::PathBuf,
+        #[arg(long)]
+        kid: String,
+    },
+}
+
+fn auth_command(settings: &Settings, command: AuthCommand) -> anyhow::Result<()> {
+    use ledger_auth::{keys, token};
+    match command {
+        AuthCommand::Keygen { out, name } => {
+            anyhow::ensure!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "--name {name:?}: letters, digits, - and _"
+            );
+            let g = keys::generate(&out, &name)?;
+            println!("private key: {} (keep it secret; it signs tokens)", g.private_key.display());
+            println!("public keys: {} (give it to the servers: --auth-public-keys)", g.public_keys.display());
+            println!("key id:      {}", g.kid);
+        }
+        AuthCommand::Token { key, subject, role, coalitions, ttl } => {
+            let key = keys::SigningKey::read(&key)?;
+            let ttl = token::parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl {e}"))?;
+            let grants = vec![token::GrantClaim { role, coalitions }];
+            let t = token::mint(&key, &settings.auth.auth_issuer, &settings.auth.auth_audience, &subject, grants, ttl)
+                .map_err(anyhow::Error::msg)?;
+            println!("{t}");
+        }
+        AuthCommand::RemoveKey { keys: file, kid } => {
+            anyhow::ensure!(keys::remove(&file, &kid)?, "{}: no key {kid:?}", file.display());
+            println!("removed key {kid} from {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => return demo::run(args).await,
         Command::Bench(args) => return bench::run(cli.settings, args).await,
+        Command::Auth(command) => return auth_command(&cli.settings, command),
     };
     let app = Application::build(cli.settings, roles).await?;
     let shutdown = shutdown_on_signals();

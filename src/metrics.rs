@@ -45,6 +45,7 @@ pub async fn render(s: &Sources) -> String {
             ("written", &a.written),
             ("deduplicated", &a.deduplicated),
             ("invalid", &a.invalid),
+            ("denied", &a.denied),
             ("rule", &a.rule),
             ("conflict", &a.conflict),
             ("unavailable", &a.unavailable),
@@ -75,6 +76,21 @@ pub async fn render(s: &Sources) -> String {
             &one(&g.refused_groups),
         );
     }
+    let labelled = |label: &str, v: Vec<(String, u64)>| -> Vec<(String, u64)> {
+        v.into_iter().map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), n)).collect()
+    };
+    line(
+        "ledger_auth_failures_total",
+        "Calls refused as UNAUTHENTICATED, by reason (missing, expired, wrong_audience, bad_signature, unknown_key, ...).",
+        "counter",
+        &labelled("reason", ledger_auth::metrics::failures()),
+    );
+    line(
+        "ledger_auth_denied_total",
+        "Calls refused as PERMISSION_DENIED, by the role of the missing grant.",
+        "counter",
+        &labelled("grant", ledger_auth::metrics::refusals()),
+    );
     let per = |f: fn(&ProjectorMetrics) -> u64| -> Vec<(String, u64)> {
         s.projections.iter().map(|(n, m)| (format!("{{projection=\"{n}\"}}"), f(m))).collect()
     };
@@ -113,13 +129,22 @@ pub async fn render(s: &Sources) -> String {
     out
 }
 
-/// The axum router serving `/metrics`.
-pub fn router(sources: Sources) -> axum::Router {
+/// The axum router serving `/metrics`; with `auth`, only to callers with a valid token (any principal).
+pub fn router(sources: Sources, auth: Option<ledger_auth::Authenticator>) -> axum::Router {
+    use axum::response::IntoResponse as _;
     axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
             let s = sources.clone();
-            async move { ([("content-type", "text/plain; version=0.0.4")], render(&s).await) }
+            let auth = auth.clone();
+            async move {
+                if let Some(auth) = auth
+                    && let Err(e) = auth.authenticate(&headers, None)
+                {
+                    return (axum::http::StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+                }
+                ([("content-type", "text/plain; version=0.0.4")], render(&s).await).into_response()
+            }
         }),
     )
 }

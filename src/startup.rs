@@ -35,6 +35,9 @@ impl Roles {
 
 pub struct Application {
     settings: Settings,
+    /// `None` for a process that serves no API (a projector without a guarded metrics endpoint).
+    auth: Option<ledger_auth::Authenticator>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     log: Log,
     append: Option<TcpListener>,
     query: Option<TcpListener>,
@@ -49,6 +52,10 @@ impl Application {
     pub async fn build(settings: Settings, roles: Roles) -> anyhow::Result<Self> {
         settings.validate()?;
         tracing::info!(?settings, ?roles, "starting");
+        let serves_api = roles.append || roles.query;
+        let auth =
+            if serves_api || settings.auth.metrics_require_token { Some(settings.auth.authenticator()?) } else { None };
+        let tls = if serves_api { settings.auth.tls()? } else { None };
         let log = Log::connect(&settings.log_config()).await.context("opening the log")?;
         if roles.query || roles.projector {
             migrate(&settings.database_url).await?;
@@ -66,7 +73,7 @@ impl Application {
             Some(addr) => Some(bind(addr, "metrics").await?),
             None => None,
         };
-        Ok(Self { settings, log, append, query, dashboard, metrics, projector: roles.projector })
+        Ok(Self { settings, auth, tls, log, append, query, dashboard, metrics, projector: roles.projector })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -89,13 +96,22 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: Tasks = JoinSet::new();
         let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new() };
+        let auth = self.auth.clone().unwrap_or_else(ledger_auth::Authenticator::insecure);
+        if let Some(store) = auth.key_store() {
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                store.watch(ledger_auth::KEY_FILE_POLL, stop).await;
+                ("public key watcher", Ok(()))
+            });
+        }
+        let tls = self.tls.clone();
         if let Some(listener) = self.append {
             let addr = listener.local_addr()?;
             let service = AppendService::new(self.log.clone());
             sources.append = Some(service.metrics.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
-            let router = grpc_router(health_service)?.add_service(LedgerAppendServer::new(service));
+            let router = grpc_router(health_service, &auth, tls.clone())?.add_service(LedgerAppendServer::new(service));
             tracing::info!(%addr, "append API listening");
             spawn_grpc(&mut tasks, "append API", router, listener, shutdown.clone());
         }
@@ -109,13 +125,13 @@ impl Application {
             if let Some(listener) = self.dashboard {
                 tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
                 let stop = shutdown.clone();
-                let app = ledger_query::dashboard::router(service.clone());
+                let app = ledger_query::dashboard::router(service.clone(), auth.clone());
                 tasks.spawn(async move {
                     let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
                     ("dashboard", r.context("dashboard server"))
                 });
             }
-            let router = grpc_router(health_service)?
+            let router = grpc_router(health_service, &auth, tls.clone())?
                 .add_service(LedgerQueryServer::new(service))
                 .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
             tracing::info!(%addr, "query API listening");
@@ -135,7 +151,8 @@ impl Application {
         if let Some(listener) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");
             let stop = shutdown.clone();
-            let app = crate::metrics::router(sources);
+            let guard = if self.settings.auth.metrics_require_token { self.auth.clone() } else { None };
+            let app = crate::metrics::router(sources, guard);
             tasks.spawn(async move {
                 let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
                 ("metrics", r.context("metrics server"))
@@ -158,6 +175,8 @@ impl Application {
 }
 
 type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
+type GrpcRouter =
+    tonic::transport::server::Router<tower::layer::util::Stack<ledger_auth::AuthLayer, tower::layer::util::Identity>>;
 
 /// Starts projection `P`'s projector as a task of its own and registers its metrics.
 fn spawn_projector<P: Projection>(
@@ -173,11 +192,19 @@ fn spawn_projector<P: Projection>(
     tasks.spawn(async move { (P::NAME, projector.run(stop).await.context("projector")) });
 }
 
-/// A gRPC router with health checks and server reflection (v1 and v1alpha) already added.
+/// A gRPC server with every call authenticated by the auth layer (but health checks), TLS if configured, and
+/// health checks and server reflection (v1 and v1alpha) already added.
 fn grpc_router(
     health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
-) -> anyhow::Result<tonic::transport::server::Router> {
-    Ok(tonic::transport::Server::builder()
+    auth: &ledger_auth::Authenticator,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> anyhow::Result<GrpcRouter> {
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls).context("TLS configuration of the gRPC server")?;
+    }
+    Ok(server
+        .layer(ledger_auth::AuthLayer::new(auth.clone()))
         .add_service(health)
         .add_service(reflection_v1()?)
         .add_service(reflection_v1alpha()?))
@@ -187,7 +214,7 @@ fn grpc_router(
 fn spawn_grpc(
     tasks: &mut Tasks,
     role: &'static str,
-    router: tonic::transport::server::Router,
+    router: GrpcRouter,
     listener: TcpListener,
     stop: CancellationToken,
 ) {

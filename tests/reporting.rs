@@ -68,6 +68,7 @@ async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_
         append_url: format!("http://{}", app.append_addr),
         query_url: format!("http://{}", app.query_addr),
         seed: 2013,
+        tokens: None,
     };
     // Fails if any generated event is refused, an invalid command is accepted, or the log grows meanwhile.
     coalition_ledger::demo::run(args.clone()).await.unwrap();

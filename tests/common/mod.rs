@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use coalition_ledger::config::Settings;
+use coalition_ledger::config::{AuthSettings, Settings};
 use coalition_ledger::startup::{Application, Roles};
 use ledger_proto::v1;
 use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
@@ -171,6 +171,13 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         no_group_commit: false,
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
+        // Tests about access (tests/access.rs) configure keys; the others run open.
+        auth: AuthSettings {
+            auth_issuer: "coalition-ledger".into(),
+            auth_audience: "coalition-ledger".into(),
+            insecure_no_auth: true,
+            ..AuthSettings::default()
+        },
     }
 }
 
@@ -293,6 +300,7 @@ pub fn request(
         aggregate: Some(v1::AggregateRef { r#type: kind.into(), id: id.into() }),
         expected_revision: expected.map(|e| v1::ExpectedRevision { expected: Some(e) }),
         events,
+        coalition_id: String::new(),
     }
 }
 

@@ -7,6 +7,11 @@ pub enum AppendError {
     /// The request is malformed; the domain error names the field. -> INVALID_ARGUMENT
     #[error("{0}")]
     Invalid(DomainError),
+    /// The caller lacks the grant for this aggregate (known only once it is loaded: the coalition a pledge, course
+    /// or content belongs to). The message names neither the aggregate's state nor its real coalition.
+    /// -> PERMISSION_DENIED
+    #[error("{0}")]
+    Denied(ledger_domain::access::Denied),
     /// A domain rule forbids the change. -> FAILED_PRECONDITION
     #[error("{0}")]
     Rule(DomainError),

@@ -1,6 +1,10 @@
 //! The `coalition.ledger.v1.LedgerAppend` gRPC service: request -> command, outcome/error -> reply/status.
 //!
 //! Status codes (the one mapping from [`AppendError`]):
+//! - `UNAUTHENTICATED`: no valid credentials (answered by the auth layer before this service is reached).
+//! - `PERMISSION_DENIED`: the caller lacks the grant; the message names it (`missing grant writer:se: ...`). Decided
+//!   on the request alone, or, for events that do not name their coalition, once the aggregate is known to belong
+//!   to another coalition or not to exist (one message for both).
 //! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path.
 //! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`).
 //! - `ABORTED`: revision conflict; the message carries the current revision, also in the `ledger-current-revision`
@@ -8,7 +12,8 @@
 //! - `UNAVAILABLE`: the log cannot be reached or the outcome is unknown; retry with the same event ids.
 //! - `INTERNAL`: the aggregate's history cannot be read by this code.
 use futures::StreamExt;
-use ledger_domain::{DomainError, ExpectedRevision};
+use ledger_domain::access::{AppendAccess, Principal, authorize_append};
+use ledger_domain::{DomainError, ExpectedRevision, Token};
 use ledger_proto::convert::{
     aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain, timestamp_to_domain,
     uuid_to_domain,
@@ -26,6 +31,7 @@ impl From<AppendError> for Status {
     fn from(e: AppendError) -> Self {
         match e {
             AppendError::Invalid(d) => Status::invalid_argument(d.to_string()),
+            AppendError::Denied(d) => Status::permission_denied(d.to_string()),
             AppendError::Rule(d) => Status::failed_precondition(d.to_string()),
             AppendError::Conflict { current, .. } => {
                 let mut s = Status::aborted(e.to_string());
@@ -40,7 +46,8 @@ impl From<AppendError> for Status {
     }
 }
 
-/// Turns a wire request into a validated command; errors name the field.
+/// Turns a wire request into a validated command; errors name the field. Authorisation is still to be done
+/// ([`authorize`]).
 pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, DomainError> {
     let aggregate = aggregate_to_domain(req.aggregate.as_ref())?;
     use v1::expected_revision::Expected;
@@ -66,7 +73,21 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
             })
         })
         .collect::<Result<Vec<_>, DomainError>>()?;
-    Ok(AppendCommand { aggregate, expected, events })
+    Ok(AppendCommand { aggregate, expected, events, principal: String::new(), access: AppendAccess { owner: None } })
+}
+
+/// Decides whether `principal` may append `cmd` (before any state is loaded) and stamps the command with the
+/// principal to record.
+pub fn authorize(principal: &Principal, req: &v1::AppendRequest, cmd: &mut AppendCommand) -> Result<(), Status> {
+    let declared = match req.coalition_id.as_str() {
+        "" => None,
+        c => Some(Token::parse("coalition_id", c).map_err(|e| Status::invalid_argument(e.to_string()))?),
+    };
+    let kinds: Vec<&ledger_domain::EventKind> = cmd.events.iter().map(|e| &e.kind).collect();
+    cmd.access = authorize_append(principal, &cmd.aggregate, &kinds, declared.as_ref())
+        .map_err(|d| ledger_auth::deny(principal, d))?;
+    cmd.principal = principal.subject.clone();
+    Ok(())
 }
 
 /// Aggregates of one `AppendMany` call appended concurrently: enough to fill a group commit (up to 1,000
@@ -78,16 +99,24 @@ pub const MAX_APPENDS_PER_CALL: usize = 10_000;
 
 impl AppendService {
     /// One append of any call: validate, append, count, and log what went wrong.
-    async fn append_request(&self, req: &v1::AppendRequest) -> Result<v1::AppendResponse, Status> {
-        let cmd = command_from_request(req).map_err(|e| {
+    async fn append_request(
+        &self,
+        principal: &Principal,
+        req: &v1::AppendRequest,
+    ) -> Result<v1::AppendResponse, Status> {
+        let mut cmd = command_from_request(req).map_err(|e| {
             self.metrics.invalid.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Status::from(AppendError::from(e))
+        })?;
+        authorize(principal, req, &mut cmd).inspect_err(|_| {
+            self.metrics.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         })?;
         tracing::Span::current().record("aggregate", tracing::field::display(&cmd.aggregate));
         match AppendService::append(self, cmd).await {
             Ok(o) => {
                 Ok(v1::AppendResponse { positions: o.positions, revision: o.revision, deduplicated: o.deduplicated })
             }
+            Err(AppendError::Denied(d)) => Err(ledger_auth::deny(principal, d)),
             Err(e) => {
                 match &e {
                     AppendError::Unavailable(_) | AppendError::Internal(_) => {
@@ -116,16 +145,21 @@ fn failure(status: &Status) -> v1::AppendFailure {
 
 #[tonic::async_trait]
 impl LedgerAppend for AppendService {
-    #[tracing::instrument(skip_all, fields(aggregate, events = request.get_ref().events.len()))]
+    #[tracing::instrument(skip_all, fields(principal, aggregate, events = request.get_ref().events.len()))]
     async fn append(&self, request: Request<v1::AppendRequest>) -> Result<Response<v1::AppendResponse>, Status> {
-        self.append_request(request.get_ref()).await.map(Response::new)
+        let principal = ledger_auth::principal(&request)?;
+        tracing::Span::current().record("principal", principal.subject.as_str());
+        self.append_request(&principal, request.get_ref()).await.map(Response::new)
     }
 
-    #[tracing::instrument(skip_all, fields(appends = request.get_ref().appends.len()))]
+    #[tracing::instrument(skip_all, fields(principal, appends = request.get_ref().appends.len()))]
     async fn append_many(
         &self,
         request: Request<v1::AppendManyRequest>,
     ) -> Result<Response<v1::AppendManyResponse>, Status> {
+        let principal = ledger_auth::principal(&request)?;
+        tracing::Span::current().record("principal", principal.subject.as_str());
+        let principal = &principal;
         let appends = request.into_inner().appends;
         if appends.len() > MAX_APPENDS_PER_CALL {
             return Err(Status::invalid_argument(format!(
@@ -153,7 +187,7 @@ impl LedgerAppend for AppendService {
                     );
                     v1::append_result::Result::Failed(failure(&s))
                 } else {
-                    match self.append_request(&appends[i]).await {
+                    match self.append_request(principal, &appends[i]).await {
                         Ok(ok) => v1::append_result::Result::Ok(ok),
                         Err(status) => {
                             unknown = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Internal);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use ledger_domain::access::{AppendAccess, coalition_of_id};
 use ledger_domain::rules::{AggregateState, Context};
 use ledger_domain::{Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source, Token};
 use ledger_log::{Log, LogError, OutgoingEvent};
@@ -39,6 +40,10 @@ pub struct AppendCommand {
     pub aggregate: Aggregate,
     pub expected: ExpectedRevision,
     pub events: Vec<NewEvent>,
+    /// The authenticated principal, recorded with every event.
+    pub principal: String,
+    /// What authorisation left to confirm once the aggregate is loaded (`ledger_domain::access`).
+    pub access: AppendAccess,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +59,26 @@ struct AggregateView {
     revision: u64,
     state: AggregateState,
     event_ids: HashMap<Uuid, u64>,
+    /// The coalition the aggregate belongs to: by its id, or as its first event naming one says.
+    coalition: Option<Token>,
 }
 
 impl AggregateView {
     fn new(aggregate: &Aggregate) -> Self {
-        Self { revision: 0, state: AggregateState::new(aggregate.kind()), event_ids: HashMap::new() }
+        Self {
+            revision: 0,
+            state: AggregateState::new(aggregate.kind()),
+            event_ids: HashMap::new(),
+            coalition: coalition_of_id(aggregate),
+        }
+    }
+
+    fn apply(&mut self, kind: &EventKind, event_id: Uuid, position: u64) {
+        self.state.apply(kind);
+        self.event_ids.insert(event_id, position);
+        if self.coalition.is_none() {
+            self.coalition = kind.coalition_id().cloned();
+        }
     }
 }
 
@@ -101,6 +121,7 @@ pub struct AppendMetrics {
     pub deduplicated: AtomicU64,
     pub events_written: AtomicU64,
     pub invalid: AtomicU64,
+    pub denied: AtomicU64,
     pub rule: AtomicU64,
     pub conflict: AtomicU64,
     pub unavailable: AtomicU64,
@@ -116,6 +137,7 @@ impl AppendMetrics {
                 &self.written
             }
             Err(AppendError::Invalid(_)) => &self.invalid,
+            Err(AppendError::Denied(_)) => &self.denied,
             Err(AppendError::Rule(_)) => &self.rule,
             Err(AppendError::Conflict { .. }) => &self.conflict,
             Err(AppendError::Unavailable(_)) => &self.unavailable,
@@ -182,6 +204,13 @@ impl AppendService {
         };
         let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
+            // Before anything about the aggregate is looked at (its events, revision, rules): is it the caller's?
+            let recorded = loaded.aggregates.get(&cmd.aggregate).and_then(|v| v.coalition.as_ref());
+            let named = cmd.events.iter().find_map(|e| e.kind.coalition_id());
+            if let Err(d) = cmd.access.check_owner(&cmd.aggregate, recorded, named) {
+                *slot = Some(loaded);
+                return Err(AppendError::Denied(d));
+            }
             if let Some(outcome) = deduplicate(cmd, loaded.aggregates.get(&cmd.aggregate))? {
                 *slot = Some(loaded);
                 return Ok(outcome);
@@ -229,8 +258,7 @@ impl AppendService {
             match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
-                        view.state.apply(&e.kind);
-                        view.event_ids.insert(e.meta.event_id, *p);
+                        view.apply(&e.kind, e.meta.event_id, *p);
                     }
                     let revision = positions.last().copied().unwrap_or(view.revision);
                     view.revision = revision;
@@ -286,8 +314,7 @@ impl AppendService {
                 ))
             })?;
             let view = loaded.aggregates.entry(r.aggregate.clone()).or_insert_with(|| AggregateView::new(&r.aggregate));
-            view.state.apply(&r.event.kind);
-            view.event_ids.insert(r.event.meta.event_id, r.position);
+            view.apply(&r.event.kind, r.event.meta.event_id, r.position);
             view.revision = m.position;
             loaded.revision = m.position;
         }
@@ -389,6 +416,7 @@ fn build_events(cmd: &AppendCommand) -> Vec<Event> {
                 occurred_at: e.occurred_at,
                 recorded_at,
                 actor: e.actor.clone(),
+                principal: cmd.principal.clone(),
                 source: e.source,
                 correlation_id: e.correlation_id.unwrap_or(first),
                 causation_id: e.causation_id,

@@ -21,7 +21,11 @@ pub struct EventMeta {
     pub occurred_at: OffsetDateTime,
     /// Server time, set by the append service.
     pub recorded_at: OffsetDateTime,
+    /// The person or system on whose behalf the caller acts: chosen by the client.
     pub actor: String,
+    /// The authenticated principal that appended the event: set by the server, never taken from the request.
+    /// [`crate::access::UNKNOWN_PRINCIPAL`] for events written before principals were recorded.
+    pub principal: String,
     pub source: Source,
     pub correlation_id: Uuid,
     pub causation_id: Option<Uuid>,

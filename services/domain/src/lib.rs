@@ -2,6 +2,7 @@
 //!
 //! Nothing here does I/O. The append service loads an aggregate's past events, folds them into a state with
 //! [`rules::AggregateState::apply`] and asks [`rules::AggregateState::decide`] whether new events may follow.
+pub mod access;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -3,6 +3,7 @@
 //! A message body is a `StoredEvent`; its `payload` is the event's own message encoded at `schema_version`.
 //! Decoding checks the envelope against the subject the message was found on, then turns the payload into the
 //! current domain event, upcasting older versions. Anything else is a [`DecodeError`] naming what is wrong.
+use ledger_domain::access::UNKNOWN_PRINCIPAL;
 use ledger_domain::{
     Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta, event::current_schema_version,
 };
@@ -57,6 +58,22 @@ fn field(e: DomainError) -> DecodeError {
     }
 }
 
+/// The envelope version written: 2 carries the principal. Envelopes without a version (written before principals
+/// were recorded) read with principal [`UNKNOWN_PRINCIPAL`].
+pub const ENVELOPE_VERSION: u32 = 2;
+
+/// The principal an envelope records, through the envelope's own version.
+fn principal_of(s: &v1::StoredEvent) -> Result<String, DecodeError> {
+    match s.envelope_version {
+        0 | 1 => Ok(UNKNOWN_PRINCIPAL.to_owned()),
+        2 if s.principal.is_empty() => {
+            Err(DecodeError::Field { field: "principal".into(), reason: "required in envelope version 2".into() })
+        }
+        2 => Ok(s.principal.clone()),
+        v => Err(DecodeError::NewerVersion { event_type: "envelope".into(), version: v, known: ENVELOPE_VERSION }),
+    }
+}
+
 /// Encodes an event of `aggregate` as a log message body (at the current schema version).
 pub fn encode(aggregate: &Aggregate, event: &Event) -> Vec<u8> {
     let payload = payload_from_domain(&event.kind).event.map(|e| encode_inner(&e)).unwrap_or_default();
@@ -74,6 +91,8 @@ pub fn encode(aggregate: &Aggregate, event: &Event) -> Vec<u8> {
         correlation_id: m.correlation_id.to_string(),
         causation_id: m.causation_id.map(|c| c.to_string()).unwrap_or_default(),
         payload,
+        principal: m.principal.clone(),
+        envelope_version: ENVELOPE_VERSION,
     }
     .encode_to_vec()
 }
@@ -131,6 +150,7 @@ pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> R
         });
     }
     let meta = EventMeta {
+        principal: principal_of(&s)?,
         event_id: uuid_to_domain("event_id", &s.event_id).map_err(field)?,
         occurred_at: timestamp_to_domain("occurred_at", s.occurred_at.as_ref()).map_err(field)?,
         recorded_at: timestamp_to_domain("recorded_at", s.recorded_at.as_ref()).map_err(field)?,
@@ -221,11 +241,13 @@ pub fn to_wire(r: &RecordedEvent) -> v1::RecordedEvent {
         causation_id: m.causation_id.map(|c| c.to_string()).unwrap_or_default(),
         payload: Some(payload_from_domain(&r.event.kind)),
         raw_payload: Vec::new(),
+        principal: m.principal.clone(),
     }
 }
 
 /// The client-facing form of an event this code cannot decode: the envelope as stored, the payload raw.
 pub fn raw_to_wire(position: u64, s: v1::StoredEvent) -> v1::RecordedEvent {
+    let principal = principal_of(&s).unwrap_or_else(|_| s.principal.clone());
     let aggregate = AggregateType::from_name(&s.aggregate_type).map(|t| v1::AggregateRef {
         r#type: crate::convert::aggregate_type_from_domain(t).into(),
         id: s.aggregate_id.clone(),
@@ -242,6 +264,7 @@ pub fn raw_to_wire(position: u64, s: v1::StoredEvent) -> v1::RecordedEvent {
         source: s.source,
         correlation_id: s.correlation_id,
         causation_id: s.causation_id,
+        principal,
         payload: None,
         raw_payload: s.payload,
     }
@@ -264,6 +287,7 @@ mod tests {
             occurred_at: datetime!(2018-05-03 10:00 UTC),
             recorded_at: datetime!(2026-11-23 07:00:00.123456789 UTC),
             actor: "tester".into(),
+            principal: "svc-se".into(),
             source: ledger_domain::Source::Import,
             correlation_id: Uuid::from_u128(2),
             causation_id: None,
@@ -304,6 +328,22 @@ mod tests {
         let no_pillar = v1::PledgeSubmittedV1 { pillar: 0, ..old };
         let err = decode_payload("pledge_submitted", 1, &no_pillar.encode_to_vec()).unwrap_err();
         assert!(err.to_string().contains("pillar"), "{err}");
+    }
+
+    #[test]
+    fn an_envelope_from_before_principals_reads_with_an_unknown_principal() {
+        let (agg, ev) = event();
+        let mut s = decode_envelope(&encode(&agg, &ev)).unwrap();
+        assert_eq!(s.principal, "svc-se");
+        s.principal = String::new();
+        s.envelope_version = 0;
+        let back = to_recorded(1, &agg.subject_suffix(), s.clone()).unwrap();
+        assert_eq!(back.event.meta.principal, UNKNOWN_PRINCIPAL);
+        // A current envelope must carry its principal; a newer envelope is unknown to this code.
+        s.envelope_version = 2;
+        assert!(matches!(to_recorded(1, &agg.subject_suffix(), s.clone()), Err(DecodeError::Field { .. })));
+        s.envelope_version = 3;
+        assert!(to_recorded(1, &agg.subject_suffix(), s).unwrap_err().is_unknown_to_this_code());
     }
 
     #[test]

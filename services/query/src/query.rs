@@ -1,11 +1,17 @@
 //! `coalition.ledger.v1.LedgerQuery`: every reporting read model through its `reporting` view, with filters and
 //! pagination, and projection status. Every answer says which log position it reflects.
 //!
+//! Every call is authorised by `ledger_domain::access::authorize_read`: a reader of some coalitions gets only their
+//! rows, whatever filter it sends (the server adds the condition); a filter naming another coalition, or a report
+//! whose rows sum over every coalition, is `PERMISSION_DENIED` naming the missing grant. Auditors and platform
+//! admins read everything. `UNAUTHENTICATED` comes from the auth layer before a call gets here.
+//!
 //! Status codes: `INVALID_ARGUMENT` (bad or unsupported filter, names the field), `DEADLINE_EXCEEDED` (the
 //! projection did not reach `consistency.min_position` in time; the message gives where it is), `UNAVAILABLE`
 //! (Postgres or NATS unreachable).
 use std::time::Duration;
 
+use ledger_domain::access::{ReadScope, authorize_read};
 use ledger_domain::{CountryCode, Token};
 use ledger_log::Log;
 use ledger_proto::convert::{pillar_to_domain, timestamp_from_domain};
@@ -34,6 +40,8 @@ pub enum QueryError {
     NotReached { projection: &'static str, position: u64, wanted: u64 },
     #[error("read models unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Denied(ledger_domain::access::Denied),
 }
 
 impl From<tokio_postgres::Error> for QueryError {
@@ -49,6 +57,11 @@ impl From<QueryError> for Status {
             QueryError::Invalid { .. } => Status::invalid_argument(e.to_string()),
             QueryError::NotReached { .. } => Status::deadline_exceeded(e.to_string()),
             QueryError::Unavailable(_) => Status::unavailable(e.to_string()),
+            QueryError::Denied(d) => {
+                // The principal was logged where the scope was decided.
+                ledger_auth::metrics::count_denied(&d.missing);
+                Status::permission_denied(d.to_string())
+            }
         }
     }
 }
@@ -212,9 +225,21 @@ impl Filter {
         })
     }
 
-    /// `WHERE` conditions for the filters set, on the view's columns; a filter the view lacks is refused.
-    fn conditions(&self, report: &Report, params: &mut Vec<Param>) -> Result<String, QueryError> {
+    /// `WHERE` conditions for the filters set, on the view's columns; a filter the view lacks is refused. A reader
+    /// restricted to some coalitions gets the condition on the view's coalition column whatever it asked.
+    fn conditions(&self, report: &Report, scope: &ReadScope, params: &mut Vec<Param>) -> Result<String, QueryError> {
         let mut conds = vec!["true".to_owned()];
+        if let ReadScope::Coalitions(mine) = scope
+            && !report.context
+        {
+            let Some(column) = report.coalition else {
+                scope.check_unrestricted(report.call).map_err(QueryError::Denied)?;
+                return Ok(conds.join(" AND "));
+            };
+            let mine: Vec<String> = mine.iter().map(Token::to_string).collect();
+            params.push(Box::new(mine));
+            conds.push(format!("{column} = ANY(${})", params.len()));
+        }
         let mut add = |field: &'static str, column: Option<&str>, value: Param, op: &str| -> Result<(), QueryError> {
             let column = column.ok_or_else(|| invalid(field, format!("not supported by {}", report.call)))?;
             params.push(value);
@@ -226,6 +251,9 @@ impl Filter {
             Ok(())
         };
         if let Some(v) = &self.coalition {
+            let t =
+                Token::parse("filter.coalition_id", v).map_err(|e| invalid("filter.coalition_id", e.to_string()))?;
+            scope.check_filter(&t).map_err(QueryError::Denied)?;
             add("filter.coalition_id", report.coalition, Box::new(v.clone()), "=")?;
         }
         if let Some(v) = &self.organisation {
@@ -262,6 +290,8 @@ struct Report {
     pillar: Option<&'static str>,
     pillar_is_array: bool,
     period: Option<&'static str>,
+    /// Rows that belong to no coalition (context figures): every reader may read them.
+    context: bool,
 }
 
 /// A page of rows and the offset of the next page (0 if none).
@@ -288,12 +318,14 @@ impl QueryService {
     async fn report<T: Send>(
         &self,
         report: Report,
-        req: &v1::ReportRequest,
+        request: &Request<v1::ReportRequest>,
         map: impl Fn(&Row) -> T + Send + Sync,
-    ) -> Result<(Page<T>, u64), QueryError> {
+    ) -> Result<(Page<T>, u64), Status> {
+        let scope = read_scope(request)?;
+        let req = request.get_ref();
         let filter = Filter::parse(req)?;
         let mut params: Vec<Param> = Vec::new();
-        let conds = filter.conditions(&report, &mut params)?;
+        let conds = filter.conditions(&report, &scope, &mut params)?;
         let sql = format!(
             "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
             report.select,
@@ -310,7 +342,14 @@ impl QueryService {
             Ok(Page { rows: rows.iter().take(filter.limit as usize).map(&map).collect(), next_offset })
         })
         .await
+        .map_err(Status::from)
     }
+}
+
+/// The rows the caller may read (`PERMISSION_DENIED` naming the missing grant if none).
+fn read_scope<T>(request: &Request<T>) -> Result<ReadScope, Status> {
+    let principal = ledger_auth::principal(request)?;
+    authorize_read(&principal).map_err(|d| ledger_auth::deny(&principal, d))
 }
 
 /// In one round trip: whether the projection is installed, and which of its views exist now (as
@@ -352,7 +391,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::MonthlyGrowth {
+            .report(report, &request, |r| v1::MonthlyGrowth {
                 coalition_id: r.get(0),
                 month: month(r, 1),
                 joins: r.get(2),
@@ -381,7 +420,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::TypeGrowth {
+            .report(report, &request, |r| v1::TypeGrowth {
                 coalition_id: r.get(0),
                 month: month(r, 1),
                 organisation_type: r.get(2),
@@ -410,7 +449,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::CoalitionMembers {
+            .report(report, &request, |r| v1::CoalitionMembers {
                 coalition_id: r.get(0),
                 name: r.get(1),
                 country: TEXT(r, 2),
@@ -440,7 +479,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::NationalMonth {
+            .report(report, &request, |r| v1::NationalMonth {
                 month: month(r, 0),
                 national_coalitions: r.get(1),
                 connected_sites: r.get(2),
@@ -465,7 +504,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::PipelineRow {
+            .report(report, &request, |r| v1::PipelineRow {
                 coalition_id: r.get(0),
                 status: r.get(1),
                 pledges: r.get(2),
@@ -494,7 +533,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::ScoreboardRow {
+            .report(report, &request, |r| v1::ScoreboardRow {
                 pledge_id: r.get(0),
                 organisation_id: r.get(1),
                 coalition_id: r.get(2),
@@ -528,7 +567,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::OrganisationScoreRow {
+            .report(report, &request, |r| v1::OrganisationScoreRow {
                 organisation_id: r.get(0),
                 name: TEXT(r, 1),
                 indicator: r.get(2),
@@ -562,7 +601,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::OutcomeRow {
+            .report(report, &request, |r| v1::OutcomeRow {
                 year: r.get(0),
                 pillar: r.get(1),
                 country: r.get(2),
@@ -596,7 +635,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::ParticipationRow {
+            .report(report, &request, |r| v1::ParticipationRow {
                 quarter: quarter(r, 0),
                 coalition_id: r.get(1),
                 pillar: r.get(2),
@@ -629,7 +668,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::ContentRow {
+            .report(report, &request, |r| v1::ContentRow {
                 coalition_id: r.get(0),
                 quarter: quarter(r, 1),
                 content_type: r.get(2),
@@ -645,6 +684,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::DormantMembersResponse>, Status> {
+        let scope = read_scope(&request)?;
         let req = request.get_ref();
         let as_of = match parse_period("as_of", &req.as_of)? {
             Some(d) if req.as_of.len() == 10 => d,
@@ -660,7 +700,7 @@ impl LedgerQuery for QueryService {
             ..Report::default()
         };
         let mut params: Vec<Param> = vec![Box::new(as_of), Box::new(year_before)];
-        let conds = filter.conditions(&report, &mut params)?;
+        let conds = filter.conditions(&report, &scope, &mut params)?;
         // Members since at least a year with nothing recorded in the year up to `as_of`.
         let dormant = format!(
             "FROM reporting.member_engagement m
@@ -716,10 +756,11 @@ impl LedgerQuery for QueryService {
             select: "code, description, unit, target_value::float8, target_year, latest_value::float8, latest_year,
                      earlier_value::float8, earlier_year",
             order: "code",
+            context: true,
             ..Report::default()
         };
         let (page, position) = self
-            .report(report, request.get_ref(), |r| v1::TargetRow {
+            .report(report, &request, |r| v1::TargetRow {
                 code: r.get(0),
                 description: r.get(1),
                 unit: r.get(2),
@@ -741,8 +782,10 @@ impl LedgerQuery for QueryService {
     #[tracing::instrument(skip_all)]
     async fn projection_status(
         &self,
-        _request: Request<v1::ProjectionStatusRequest>,
+        request: Request<v1::ProjectionStatusRequest>,
     ) -> Result<Response<v1::ProjectionStatusResponse>, Status> {
+        // Positions and states of the read models: for anyone who may read one.
+        read_scope(&request)?;
         let log_end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let mut conn = self.pool.get().await.map_err(QueryError::from)?;
         let rows = ledger_projector::status(conn.client()).await.map_err(|e| Status::unavailable(e.to_string()))?;

@@ -1,11 +1,15 @@
 //! `coalition.ledger.v1.LedgerReplay`: the log in order, from a position or a time, filtered, for auditors.
 //!
+//! Auditors and platform admins only (`PERMISSION_DENIED` naming the `auditor` grant otherwise). Each event
+//! carries its recorded principal (who appended it) beside the client-supplied actor.
+//!
 //! Events this code cannot decode (a newer writer's type or version) are passed through with `raw_payload`;
 //! a message whose envelope is broken is passed through with an empty `event_type` and its body as
 //! `raw_payload`, so an auditor sees every position. Nothing is skipped silently.
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
+use ledger_domain::access::authorize_replay;
 use ledger_domain::{Aggregate, Token};
 use ledger_log::{Log, LogMessage, ReadFrom};
 use ledger_proto::convert::{aggregate_to_domain, timestamp_to_domain};
@@ -84,6 +88,8 @@ impl LedgerReplay for ReplayService {
 
     #[tracing::instrument(skip_all)]
     async fn replay(&self, request: Request<v1::ReplayRequest>) -> Result<Response<ReplayStream>, Status> {
+        let principal = ledger_auth::principal(&request)?;
+        authorize_replay(&principal).map_err(|d| ledger_auth::deny(&principal, d))?;
         let req = request.into_inner();
         let from = match req.start {
             None => ReadFrom::Position(1),

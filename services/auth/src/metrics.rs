@@ -1,0 +1,28 @@
+//! Process-wide counters of authentication failures (by reason) and authorisation refusals (by missing role),
+//! rendered by the `/metrics` endpoint as `ledger_auth_failures_total{reason}` and
+//! `ledger_auth_denied_total{grant}`.
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+static FAILURES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+static DENIED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+pub(crate) fn failure(reason: &'static str) {
+    *FAILURES.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+}
+
+/// Counts a refusal by the role of the missing grant (`writer:se` counts as `writer`), so the label set stays small.
+pub fn count_denied(missing: &str) {
+    let role = missing.split([':', ' ']).next().unwrap_or(missing).to_owned();
+    *DENIED.lock().unwrap_or_else(|p| p.into_inner()).entry(role).or_default() += 1;
+}
+
+/// Failures so far, by reason.
+pub fn failures() -> Vec<(String, u64)> {
+    FAILURES.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// Refusals so far, by the role of the missing grant.
+pub fn refusals() -> Vec<(String, u64)> {
+    DENIED.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
