@@ -54,6 +54,23 @@ export LEDGER_METRICS_ADDR="127.0.0.1:${LEDGER_DEMO_METRICS_PORT:-9464}"
 export LEDGER_DASHBOARD_ADDR="127.0.0.1:${LEDGER_DEMO_DASHBOARD_PORT:-8080}"
 export LEDGER_APPEND_URL="http://127.0.0.1:$append_port" LEDGER_QUERY_URL="http://127.0.0.1:$query_port"
 
+step "keys and tokens (.demo/keys, .demo/tokens): a writer and a coalition admin per coalition, a platform admin, a reader of Sweden's coalition, an auditor"
+keys="$state/keys"
+tokens="$state/tokens"
+if [ ! -f "$keys/public-keys.json" ]; then "$ledger" auth keygen --out "$keys"; fi
+mkdir -p "$tokens"
+chmod 700 "$keys" "$tokens"
+token() { "$ledger" auth token --key "$keys/signing.pem" --ttl 30d "$@"; }
+for c in eu lt nl be pt es bg cy mt ee sk cz pl at si lv ro ie lu se gr hr hu fr dk it; do
+  [ -f "$tokens/writer-$c.jwt" ] || token --subject "$c-service" --role writer --coalition "$c" > "$tokens/writer-$c.jwt"
+  [ -f "$tokens/coalition-admin-$c.jwt" ] || token --subject "$c-admin" --role coalition-admin --coalition "$c" > "$tokens/coalition-admin-$c.jwt"
+done
+[ -f "$tokens/platform-admin.jwt" ] || token --subject platform-operator --role platform-admin > "$tokens/platform-admin.jwt"
+[ -f "$tokens/reader-se.jwt" ] || token --subject se-dashboard --role reader --coalition se > "$tokens/reader-se.jwt"
+[ -f "$tokens/auditor.jwt" ] || token --subject auditor --role auditor > "$tokens/auditor.jwt"
+ls "$tokens" | wc -l | xargs echo "tokens:"
+export LEDGER_AUTH_PUBLIC_KEYS="$keys/public-keys.json" LEDGER_DEMO_TOKENS="$tokens"
+
 step "starting the ledger (append API :$append_port, query API :$query_port, dashboard http://$LEDGER_DASHBOARD_ADDR/, projectors); log in .demo/ledger.log"
 if [ -f "$state/ledger.pid" ] && kill -0 "$(cat "$state/ledger.pid")" 2>/dev/null; then kill -TERM "$(cat "$state/ledger.pid")"; sleep 1; fi
 "$ledger" all >> "$state/ledger.log" 2>&1 & echo $! > "$state/ledger.pid"
@@ -65,12 +82,19 @@ cat <<TXT
 
 == where to look
   stop everything:    bash scripts/demo.sh stop
-  web dashboard:      http://$LEDGER_DASHBOARD_ADDR/ (live: it follows new events)
+  web dashboard:      http://$LEDGER_DASHBOARD_ADDR/ (live; sign in with a token, e.g. Sweden's reader:
+                      .demo/tokens/reader-se.jwt, or the auditor's for every coalition: .demo/tokens/auditor.jwt)
   SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
                       psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics
-  projection status:  grpcurl -plaintext 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
-  replay the log:     grpcurl -plaintext -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  every call needs a token: -H "authorization: Bearer \$(cat .demo/tokens/<name>.jwt)"
+  projection status:  grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/reader-se.jwt)" \
+                        127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
+  Sweden's members:   grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/reader-se.jwt)" \
+                        127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/CurrentMembers
+  replay the log:     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" \
+                        -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition fi --ttl 12h
   rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild
   logs:               .demo/ledger.log, .demo/nats.log
 TXT

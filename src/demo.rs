@@ -269,17 +269,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.tokens.is_some() {
         let deactivate = one(
             v1::AggregateType::Coalition,
-            "fi",
+            "dk",
             P::CoalitionDeactivated(v1::CoalitionDeactivated { deactivated_on: date(2024, 1, 1), reason: "x".into() }),
         );
         refused.push((
-            "an anonymous client deactivates Finland's coalition",
+            "an anonymous client deactivates Denmark's coalition",
             tonic::Code::Unauthenticated,
             None,
             deactivate.clone(),
         ));
         refused.push((
-            "Sweden's writer deactivates Finland's coalition",
+            "Sweden's writer deactivates Denmark's coalition",
             tonic::Code::PermissionDenied,
             tokens.read("writer-se")?,
             deactivate,

@@ -434,7 +434,7 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
             let all = serde_json::to_value(q.$call(req(&auditor, "")).await.unwrap().into_inner()).unwrap();
             let (mine, all) = (coalitions_in(&mine), coalitions_in(&all));
             assert!(mine.iter().all(|c| c == "se"), "{}: a reader of se saw {mine:?}", stringify!($call));
-            assert!(all.len() > 1, "{}: the auditor saw only {all:?}", stringify!($call));
+            assert!(all.iter().any(|c| c != "se"), "{}: the auditor saw only {all:?}", stringify!($call));
             seen_own += usize::from(!mine.is_empty());
             let s = q.$call(req(&reader, "fi")).await.unwrap_err();
             assert_eq!(s.code(), Code::PermissionDenied, "{}: {s:?}", stringify!($call));

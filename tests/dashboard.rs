@@ -142,3 +142,24 @@ async fn http_get(url: &str) -> String {
     assert!(out.starts_with("HTTP/1.1 200"), "{url}: {}", out.lines().next().unwrap_or(""));
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
+
+#[tokio::test]
+async fn on_a_server_with_authentication_the_page_asks_for_a_token_and_shows_no_data_without_one() {
+    let keys = tempfile::tempdir().unwrap();
+    let g = ledger_auth::keys::generate(keys.path(), "signing").unwrap();
+    let app = TestApp::spawn_with(coalition_ledger::startup::Roles::ALL, move |s| {
+        s.auth.insecure_no_auth = false;
+        s.auth.auth_public_keys = Some(g.public_keys);
+    })
+    .await;
+    let url = format!("http://{}/", app.dashboard_addr.unwrap());
+    let (dom, log) = tokio::task::spawn_blocking(move || browse(&url, &["--dump-dom"])).await.unwrap();
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    // Chromium logs the refused fetch itself (401); the page's own script writes nothing.
+    assert!(console.iter().all(|l| l.contains("401")), "the page wrote to the console: {console:#?}");
+    let form = dom.find("id=\"signin\"").expect("no sign-in form");
+    assert!(attribute(&dom, dom[..form].rfind('<').unwrap(), "hidden").is_none(), "the sign-in form is hidden:\n{dom}");
+    assert!(!dom.contains("data-ready=\"1\""), "the page rendered data without a token");
+    let errors = dom.find("id=\"errors\"").unwrap();
+    assert!(attribute(&dom, dom[..errors].rfind('<').unwrap(), "hidden").is_some(), "script errors shown on the page");
+}

@@ -50,15 +50,46 @@ function safely(fn) {
 
 /* ---------- polling ---------- */
 
-const state = { status: null, dash: null, key: null, coalition: '', sort: { field: null, dir: 1 }, selectKey: '' };
+// `token`: the bearer token the user signed in with, in memory only (never stored, never sent elsewhere).
+const state = { status: null, dash: null, key: null, coalition: '', sort: { field: null, dir: 1 }, selectKey: '', token: '', gen: 0 };
 
 // Changes whenever the log end or any projection position moves.
 const statusKey = (s) => [s.log_end, ...(s.projections || []).map((p) => `${p.name}@${p.position}`)].join('|');
 
+class AuthError extends Error {}
+
 async function getJSON(url) {
-  const r = await fetch(url, { cache: 'no-store', headers: { accept: 'application/json' } });
+  const headers = { accept: 'application/json' };
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const r = await fetch(url, { cache: 'no-store', headers, credentials: 'omit' });
+  if (r.status === 401 || r.status === 403) {
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new AuthError(msg);
+  }
   if (!r.ok) throw new Error(`${url} answered HTTP ${r.status}`);
   return r.json();
+}
+
+// Shows the sign-in form (with why, if a token was refused) and stops polling until the user signs in.
+function askForToken(msg) {
+  state.token = '';
+  state.dash = null;
+  state.key = null;
+  $('who').hidden = true;
+  $('signin').hidden = false;
+  const err = $('signin-error');
+  err.textContent = msg || '';
+  err.hidden = !msg;
+  $('token').focus();
+}
+
+function showWho(d) {
+  const p = d && d.principal;
+  if (!p || !state.token) { $('who').hidden = true; return; }
+  $('who-name').textContent = p.subject;
+  $('who-scope').textContent = p.coalitions === '*' ? 'every coalition' : `coalitions ${[].concat(p.coalitions).join(', ')}`;
+  $('who').hidden = false;
 }
 
 function banner(msg) {
@@ -69,6 +100,7 @@ function banner(msg) {
 
 // One polling round: read the status, refetch the dashboard if anything moved, schedule the next round.
 async function poll() {
+  const gen = state.gen;
   try {
     const status = await getJSON('/api/status');
     state.status = status;
@@ -82,14 +114,32 @@ async function poll() {
     }
     banner('');
   } catch (e) {
+    if (e instanceof AuthError) {
+      banner('');
+      askForToken(state.token ? `refused: ${e.message}` : '');
+      return; // polling resumes when the user signs in
+    }
     banner((e && e.message) || String(e));
-  } finally {
-    setTimeout(poll, 2000);
   }
+  // A sign-in meanwhile started a new round of polling: this one ends.
+  setTimeout(() => { if (gen === state.gen) poll(); }, 2000);
+}
+
+function initSignIn() {
+  $('signin').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.token = $('token').value.trim();
+    $('token').value = '';
+    $('signin').hidden = true;
+    state.gen += 1;
+    poll();
+  });
+  $('signout').addEventListener('click', () => askForToken(''));
 }
 
 function renderAll() {
   const d = state.dash || {};
+  showWho(d);
   for (const f of [renderTiles, renderGrowth, renderNational, renderCoalitions, renderByType, renderPipeline,
     renderScoreboard, renderOutcomes, renderParticipation, renderContent, renderDormant, renderTargets, renderStatus]) {
     safely(() => f(d));
@@ -422,6 +472,7 @@ function init() {
   };
   head.addEventListener('click', sortBy);
   head.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(e); } });
+  initSignIn();
   poll();
 }
 
