@@ -333,11 +333,13 @@ async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[Recorde
     let as_of = coalition_ledger::generator::end_of_history();
     let year_before = as_of.replace_year(as_of.year() - 1).unwrap();
     let mut members: HashMap<(String, String), Date> = HashMap::new();
-    let mut provider: HashMap<String, String> = HashMap::new();
-    let mut engaged: HashSet<String> = HashSet::new();
-    let mut engage = |org: String, on: Date| {
+    // Engagement counts per coalition: a course's and a pledge's coalition come from their first event.
+    let mut provider: HashMap<String, (String, String)> = HashMap::new();
+    let mut pledge_of: HashMap<String, String> = HashMap::new();
+    let mut engaged: HashSet<(String, String)> = HashSet::new();
+    let mut engage = |coalition: String, org: String, on: Date| {
         if on > year_before && on <= as_of {
-            engaged.insert(org);
+            engaged.insert((coalition, org));
         }
     };
     for r in events {
@@ -349,19 +351,28 @@ async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[Recorde
                 members.remove(&(e.coalition_id.to_string(), e.organisation_id.to_string()));
             }
             EventKind::CourseListed(e) => {
-                provider.insert(r.aggregate.id().to_owned(), e.provider_id.to_string());
+                provider.insert(r.aggregate.id().to_owned(), (e.coalition_id.to_string(), e.provider_id.to_string()));
             }
-            EventKind::CourseRunCompleted(e) => engage(provider[r.aggregate.id()].clone(), e.ended_on),
-            EventKind::ActivityReported(e) => engage(e.organisation_id.to_string(), e.held_on),
+            EventKind::CourseRunCompleted(e) => {
+                let (c, o) = provider[r.aggregate.id()].clone();
+                engage(c, o, e.ended_on)
+            }
+            EventKind::ActivityReported(e) => {
+                engage(e.coalition_id.to_string(), e.organisation_id.to_string(), e.held_on)
+            }
             _ if r.aggregate.kind() == ledger_domain::AggregateType::Pledge => {
-                engage(r.aggregate.organisation_id().unwrap().to_owned(), r.event.meta.occurred_at.date());
+                if let EventKind::PledgeSubmitted(e) = &r.event.kind {
+                    pledge_of.insert(r.aggregate.id().to_owned(), e.coalition_id.to_string());
+                }
+                let c = pledge_of[r.aggregate.id()].clone();
+                engage(c, r.aggregate.organisation_id().unwrap().to_owned(), r.event.meta.occurred_at.date());
             }
             _ => {}
         }
     }
     let mut expected: Vec<(String, String)> = members
         .iter()
-        .filter(|((_, o), joined)| **joined <= year_before && !engaged.contains(o))
+        .filter(|(k, joined)| **joined <= year_before && !engaged.contains(k))
         .map(|(k, _)| k.clone())
         .collect();
     expected.sort();

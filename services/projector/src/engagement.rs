@@ -1,6 +1,8 @@
 //! The engagement read model, for dormant members: current memberships and the business dates on which each
-//! organisation did something (a pledge event, a course run as provider, an activity). Content is shared by
-//! coalitions, not organisations, so it cannot count for an organisation.
+//! organisation did something in each coalition (a pledge event of a pledge to it, a run of a course it lists,
+//! an activity in it). Per coalition, so that one coalition's report reflects only what happened in it (v2; v1
+//! counted an organisation's engagement in any coalition). Content is shared by coalitions, not organisations,
+//! so it cannot count for an organisation.
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
 use tokio_postgres::Transaction;
@@ -13,8 +15,8 @@ pub struct Engagement;
 
 impl Projection for Engagement {
     const NAME: &'static str = "engagement";
-    const VERSION: i32 = 1;
-    const TABLES: &'static [&'static str] = &["organisations", "members", "courses", "engaged"];
+    const VERSION: i32 = 2;
+    const TABLES: &'static [&'static str] = &["organisations", "members", "courses", "pledges", "engaged"];
     const VIEWS: &'static [&'static str] = &["organisation_engagement_days", "member_engagement"];
 
     fn create_sql(s: &str) -> String {
@@ -23,9 +25,13 @@ impl Projection for Engagement {
              CREATE TABLE {s}.members (
                  coalition_id text NOT NULL, organisation_id text NOT NULL, joined_on date NOT NULL,
                  PRIMARY KEY (coalition_id, organisation_id));
-             CREATE TABLE {s}.courses (course_id text PRIMARY KEY, provider_id text NOT NULL);
+             CREATE TABLE {s}.courses (
+                 course_id text PRIMARY KEY, provider_id text NOT NULL, coalition_id text NOT NULL);
+             CREATE TABLE {s}.pledges (
+                 pledge_id text PRIMARY KEY, organisation_id text NOT NULL, coalition_id text NOT NULL);
              CREATE TABLE {s}.engaged (
-                 organisation_id text NOT NULL, engaged_on date NOT NULL, PRIMARY KEY (organisation_id, engaged_on));"
+                 organisation_id text NOT NULL, coalition_id text NOT NULL, engaged_on date NOT NULL,
+                 PRIMARY KEY (organisation_id, coalition_id, engaged_on));"
         )
     }
 
@@ -38,7 +44,10 @@ impl Projection for Engagement {
                 ("name", "Organisation name"),
                 ("country", "The organisation's country"),
                 ("joined_on", "When the current membership began"),
-                ("last_engaged_on", "Latest pledge event, course run or activity of the organisation; NULL if none"),
+                (
+                    "last_engaged_on",
+                    "Latest pledge event, course run or activity of the organisation in this coalition; NULL if none",
+                ),
                 ("dormant", "Member for 12 months or more with nothing recorded in the last 12 months (as of today)"),
             ],
         );
@@ -47,13 +56,14 @@ impl Projection for Engagement {
             &[
                 ("organisation_id", "Organisation"),
                 ("engaged_on", "A business date on which it recorded a pledge event, a course run or an activity"),
+                ("coalition_id", "The coalition it was recorded in (the pledge's, the course's, the activity's)"),
             ],
         );
         format!(
             "CREATE OR REPLACE VIEW reporting.organisation_engagement_days AS
-                 SELECT organisation_id, engaged_on FROM {s}.engaged;
+                 SELECT organisation_id, engaged_on, coalition_id FROM {s}.engaged;
              COMMENT ON VIEW reporting.organisation_engagement_days IS
-                 'Dates on which each organisation did something the ledger records';
+                 'Dates on which each organisation did something the ledger records, per coalition';
              {days}
              CREATE OR REPLACE VIEW reporting.member_engagement AS
                  SELECT m.coalition_id, m.organisation_id, o.name, o.country, m.joined_on, e.last_engaged_on,
@@ -61,8 +71,8 @@ impl Projection for Engagement {
                          AND coalesce(e.last_engaged_on <= current_date - interval '12 months', true)) AS dormant
                  FROM {s}.members m
                  LEFT JOIN {s}.organisations o USING (organisation_id)
-                 LEFT JOIN (SELECT organisation_id, max(engaged_on) AS last_engaged_on FROM {s}.engaged
-                            GROUP BY organisation_id) e USING (organisation_id);
+                 LEFT JOIN (SELECT organisation_id, coalition_id, max(engaged_on) AS last_engaged_on FROM {s}.engaged
+                            GROUP BY organisation_id, coalition_id) e USING (organisation_id, coalition_id);
              COMMENT ON VIEW reporting.member_engagement IS
                  'Active members with their latest engagement and whether they are dormant today';
              {members}"
@@ -74,11 +84,19 @@ impl Projection for Engagement {
         let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
         let leave =
             tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
-        let course = tx.prepare(&format!("INSERT INTO {s}.courses VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
-        let engaged = tx.prepare(&format!("INSERT INTO {s}.engaged VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
+        let course = tx.prepare(&format!("INSERT INTO {s}.courses VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")).await?;
+        let pledge = tx.prepare(&format!("INSERT INTO {s}.pledges VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")).await?;
+        let engaged =
+            tx.prepare(&format!("INSERT INTO {s}.engaged VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")).await?;
         let run = tx
             .prepare(&format!(
-                "INSERT INTO {s}.engaged SELECT provider_id, $2 FROM {s}.courses WHERE course_id = $1
+                "INSERT INTO {s}.engaged SELECT provider_id, coalition_id, $2 FROM {s}.courses WHERE course_id = $1
+                 ON CONFLICT DO NOTHING"
+            ))
+            .await?;
+        let pledge_event = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.engaged SELECT organisation_id, coalition_id, $2 FROM {s}.pledges WHERE pledge_id = $1
                  ON CONFLICT DO NOTHING"
             ))
             .await?;
@@ -96,21 +114,25 @@ impl Projection for Engagement {
                 EventKind::MembershipLeft(e) => {
                     p.push(&leave, params![e.coalition_id.to_string(), e.organisation_id.to_string()]);
                 }
-                EventKind::CourseListed(e) => p.push(&course, params![id, e.provider_id.to_string()]),
+                EventKind::CourseListed(e) => {
+                    p.push(&course, params![id, e.provider_id.to_string(), e.coalition_id.to_string()]);
+                }
                 EventKind::CourseRunCompleted(e) => p.push(&run, params![id, e.ended_on]),
-                EventKind::ActivityReported(e) => p.push(&engaged, params![e.organisation_id.to_string(), e.held_on]),
-                EventKind::PledgeSubmitted(_)
-                | EventKind::PledgeApproved(_)
+                EventKind::ActivityReported(e) => {
+                    p.push(&engaged, params![e.organisation_id.to_string(), e.coalition_id.to_string(), e.held_on])
+                }
+                EventKind::PledgeSubmitted(e) => {
+                    let org = e.organisation_id.to_string();
+                    p.push(&pledge, params![id.clone(), org.clone(), e.coalition_id.to_string()]);
+                    p.push(&engaged, params![org, e.coalition_id.to_string(), on]);
+                }
+                EventKind::PledgeApproved(_)
                 | EventKind::InitiativeAdded(_)
                 | EventKind::TargetRevised(_)
                 | EventKind::ProgressReported(_)
                 | EventKind::ProgressCorrected(_)
                 | EventKind::PledgeCompleted(_)
-                | EventKind::PledgeWithdrawn(_) => {
-                    if let Some(org) = r.aggregate.organisation_id() {
-                        p.push(&engaged, params![org.to_owned(), on]);
-                    }
-                }
+                | EventKind::PledgeWithdrawn(_) => p.push(&pledge_event, params![id, on]),
                 _ => {}
             }
         }

@@ -706,7 +706,8 @@ impl LedgerQuery for QueryService {
             "FROM reporting.member_engagement m
              WHERE m.joined_on <= $2 AND NOT EXISTS (
                  SELECT 1 FROM reporting.organisation_engagement_days d
-                 WHERE d.organisation_id = m.organisation_id AND d.engaged_on > $2 AND d.engaged_on <= $1)
+                 WHERE d.organisation_id = m.organisation_id AND d.coalition_id = m.coalition_id
+                   AND d.engaged_on > $2 AND d.engaged_on <= $1)
                AND {conds}"
         );
         let (limit, offset) = (filter.limit, filter.offset);
@@ -719,7 +720,8 @@ impl LedgerQuery for QueryService {
                         &format!(
                             "SELECT m.coalition_id, m.organisation_id, m.name, m.country, m.joined_on,
                                     (SELECT max(d.engaged_on) FROM reporting.organisation_engagement_days d
-                                     WHERE d.organisation_id = m.organisation_id AND d.engaged_on <= $1)
+                                     WHERE d.organisation_id = m.organisation_id AND d.coalition_id = m.coalition_id
+                                       AND d.engaged_on <= $1)
                              {dormant} ORDER BY m.coalition_id, m.organisation_id LIMIT {limit} OFFSET {offset}"
                         ),
                         &refs,
