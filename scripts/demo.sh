@@ -57,6 +57,7 @@ export LEDGER_APPEND_URL="http://127.0.0.1:$append_port" LEDGER_QUERY_URL="http:
 step "keys and tokens (.demo/keys, .demo/tokens): a writer and a coalition admin per coalition, a platform admin, a reader of Sweden's coalition, an auditor"
 keys="$state/keys"
 tokens="$state/tokens"
+umask 077  # the private key and the tokens are for this user only
 if [ ! -f "$keys/public-keys.json" ]; then "$ledger" auth keygen --out "$keys"; fi
 mkdir -p "$tokens"
 chmod 700 "$keys" "$tokens"
@@ -70,6 +71,7 @@ done
 [ -f "$tokens/auditor.jwt" ] || token --subject auditor --role auditor > "$tokens/auditor.jwt"
 ls "$tokens" | wc -l | xargs echo "tokens:"
 export LEDGER_AUTH_PUBLIC_KEYS="$keys/public-keys.json" LEDGER_DEMO_TOKENS="$tokens"
+umask 022
 
 step "starting the ledger (append API :$append_port, query API :$query_port, dashboard http://$LEDGER_DASHBOARD_ADDR/, projectors); log in .demo/ledger.log"
 if [ -f "$state/ledger.pid" ] && kill -0 "$(cat "$state/ledger.pid")" 2>/dev/null; then kill -TERM "$(cat "$state/ledger.pid")"; sleep 1; fi
@@ -86,14 +88,14 @@ cat <<TXT
                       .demo/tokens/reader-se.jwt, or the auditor's for every coalition: .demo/tokens/auditor.jwt)
   SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
                       psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
-  metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics
-  every call needs a token: -H "authorization: Bearer \$(cat .demo/tokens/<name>.jwt)"
-  projection status:  grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/reader-se.jwt)" \
-                        127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
-  Sweden's members:   grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/reader-se.jwt)" \
-                        127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/CurrentMembers
-  replay the log:     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" \
-                        -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  every gRPC call needs a token (health checks excepted), e.g. with grpcurl:
+    export TOKEN=\$(cat .demo/tokens/reader-se.jwt)     # Sweden's reader; .demo/tokens/auditor.jwt sees everything
+    grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:$query_port list
+    grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/CurrentMembers
+    grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
+  replay the log (auditor):
+    grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics   (ledger_auth_failures_total, ledger_auth_denied_total, ...)
   a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition fi --ttl 12h
   rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild
   logs:               .demo/ledger.log, .demo/nats.log

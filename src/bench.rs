@@ -34,7 +34,8 @@ use tonic::transport::Channel;
 #[derive(Clone)]
 struct Authed {
     inner: Channel,
-    header: http::HeaderValue,
+    /// `None` when the benchmark runs the ledger with `--insecure-no-auth` (to compare).
+    header: Option<http::HeaderValue>,
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for Authed {
@@ -47,7 +48,9 @@ impl tower::Service<http::Request<tonic::body::Body>> for Authed {
     }
 
     fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
-        req.headers_mut().insert(http::header::AUTHORIZATION, self.header.clone());
+        if let Some(h) = &self.header {
+            req.headers_mut().insert(http::header::AUTHORIZATION, h.clone());
+        }
         tower::Service::call(&mut self.inner, req)
     }
 }
@@ -416,8 +419,8 @@ fn ledger_command(settings: &Settings, role: &str) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
-async fn connect(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<Authed> {
-    let header = format!("Bearer {token}").parse().context("the token is not a header value")?;
+async fn connect(addr: std::net::SocketAddr, token: Option<&str>) -> anyhow::Result<Authed> {
+    let header = token.map(|t| format!("Bearer {t}").parse()).transpose().context("the token is not a header value")?;
     Ok(Authed { inner: connect_plain(addr).await?, header })
 }
 
@@ -801,26 +804,32 @@ async fn measure(
     drop(rb_pg);
 
     // 3. The ledger itself: three processes on a stream and database of their own, with authentication on (a
-    // key pair of the benchmark's own; every call carries a platform admin's token).
+    // key pair of the benchmark's own; every call carries a platform admin's token), or, with
+    // `ledger --insecure-no-auth bench`, off, to compare.
     crate::startup::migrate(&ledger.database_url).await?;
-    let keys_dir = std::env::temp_dir().join(format!("ledger-bench-keys-{tag}"));
-    let _ = std::fs::remove_dir_all(&keys_dir);
+    // A directory no one else can have made (the private key is written into it owner-only).
+    let keys_dir = std::env::temp_dir().join(format!("ledger-bench-keys-{tag}-{}", Uuid::new_v4().simple()));
     let (token, verify_us) = bench_auth(&keys_dir, &ledger.auth)?;
+    let open = ledger.auth.insecure_no_auth;
     println!(
-        "
-token verification (Ed25519 JWT, in process): {verify_us:.1} µs per call"
+        "\nauthentication {}; token verification (Ed25519 JWT, in process): {verify_us:.1} µs per call",
+        if open { "OFF (--insecure-no-auth)" } else { "on, every call carries a token" }
     );
+    report["authentication"] = json!(!open);
     report["token_verification_us"] = json!(verify_us);
     let mut procs = Processes { children: Vec::new() };
     for role in ["append-api", "projector", "query-api"] {
-        let child = ledger_command(ledger, role)?
-            .env("LEDGER_AUTH_PUBLIC_KEYS", keys_dir.join("public-keys.json"))
-            .spawn()
-            .with_context(|| format!("starting {role}"))?;
-        procs.children.push((role, child));
+        let mut cmd = ledger_command(ledger, role)?;
+        if open {
+            cmd.env("LEDGER_INSECURE_NO_AUTH", "true");
+        } else {
+            cmd.env("LEDGER_AUTH_PUBLIC_KEYS", keys_dir.join("public-keys.json"));
+        }
+        procs.children.push((role, cmd.spawn().with_context(|| format!("starting {role}"))?));
     }
-    let append = connect(ledger.append_addr, &token).await?;
-    let query = connect(ledger.query_addr, &token).await?;
+    let token = (!open).then_some(token.as_str());
+    let append = connect(ledger.append_addr, token).await?;
+    let query = connect(ledger.query_addr, token).await?;
     let mut projector_rss = Vec::new();
     let mut sample = |what: &str, procs: &Processes| {
         projector_rss.push(json!({"after": what, "rss_mb": memory_kb(procs.pid("projector"), "VmRSS") / 1024}));

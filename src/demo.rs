@@ -191,6 +191,17 @@ fn invalid_commands(history: &[Item]) -> Vec<(&'static str, tonic::Code, v1::App
             ),
         ),
     ];
+    // The course run above is sent for the coalition that lists the course (a writer of another is refused first).
+    let course_coalition = history
+        .iter()
+        .find(|it| it.request.aggregate.as_ref().is_some_and(|a| a.id == "course-0000"))
+        .map(|it| it.request.coalition_id.clone())
+        .unwrap_or_default();
+    for (_, _, req) in out.iter_mut() {
+        if req.aggregate.as_ref().is_some_and(|a| a.id == "course-0000") {
+            req.coalition_id = course_coalition.clone();
+        }
+    }
     // A progress report lower than the one before it, without a correction.
     if let Some((agg, coalition, r)) =
         history.iter().rev().find_map(|it| match it.request.events[0].payload.as_ref()?.event.as_ref()? {

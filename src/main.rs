@@ -150,8 +150,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => return bench::run(cli.settings, args).await,
         Command::Auth(command) => return auth_command(&cli.settings, command),
     };
-    let app = Application::build(cli.settings, roles).await?;
+    // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.
     let shutdown = shutdown_on_signals();
+    let app = Application::build(cli.settings, roles).await?;
     let stop = shutdown.clone();
     tokio::select! {
         r = app.run(shutdown) => r,

@@ -91,6 +91,12 @@ pub async fn render(s: &Sources) -> String {
         "counter",
         &labelled("grant", ledger_auth::metrics::refusals()),
     );
+    line(
+        "ledger_auth_key_reload_failures_total",
+        "Checks that found the public key file changed but unreadable (the previous keys stayed in use).",
+        "counter",
+        &[(String::new(), ledger_auth::metrics::key_reload_failures())],
+    );
     let per = |f: fn(&ProjectorMetrics) -> u64| -> Vec<(String, u64)> {
         s.projections.iter().map(|(n, m)| (format!("{{projection=\"{n}\"}}"), f(m))).collect()
     };

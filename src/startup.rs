@@ -56,6 +56,24 @@ impl Application {
         let auth =
             if serves_api || settings.auth.metrics_require_token { Some(settings.auth.authenticator()?) } else { None };
         let tls = if serves_api { settings.auth.tls()? } else { None };
+        if let Some(a) = &auth
+            && !a.is_insecure()
+            && tls.is_none()
+        {
+            let exposed: Vec<SocketAddr> =
+                [roles.append.then_some(settings.append_addr), roles.query.then_some(settings.query_addr)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| !a.ip().is_loopback())
+                    .collect();
+            if !exposed.is_empty() {
+                tracing::warn!(
+                    ?exposed,
+                    "bearer tokens will cross the network in clear text: serve TLS (--tls-cert, --tls-key) or put the \
+                     servers behind a TLS proxy"
+                );
+            }
+        }
         let log = Log::connect(&settings.log_config()).await.context("opening the log")?;
         if roles.query || roles.projector {
             migrate(&settings.database_url).await?;
@@ -96,7 +114,12 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: Tasks = JoinSet::new();
         let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new() };
-        let auth = self.auth.clone().unwrap_or_else(ledger_auth::Authenticator::insecure);
+        // Built by `build` for every process that serves an API; never defaulted to open here.
+        let auth = match (&self.auth, self.append.is_some() || self.query.is_some()) {
+            (Some(a), _) => a.clone(),
+            (None, false) => ledger_auth::Authenticator::insecure(), // serves nothing that it could open
+            (None, true) => anyhow::bail!("an API role without an authenticator"),
+        };
         if let Some(store) = auth.key_store() {
             let stop = shutdown.clone();
             tasks.spawn(async move {
@@ -321,9 +344,30 @@ pub fn shutdown_on_signals() -> CancellationToken {
         };
         #[cfg(not(unix))]
         let term = std::future::pending::<()>();
+        // SIGHUP means "reload the public keys" (the key store listens for it too); its default action would
+        // end the process, so it is always caught, also by processes without keys.
+        #[cfg(unix)]
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP"))
+            .ok();
+        #[cfg(unix)]
+        let hup = async {
+            loop {
+                match hangup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                        tracing::info!("SIGHUP: public keys are read again (if this process uses any)");
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<()>();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
             _ = term => tracing::info!("SIGTERM: shutting down"),
+            _ = hup => {}
             _ = t.cancelled() => {}
         }
         t.cancel();

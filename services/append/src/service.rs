@@ -277,7 +277,12 @@ impl AppendService {
                         .get(&cmd.aggregate)
                         .is_some_and(|v| cmd.events.iter().any(|e| v.event_ids.contains_key(&e.event_id)));
                     if !here {
+                        // Not this aggregate's: but is the aggregate the caller's? Say nothing of the id otherwise.
+                        let recorded = loaded.aggregates.get(&cmd.aggregate).and_then(|v| v.coalition.as_ref());
+                        let named = cmd.events.iter().find_map(|e| e.kind.coalition_id());
+                        let owned = cmd.access.check_owner(&cmd.aggregate, recorded, named);
                         *slot = Some(loaded);
+                        owned.map_err(AppendError::Denied)?;
                         return Err(LogError::DuplicateId { event_id, position }.into());
                     }
                 }
@@ -369,6 +374,10 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
     }
     if cmd.events.len() > MAX_EVENTS_PER_APPEND {
         return Err(invalid("events".into(), format!("at most {MAX_EVENTS_PER_APPEND}, got {}", cmd.events.len())));
+    }
+    if cmd.principal.is_empty() {
+        // Every append is authorised and stamped with its principal before it gets here (grpc::authorize).
+        return Err(AppendError::Internal("the append carries no authenticated principal".into()));
     }
     let mut seen = HashMap::new();
     for (i, e) in cmd.events.iter().enumerate() {

@@ -45,9 +45,8 @@ impl ClientMap {
                 .map(|g| Grant::parse(&g.role, &g.coalitions))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("{}: clients[{i}]: {e}", path.display()))?;
-            if c.principal.is_empty() || c.principal == "unknown" || c.principal == "anonymous" {
-                return Err(format!("{}: clients[{i}].principal: empty or reserved", path.display()));
-            }
+            crate::token::check_subject(&c.principal)
+                .map_err(|e| format!("{}: clients[{i}].principal: {e}", path.display()))?;
             let p = Principal { subject: c.principal, grants };
             if by_common_name.insert(c.common_name.clone(), p).is_some() {
                 return Err(format!("{}: clients[{i}]: common name {:?} appears twice", path.display(), c.common_name));

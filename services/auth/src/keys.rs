@@ -146,6 +146,10 @@ pub fn remove(public_keys: &Path, kid: &str) -> Result<bool, KeyError> {
     let mut set = read_set(public_keys)?;
     let before = set.keys.len();
     set.keys.retain(|k| k.kid != kid);
+    if set.keys.is_empty() && before > 0 {
+        // A server cannot run on an empty set (and keeps its old keys if the file turns empty under it).
+        return Err(invalid(public_keys, "removing the last key would leave none: add the new key first"));
+    }
     write_set(public_keys, &set)?;
     Ok(set.keys.len() != before)
 }
@@ -262,6 +266,7 @@ impl KeyStore {
 
     /// Reloads on SIGHUP and when the file changes (checked every `every`), until `stop`.
     pub async fn watch(self, every: Duration, stop: tokio_util::sync::CancellationToken) {
+        let mut last_error = String::new();
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP; key file changes are still noticed"))
@@ -284,11 +289,20 @@ impl KeyStore {
                 _ = hangup => true,
             };
             match self.reload(force) {
-                Ok(true) => {
-                    tracing::info!(path = %self.path.display(), keys = ?self.current().ids(), "public keys reloaded")
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!(path = %self.path.display(), keys = ?self.current().ids(), "public keys reloaded");
+                    }
+                    last_error.clear();
                 }
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "public keys not reloaded; the previous keys stay in use"),
+                Err(e) => {
+                    crate::metrics::key_reload_failed();
+                    // Logged when it starts or changes, not every second.
+                    if e.to_string() != last_error {
+                        tracing::error!(error = %e, "public keys not reloaded; the previous keys stay in use");
+                        last_error = e.to_string();
+                    }
+                }
             }
         }
     }
@@ -315,7 +329,8 @@ mod tests {
         let g2 = generate(dir.path(), "next").unwrap();
         assert_eq!(KeySet::read(&g.public_keys).unwrap().ids().len(), 2);
         assert!(remove(&g.public_keys, &g.kid).unwrap());
-        assert_eq!(KeySet::read(&g.public_keys).unwrap().ids(), vec![g2.kid]);
+        assert_eq!(KeySet::read(&g.public_keys).unwrap().ids(), vec![g2.kid.clone()]);
+        assert!(remove(&g.public_keys, &g2.kid).unwrap_err().to_string().contains("last key"));
         assert!(generate(dir.path(), "next").is_err(), "an existing private key is never overwritten");
     }
 

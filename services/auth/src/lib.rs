@@ -175,7 +175,7 @@ fn bearer(headers: &http::HeaderMap) -> Option<Result<&str, AuthError>> {
     let parsed = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AuthError::Malformed("the authorization header is not `Bearer <token>`".into()));

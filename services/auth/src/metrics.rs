@@ -6,6 +6,16 @@ use std::sync::Mutex;
 
 static FAILURES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static DENIED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+static KEY_RELOAD_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn key_reload_failed() {
+    KEY_RELOAD_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Times the public key file changed but did not read (the previous keys stayed in use).
+pub fn key_reload_failures() -> u64 {
+    KEY_RELOAD_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 pub(crate) fn failure(reason: &'static str) {
     *FAILURES.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;

@@ -32,7 +32,10 @@ pub struct Claims {
     pub grants: Vec<GrantClaim>,
 }
 
-/// Longest-lived token `ledger auth token` issues.
+/// Clock skew tolerated between the issuer and the servers, in seconds.
+const LEEWAY: u64 = 30;
+
+/// Longest-lived token `ledger auth token` issues (and the servers accept).
 pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses `90s`, `15m`, `12h`, `30d`.
@@ -84,7 +87,8 @@ pub fn mint_claims(key: &SigningKey, claims: &Claims) -> Result<String, String> 
     jsonwebtoken::encode(&header, claims, &encoding).map_err(|e| format!("signing: {e}"))
 }
 
-fn check_subject(sub: &str) -> Result<(), AuthError> {
+/// A principal's name: 1 to 200 printable characters, not one the ledger records for itself.
+pub fn check_subject(sub: &str) -> Result<(), AuthError> {
     if sub.is_empty() || sub.len() > 200 || sub.chars().any(char::is_control) {
         return Err(AuthError::BadClaims("sub: 1 to 200 printable characters".into()));
     }
@@ -107,7 +111,8 @@ pub fn verify(token: &str, keys: &KeySet, issuer: &str, audience: &str) -> Resul
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.leeway = 30;
+    validation.leeway = LEEWAY;
+    validation.validate_nbf = true;
     let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
         E::ExpiredSignature => AuthError::Expired,
         E::ImmatureSignature => AuthError::NotYetValid,
@@ -120,6 +125,14 @@ pub fn verify(token: &str, keys: &KeySet, issuer: &str, audience: &str) -> Resul
     })?;
     let c = data.claims;
     check_subject(&c.sub)?;
+    // Whoever holds a key may sign anything: the server still refuses tokens issued in the future or living longer
+    // than any `ledger auth token` issues.
+    if c.iat > now() + LEEWAY {
+        return Err(AuthError::BadClaims("iat is in the future".into()));
+    }
+    if c.exp.saturating_sub(c.iat) > MAX_TTL.as_secs() {
+        return Err(AuthError::BadClaims(format!("the token lives longer than {} days", MAX_TTL.as_secs() / 86_400)));
+    }
     let grants = c
         .grants
         .iter()
@@ -175,6 +188,16 @@ mod tests {
         assert!(matches!(verify("not.a.token", &keys, "iss", "aud"), Err(AuthError::Malformed(_))));
 
         assert!(mint(&key, "iss", "aud", "unknown", writer(), hour).is_err(), "reserved subject");
+        let forever = Claims { iat: now(), exp: now() + 400 * 86_400, ..claims.clone() };
+        assert!(matches!(
+            verify(&mint_claims(&key, &forever).unwrap(), &keys, "iss", "aud"),
+            Err(AuthError::BadClaims(_))
+        ));
+        let future = Claims { iat: now() + 3600, exp: now() + 7200, ..claims };
+        assert!(matches!(
+            verify(&mint_claims(&key, &future).unwrap(), &keys, "iss", "aud"),
+            Err(AuthError::BadClaims(_))
+        ));
         let bad_grant = vec![GrantClaim { role: "writer".into(), coalitions: vec![] }];
         assert!(mint(&key, "iss", "aud", "svc", bad_grant, hour).is_err());
     }

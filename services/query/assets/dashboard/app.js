@@ -270,6 +270,11 @@ function renderGrowth(d) {
 }
 
 function renderNational(d) {
+  if (d.national === null) {
+    // The server left it out: it sums over every coalition, and the caller reads some coalitions only.
+    $('national-chart').innerHTML = '<p class="empty">sums over every coalition: needs a reader grant for all of them</p>';
+    return;
+  }
   const ms = rows(d, 'national', 'months').map((r) => ({ ...r, x: monthNum(r.month) })).filter((r) => !Number.isNaN(r.x)).sort((a, b) => a.x - b.x);
   $('national-chart').innerHTML = lineChart([
     { name: 'National coalitions', pts: ms.map((r) => [r.x, +r.national_coalitions || 0]) },
