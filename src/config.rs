@@ -9,40 +9,40 @@ use clap::Args;
 #[derive(Clone, Args)]
 pub struct Settings {
     /// NATS server URL (credentials, if any, in the URL).
-    #[arg(long, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(long, global = true, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// Postgres URL for the read models.
-    #[arg(long, env = "LEDGER_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
     pub database_url: String,
     /// JetStream stream holding the log.
-    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    #[arg(long, global = true, env = "LEDGER_STREAM", default_value = "LEDGER")]
     pub stream: String,
     /// Subject prefix of the log (`<prefix>.<aggregate type>.<id>`).
-    #[arg(long, env = "LEDGER_SUBJECT_PREFIX", default_value = "ledger")]
+    #[arg(long, global = true, env = "LEDGER_SUBJECT_PREFIX", default_value = "ledger")]
     pub subject_prefix: String,
     /// JetStream duplicate window in seconds (the ledger also deduplicates beyond it).
-    #[arg(long, env = "LEDGER_DUPLICATE_WINDOW_SECS", default_value_t = 120)]
+    #[arg(long, global = true, env = "LEDGER_DUPLICATE_WINDOW_SECS", default_value_t = 120)]
     pub duplicate_window_secs: u64,
     /// Address of the append gRPC server (port 0: any free port).
-    #[arg(long, env = "LEDGER_APPEND_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(long, global = true, env = "LEDGER_APPEND_ADDR", default_value = "127.0.0.1:50051")]
     pub append_addr: SocketAddr,
     /// Address of the query/replay gRPC server.
-    #[arg(long, env = "LEDGER_QUERY_ADDR", default_value = "127.0.0.1:50052")]
+    #[arg(long, global = true, env = "LEDGER_QUERY_ADDR", default_value = "127.0.0.1:50052")]
     pub query_addr: SocketAddr,
     /// Address of the web dashboard (HTTP, served by the query role). None is served with `--no-dashboard`.
-    #[arg(long, env = "LEDGER_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, env = "LEDGER_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
     pub dashboard_addr: Option<SocketAddr>,
     /// Serve no web dashboard.
-    #[arg(long, env = "LEDGER_NO_DASHBOARD", conflicts_with = "dashboard_addr")]
+    #[arg(long, global = true, env = "LEDGER_NO_DASHBOARD", conflicts_with = "dashboard_addr")]
     pub no_dashboard: bool,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`), e.g. `127.0.0.1:9464`; none if unset.
-    #[arg(long, env = "LEDGER_METRICS_ADDR")]
+    #[arg(long, global = true, env = "LEDGER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// Write each append on its own instead of coalescing concurrent appends into atomic batches (group commit).
-    #[arg(long, env = "LEDGER_NO_GROUP_COMMIT")]
+    #[arg(long, global = true, env = "LEDGER_NO_GROUP_COMMIT")]
     pub no_group_commit: bool,
     /// Messages per projector transaction.
-    #[arg(long, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
+    #[arg(long, global = true, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
     pub projector_batch: usize,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -53,36 +53,36 @@ pub struct Settings {
 pub struct AuthSettings {
     /// Public keys verifying bearer tokens: a JSON Web Key Set of Ed25519 keys selected by key id (`ledger auth
     /// keygen` writes one). Reloaded when the file changes and on SIGHUP.
-    #[arg(long, env = "LEDGER_AUTH_PUBLIC_KEYS")]
+    #[arg(long, global = true, env = "LEDGER_AUTH_PUBLIC_KEYS")]
     pub auth_public_keys: Option<PathBuf>,
     /// The `iss` tokens must carry.
-    #[arg(long, env = "LEDGER_AUTH_ISSUER", default_value = "coalition-ledger")]
+    #[arg(long, global = true, env = "LEDGER_AUTH_ISSUER", default_value = "coalition-ledger")]
     pub auth_issuer: String,
     /// The `aud` tokens must carry.
-    #[arg(long, env = "LEDGER_AUTH_AUDIENCE", default_value = "coalition-ledger")]
+    #[arg(long, global = true, env = "LEDGER_AUTH_AUDIENCE", default_value = "coalition-ledger")]
     pub auth_audience: String,
     /// Serve without authentication: every caller is `anonymous` with every grant. For tests and local trials only;
     /// a warning is logged at every start.
-    #[arg(long, env = "LEDGER_INSECURE_NO_AUTH")]
+    #[arg(long, global = true, env = "LEDGER_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
     /// TLS certificate chain (PEM) of the gRPC servers.
-    #[arg(long, env = "LEDGER_TLS_CERT", requires = "tls_key")]
+    #[arg(long, global = true, env = "LEDGER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) of the gRPC servers.
-    #[arg(long, env = "LEDGER_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, global = true, env = "LEDGER_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// CA (PEM) that signs client certificates: mutual TLS, a client without a certificate is refused at the
     /// handshake (unless --tls-client-optional).
-    #[arg(long, env = "LEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
+    #[arg(long, global = true, env = "LEDGER_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// With --tls-client-ca: clients without a certificate may connect (they then need a token).
-    #[arg(long, env = "LEDGER_TLS_CLIENT_OPTIONAL", requires = "tls_client_ca")]
+    #[arg(long, global = true, env = "LEDGER_TLS_CLIENT_OPTIONAL", requires = "tls_client_ca")]
     pub tls_client_optional: bool,
     /// Maps client certificates (subject common name) to principals and grants (JSON, see the README).
-    #[arg(long, env = "LEDGER_TLS_CLIENT_PRINCIPALS", requires = "tls_client_ca")]
+    #[arg(long, global = true, env = "LEDGER_TLS_CLIENT_PRINCIPALS", requires = "tls_client_ca")]
     pub tls_client_principals: Option<PathBuf>,
     /// `/metrics` answers only requests with a valid bearer token.
-    #[arg(long, env = "LEDGER_METRICS_REQUIRE_TOKEN")]
+    #[arg(long, global = true, env = "LEDGER_METRICS_REQUIRE_TOKEN")]
     pub metrics_require_token: bool,
 }
 
