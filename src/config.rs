@@ -12,7 +12,12 @@ pub struct Settings {
     #[arg(long, global = true, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// Postgres URL for the read models.
-    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/ledger")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/ledger"
+    )]
     pub database_url: String,
     /// JetStream stream holding the log.
     #[arg(long, global = true, env = "LEDGER_STREAM", default_value = "LEDGER")]
