@@ -1,0 +1,147 @@
+//! A `ReportRequest`'s filters and page, validated once, and turned into SQL conditions on a report's columns
+//! (the caller's coalitions added whatever it asked).
+use ledger_domain::access::ReadScope;
+use ledger_domain::{CountryCode, Token};
+use ledger_proto::convert::pillar_to_domain;
+use ledger_proto::v1;
+use time::Date;
+use tokio_postgres::types::ToSql;
+
+use super::QueryError;
+use super::error::invalid;
+use super::report::Report;
+
+const MAX_PAGE: u32 = 1000;
+const DEFAULT_PAGE: u32 = 100;
+
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A validated `ReportFilter` plus page.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) coalition: Option<String>,
+    pub(crate) country: Option<String>,
+    pub(crate) pillar: Option<&'static str>,
+    pub(crate) organisation: Option<String>,
+    pub(crate) from: Option<Date>,
+    pub(crate) to: Option<Date>,
+    pub(crate) limit: i64,
+    pub(crate) offset: i64,
+}
+
+/// "YYYY", "YYYY-MM" or "YYYY-MM-DD" as the first day it names.
+pub(crate) fn parse_period(field: &'static str, s: &str) -> Result<Option<Date>, QueryError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let full = match s.len() {
+        4 => format!("{s}-01-01"),
+        7 => format!("{s}-01"),
+        _ => s.to_owned(),
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(&full, format)
+        .map(Some)
+        .map_err(|_| invalid(field, format!("{s:?} is not YYYY, YYYY-MM or YYYY-MM-DD")))
+}
+
+impl Filter {
+    pub(crate) fn parse(req: &v1::ReportRequest) -> Result<Self, QueryError> {
+        let f = req.filter.clone().unwrap_or_default();
+        let token = |field: &'static str, v: &str| -> Result<Option<String>, QueryError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            Token::parse(field, v).map(|t| Some(t.to_string())).map_err(|e| invalid(field, e.to_string()))
+        };
+        let page = req.page.unwrap_or_default();
+        if page.page_size > MAX_PAGE {
+            return Err(invalid("page.page_size", format!("{} is more than {MAX_PAGE}", page.page_size)));
+        }
+        let from = parse_period("filter.from", &f.from)?;
+        let to = parse_period("filter.to", &f.to)?;
+        if let (Some(a), Some(b)) = (from, to)
+            && a >= b
+        {
+            return Err(invalid("filter.to", format!("{b} is not after filter.from {a}")));
+        }
+        Ok(Self {
+            coalition: token("filter.coalition_id", &f.coalition_id)?,
+            organisation: token("filter.organisation_id", &f.organisation_id)?,
+            country: match f.country.as_str() {
+                "" => None,
+                c => Some(
+                    CountryCode::parse("filter.country", c)
+                        .map_err(|e| invalid("filter.country", e.to_string()))?
+                        .as_str()
+                        .to_owned(),
+                ),
+            },
+            pillar: match f.pillar {
+                0 => None,
+                p => Some(
+                    pillar_to_domain("filter.pillar", p).map_err(|e| invalid("filter.pillar", e.to_string()))?.name(),
+                ),
+            },
+            from,
+            to,
+            limit: i64::from(if page.page_size == 0 { DEFAULT_PAGE } else { page.page_size }),
+            offset: i64::try_from(page.offset).map_err(|_| invalid("page.offset", "too large"))?,
+        })
+    }
+
+    /// `WHERE` conditions for the filters set, on the view's columns; a filter the view lacks is refused. A reader
+    /// restricted to some coalitions gets the condition on the view's coalition column whatever it asked.
+    pub(crate) fn conditions(
+        &self,
+        report: &Report,
+        scope: &ReadScope,
+        params: &mut Vec<Param>,
+    ) -> Result<String, QueryError> {
+        let mut conds = vec!["true".to_owned()];
+        if let ReadScope::Coalitions(mine) = scope
+            && !report.context
+        {
+            let Some(column) = report.coalition else {
+                scope.check_unrestricted(report.call).map_err(QueryError::Denied)?;
+                return Ok(conds.join(" AND "));
+            };
+            let mine: Vec<String> = mine.iter().map(Token::to_string).collect();
+            params.push(Box::new(mine));
+            conds.push(format!("{column} = ANY(${})", params.len()));
+        }
+        let mut add = |field: &'static str, column: Option<&str>, value: Param, op: &str| -> Result<(), QueryError> {
+            let column = column.ok_or_else(|| invalid(field, format!("not supported by {}", report.call)))?;
+            params.push(value);
+            let n = params.len();
+            conds.push(match op {
+                "any" => format!("${n} = ANY({column})"),
+                op => format!("{column} {op} ${n}"),
+            });
+            Ok(())
+        };
+        if let Some(v) = &self.coalition {
+            let t =
+                Token::parse("filter.coalition_id", v).map_err(|e| invalid("filter.coalition_id", e.to_string()))?;
+            scope.check_filter(&t).map_err(QueryError::Denied)?;
+            add("filter.coalition_id", report.coalition, Box::new(v.clone()), "=")?;
+        }
+        if let Some(v) = &self.organisation {
+            add("filter.organisation_id", report.organisation, Box::new(v.clone()), "=")?;
+        }
+        if let Some(v) = &self.country {
+            add("filter.country", report.country, Box::new(v.clone()), "=")?;
+        }
+        if let Some(v) = self.pillar {
+            let op = if report.pillar_is_array { "any" } else { "=" };
+            add("filter.pillar", report.pillar, Box::new(v), op)?;
+        }
+        if let Some(v) = self.from {
+            add("filter.from", report.period, Box::new(v), ">=")?;
+        }
+        if let Some(v) = self.to {
+            add("filter.to", report.period, Box::new(v), "<")?;
+        }
+        Ok(conds.join(" AND "))
+    }
+}

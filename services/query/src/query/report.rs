@@ -1,0 +1,94 @@
+//! One reporting call: its view, the columns it returns and which columns the filters use; running it for a
+//! caller (scoped to the caller's coalitions) in a snapshot; turning rows into wire values.
+use ledger_domain::access::{ReadScope, authorize_read};
+use time::Date;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use tonic::{Request, Status};
+
+use super::QueryService;
+use super::filter::{Filter, Param};
+use ledger_proto::v1;
+
+/// One reporting call: its view, the columns it returns (in row order), and which view columns the filters use.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) call: &'static str,
+    pub(crate) projection: &'static str,
+    pub(crate) view: &'static str,
+    pub(crate) select: &'static str,
+    pub(crate) order: &'static str,
+    pub(crate) coalition: Option<&'static str>,
+    pub(crate) organisation: Option<&'static str>,
+    pub(crate) country: Option<&'static str>,
+    pub(crate) pillar: Option<&'static str>,
+    pub(crate) pillar_is_array: bool,
+    pub(crate) period: Option<&'static str>,
+    /// Rows that belong to no coalition (context figures): every reader may read them.
+    pub(crate) context: bool,
+}
+
+/// A page of rows and the offset of the next page (0 if none).
+pub(crate) struct Page<T> {
+    pub(crate) rows: Vec<T>,
+    pub(crate) next_offset: u64,
+}
+
+pub(crate) const DATE: fn(&Row, usize) -> String =
+    |r, i| r.get::<_, Option<Date>>(i).map_or_else(String::new, |d| d.to_string());
+pub(crate) const TEXT: fn(&Row, usize) -> String = |r, i| r.get::<_, Option<String>>(i).unwrap_or_default();
+pub(crate) const F64: fn(&Row, usize) -> f64 = |r, i| r.get::<_, Option<f64>>(i).unwrap_or(0.0);
+
+pub(crate) fn month(r: &Row, i: usize) -> String {
+    r.get::<_, Date>(i).to_string()[..7].to_owned()
+}
+
+pub(crate) fn quarter(r: &Row, i: usize) -> String {
+    let d: Date = r.get(i);
+    format!("{}-Q{}", d.year(), (u8::from(d.month()) - 1) / 3 + 1)
+}
+
+impl QueryService {
+    /// Runs `report` with the request's filters and page, in a snapshot at or after the wanted position.
+    pub(crate) async fn report<T: Send>(
+        &self,
+        report: Report,
+        request: &Request<v1::ReportRequest>,
+        map: impl Fn(&Row) -> T + Send + Sync,
+    ) -> Result<(Page<T>, u64), Status> {
+        let scope = read_scope(request)?;
+        let req = request.get_ref();
+        let filter = Filter::parse(req)?;
+        let mut params: Vec<Param> = Vec::new();
+        let conds = filter.conditions(&report, &scope, &mut params)?;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
+            report.select,
+            report.view,
+            report.order,
+            filter.limit + 1,
+            filter.offset
+        );
+        self.consistent(report.projection, req.consistency.as_ref(), async |tx| {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let rows = tx.query(&sql, &refs).await?;
+            let more = rows.len() as i64 > filter.limit;
+            let next_offset = if more { (filter.offset + filter.limit) as u64 } else { 0 };
+            Ok(Page { rows: rows.iter().take(filter.limit as usize).map(&map).collect(), next_offset })
+        })
+        .await
+        .map_err(Status::from)
+    }
+}
+
+/// The rows the caller may read (`PERMISSION_DENIED` naming the missing grant if none).
+pub(crate) fn read_scope<T>(request: &Request<T>) -> Result<ReadScope, Status> {
+    let principal = ledger_auth::principal(request)?;
+    authorize_read(&principal).map_err(|d| ledger_auth::deny(&principal, d))
+}
+
+pub(crate) const GROWTH: &str = "coalition_growth";
+pub(crate) const PLEDGES: &str = "pledges";
+pub(crate) const OUTCOMES: &str = "outcomes";
+pub(crate) const PARTICIPATION: &str = "participation";
+pub(crate) const ENGAGEMENT: &str = "engagement";

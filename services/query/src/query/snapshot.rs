@@ -1,0 +1,115 @@
+//! Read-your-writes in one snapshot: wait (bounded) until a projection has reached the wanted position, then
+//! read its checkpoint and its rows in one read-only `REPEATABLE READ` transaction that first locks the
+//! projection's views, so that a rebuild's switch is seen whole or not at all.
+use std::time::Duration;
+
+use ledger_log::Log;
+use ledger_proto::v1;
+use tokio_postgres::Transaction;
+
+use super::QueryError;
+use crate::Pool;
+
+/// Longest a query waits for its `min_position`.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
+/// Wait used when `min_position` is set without `max_wait_ms`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct QueryService {
+    pub(crate) pool: Pool,
+    pub(crate) log: Log,
+}
+
+impl QueryService {
+    pub fn new(pool: Pool, log: Log) -> Self {
+        Self { pool, log }
+    }
+
+    /// Runs `f` in a read-only snapshot once projection `name` has reached the wanted position; returns its
+    /// result and the position the snapshot reflects.
+    pub(crate) async fn consistent<T>(
+        &self,
+        name: &'static str,
+        consistency: Option<&v1::Consistency>,
+        f: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, QueryError>,
+    ) -> Result<(T, u64), QueryError> {
+        let wanted = consistency.map_or(0, |c| c.min_position);
+        let wait = match consistency.map_or(0, |c| c.max_wait_ms) {
+            0 => DEFAULT_WAIT,
+            ms => Duration::from_millis(ms.into()).min(MAX_WAIT),
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut conn = self.pool.get().await?;
+        let client = conn.client();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // A projection not installed yet (no projector has started) has no views to lock: it is at position 0.
+            let (installed, views) = installed_views(client, name).await?;
+            if !installed {
+                if wanted == 0 {
+                    return Err(QueryError::Unavailable(format!(
+                        "projection {name} is not installed yet: no projector has started on this database"
+                    )));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(QueryError::NotReached { projection: name, position: 0, wanted });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+                continue;
+            }
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await?;
+            // Lock the projection's views before the snapshot is taken (by the first query): a rebuild's switch
+            // then happens wholly before this snapshot or waits until it ends, so the answer comes from one
+            // complete build and the position read matches it.
+            // Only the views that exist (a new version's added view appears at its switch), and no longer than
+            // a query may wait.
+            if !views.is_empty() {
+                tx.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN ACCESS SHARE MODE",
+                    MAX_WAIT.as_millis(),
+                    views.join(", ")
+                ))
+                .await?;
+            }
+            let position = ledger_projector_position(&tx, name).await?;
+            if position >= wanted {
+                let out = f(&tx).await?;
+                tx.commit().await?;
+                return Ok((out, position));
+            }
+            tx.rollback().await?;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(QueryError::NotReached { projection: name, position, wanted });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// In one round trip: whether the projection is installed, and which of its views exist now (as
+/// `reporting.<view>`, in the order the projection creates them).
+async fn installed_views(client: &tokio_postgres::Client, name: &str) -> Result<(bool, Vec<String>), QueryError> {
+    let wanted: Vec<String> = ledger_projector::views(name).iter().map(|v| format!("reporting.{v}")).collect();
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM ledger.projections WHERE name = $1),
+                    ARRAY(SELECT v FROM unnest($2::text[]) WITH ORDINALITY u(v, n)
+                          WHERE to_regclass(v) IS NOT NULL ORDER BY n)",
+            &[&name, &wanted],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+async fn ledger_projector_position(tx: &Transaction<'_>, name: &str) -> Result<u64, QueryError> {
+    let row = tx.query_opt("SELECT position FROM ledger.projections WHERE name = $1", &[&name]).await?;
+    Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+}
