@@ -1,5 +1,5 @@
 //! A deterministic (fixed-seed) history of the coalitions from 2013 to 2026, calibrated to the published figures
-//! in `domain.md`: 26 coalitions, ~1,200 organisations, ~370 pledges with ~900 initiatives and their reports
+//! in `docs/domain.md`: 26 coalitions, ~1,200 organisations, ~370 pledges with ~900 initiatives and their reports
 //! (corrections, late reports, withdrawals), course runs, activities, and content shared from May 2021 by the
 //! connected coalitions. Every item is an append request for the public API; ids derive from the seed, so
 //! sending the history twice writes it once.
@@ -210,7 +210,7 @@ const EU_COUNTRIES: [&str; 27] = [
     "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
-/// Women's share of participants by pillar (domain.md: 45-55% in `all` and `education`, 20-30% for ICT).
+/// Women's share of participants by pillar (docs/domain.md: 45-55% in `all` and `education`, 20-30% for ICT).
 fn women_share(rng: &mut Rng, pillar: v1::Pillar) -> f64 {
     match pillar {
         v1::Pillar::IctProfessionals => 0.20 + 0.10 * rng.f64(),

@@ -165,7 +165,7 @@ async fn check_growth(query: &mut LedgerQueryClient<Channel>, events: &[Recorded
     let last = national.last().unwrap();
     assert_eq!(last.national_coalitions as usize, coalitions.values().filter(|c| c.0 && c.2).count());
     assert_eq!(last.connected_sites as usize, coalitions.values().filter(|c| c.1 && c.2).count());
-    assert_eq!(last.national_coalitions, 25, "domain.md: 25 national coalitions");
+    assert_eq!(last.national_coalitions, 25, "docs/domain.md: 25 national coalitions");
 }
 
 /// Per (pledge, initiative, indicator): the figure of the report covering the latest period, after corrections.
