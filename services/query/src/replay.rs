@@ -3,6 +3,10 @@
 //! Auditors and platform admins only (`PERMISSION_DENIED` naming the `auditor` grant otherwise). Each event
 //! carries its recorded principal (who appended it) beside the client-supplied actor.
 //!
+//! Status codes: `UNAUTHENTICATED` (from the auth layer), `PERMISSION_DENIED` (not an auditor or platform admin),
+//! `INVALID_ARGUMENT` (a malformed `coalition_id`, `aggregate` or `from_time`, naming it), `UNAVAILABLE` (NATS
+//! unreachable, also in the middle of the stream).
+//!
 //! Events this code cannot decode (a newer writer's type or version) are passed through with `raw_payload`;
 //! a message whose envelope is broken is passed through with an empty `event_type` and its body as
 //! `raw_payload`, so an auditor sees every position. Nothing is skipped silently.

@@ -6,9 +6,10 @@
 //! whose rows sum over every coalition, is `PERMISSION_DENIED` naming the missing grant. Auditors and platform
 //! admins read everything. `UNAUTHENTICATED` comes from the auth layer before a call gets here.
 //!
-//! Status codes: `INVALID_ARGUMENT` (bad or unsupported filter, names the field), `DEADLINE_EXCEEDED` (the
-//! projection did not reach `consistency.min_position` in time; the message gives where it is), `UNAVAILABLE`
-//! (Postgres or NATS unreachable).
+//! Status codes (mapped in one place, [`error`]): `INVALID_ARGUMENT` (bad or unsupported filter, names the field),
+//! `PERMISSION_DENIED` (names the missing grant), `DEADLINE_EXCEEDED` (the projection did not reach
+//! `consistency.min_position` in time; the message gives where it is), `UNAVAILABLE` (Postgres or NATS
+//! unreachable, or a projection not installed yet); `UNAUTHENTICATED` comes from the auth layer.
 //!
 //! The service in pieces: [`error`] (what can go wrong and its status code), [`snapshot`] (read-your-writes in one
 //! consistent snapshot), [`filter`] (a request's filters and page, validated once), [`report`] (one call = one
