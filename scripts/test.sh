@@ -10,7 +10,7 @@ LEDGER_CHROMIUM=$(bash scripts/chromium.sh)
 export LEDGER_NATS_SERVER LEDGER_TEST_DATABASE_URL LEDGER_CHROMIUM
 echo "nats-server: $("$LEDGER_NATS_SERVER" --version); postgres: ${LEDGER_TEST_DATABASE_URL}" >&2
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --features coalition-ledger/fault-injection --no-fail-fast "$@"
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --features coalition-ledger/fault-injection --no-fail-fast "$@"
 fi

@@ -48,7 +48,12 @@ pub struct Projector<P> {
 }
 
 /// Test-only fault injection (`LEDGER_FAULT=projector-before-commit:N` or `projector-before-ack:N`): abort the
-/// process at the N-th batch, to prove that a crash at that point loses and duplicates nothing.
+/// process at the N-th batch, to prove that a crash at that point loses and duplicates nothing. Compiled only with
+/// the `fault-injection` feature (the test suite's); otherwise nothing.
+#[cfg(not(feature = "fault-injection"))]
+fn fault(_point: &str, _batch: u64) {}
+
+#[cfg(feature = "fault-injection")]
 fn fault(point: &str, batch: u64) {
     if let Ok(spec) = std::env::var("LEDGER_FAULT")
         && let Some((p, n)) = spec.split_once(':')
