@@ -163,7 +163,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("nats_url", &ledger_log::redact(&self.nats_url))
-            .field("database_url", &redact_pg(&self.database_url))
+            .field("database_url", &ledger_log::redact(&self.database_url))
             .field("stream", &self.stream)
             .field("subject_prefix", &self.subject_prefix)
             .field("append_addr", &self.append_addr)
@@ -172,25 +172,5 @@ impl std::fmt::Debug for Settings {
             .field("metrics_addr", &self.metrics_addr)
             .field("auth", &self.auth)
             .finish_non_exhaustive()
-    }
-}
-
-/// Hides a Postgres URL's password (`postgres://user:pw@host` -> `postgres://user:***@host`).
-pub fn redact_pg(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(super::redact_pg("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::redact_pg("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

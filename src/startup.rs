@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Settings, redact_pg};
+use crate::config::Settings;
 use crate::metrics::Sources;
 
 /// Which roles this process runs.
@@ -292,7 +292,7 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
             ledger_projector::connect(database_url).await?
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("connecting to Postgres at {}", redact_pg(database_url)));
+            return Err(e).with_context(|| format!("connecting to Postgres at {}", ledger_log::redact(database_url)));
         }
     };
     ledger_projector::migrate(&mut client).await.context("applying migrations")

@@ -144,21 +144,41 @@ impl Log {
     }
 }
 
-/// Hides the user info of a URL (`nats://user:secret@host` -> `nats://***@host`).
+/// Hides the secrets of a connection string, for logs: the password of `scheme://user:password@host` (kept:
+/// `scheme://user:***@host`), a credential standing alone before `@` (a NATS token: `nats://***@host`; a Postgres
+/// URL's user name stays), and the
+/// value of `password=` in a key=value string (Postgres). The one redactor of the workspace.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
+    if let Some(scheme) = url.find("://")
+        && let Some(at) = url.rfind('@').filter(|at| *at > scheme)
+    {
+        let credentials = &url[scheme + 3..at];
+        let kept = match credentials.split_once(':') {
+            Some((user, _)) => format!("{user}:***"),
+            // Postgres: a user name alone; anything else (NATS): a token.
+            None if url.starts_with("postgres") => credentials.to_owned(),
+            None => "***".to_owned(),
+        };
+        return format!("{}{kept}{}", &url[..scheme + 3], &url[at..]);
     }
+    url.split(' ')
+        .map(|part| match part.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn credentials_are_redacted() {
-        assert_eq!(super::redact("nats://u:secret@h:4222"), "nats://***@h:4222");
+        assert_eq!(super::redact("nats://u:secret@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(super::redact("nats://s3cr3t-token@h:4222"), "nats://***@h:4222");
         assert_eq!(super::redact("nats://h:4222"), "nats://h:4222");
+        assert_eq!(super::redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("host=h user=u password=pw dbname=d"), "host=h user=u password=*** dbname=d");
     }
 }
