@@ -146,8 +146,8 @@ impl Log {
 
 /// Hides the secrets of a connection string, for logs: the password of `scheme://user:password@host` (kept:
 /// `scheme://user:***@host`), a credential standing alone before `@` (a NATS token: `nats://***@host`; a Postgres
-/// URL's user name stays), and the
-/// value of `password=` in a key=value string (Postgres). The one redactor of the workspace.
+/// URL's user name stays), and the value of `password=` in a key=value string (Postgres). The one redactor of the
+/// workspace.
 pub fn redact(url: &str) -> String {
     if let Some(scheme) = url.find("://")
         && let Some(at) = url.rfind('@').filter(|at| *at > scheme)
