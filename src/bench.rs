@@ -20,7 +20,7 @@ use ledger_domain::event::{
     OrganisationRegistered, OrganisationSize, OrganisationType, Pillar,
 };
 use ledger_domain::{Aggregate, AggregateType, CountryCode, Event, EventKind, EventMeta, Source, Token};
-use ledger_log::{Log, LogConfig, headers};
+use ledger_log::{Log, LogConfig};
 use ledger_proto::v1::ledger_append_client::LedgerAppendClient;
 use ledger_proto::v1::ledger_query_client::LedgerQueryClient;
 use ledger_proto::v1::{self, event_payload::Event as P};
@@ -251,24 +251,20 @@ async fn raw_pipelined(js: &async_nats::jetstream::Context, msgs: &[(String, Byt
     Ok(started.elapsed())
 }
 
-/// JetStream atomic batch publish (nats-server >= 2.12), `size` messages per batch, one batch at a time.
+/// JetStream atomic batch publish (nats-server >= 2.12), `size` messages per batch, one batch at a time, through
+/// the log's own batch protocol (`ledger_log::publish_atomic`).
 async fn raw_batches(client: &async_nats::Client, msgs: &[(String, Bytes)], size: usize) -> anyhow::Result<Duration> {
     let started = Instant::now();
     for chunk in msgs.chunks(size) {
-        let id = Uuid::new_v4().simple().to_string();
-        for (i, (subject, body)) in chunk.iter().enumerate() {
-            let mut h = async_nats::HeaderMap::new();
-            h.insert(headers::BATCH_ID, id.as_str());
-            h.insert(headers::BATCH_SEQUENCE, (i + 1).to_string().as_str());
-            if i + 1 < chunk.len() {
-                client.publish_with_headers(subject.clone(), h, body.clone()).await?;
-            } else {
-                h.insert(headers::BATCH_COMMIT, "1");
-                let reply = client.request_with_headers(subject.clone(), h, body.clone()).await?;
-                let v: Value = serde_json::from_slice(&reply.payload)?;
-                anyhow::ensure!(v.get("error").is_none(), "batch refused: {v}");
-            }
-        }
+        let batch = chunk
+            .iter()
+            .map(|(subject, body)| ledger_log::BatchMessage {
+                subject: subject.clone(),
+                headers: async_nats::HeaderMap::new(),
+                body: body.clone(),
+            })
+            .collect();
+        ledger_log::publish_atomic(client, batch).await.map_err(|e| anyhow::anyhow!("batch refused: {e:?}"))?;
     }
     Ok(started.elapsed())
 }

@@ -1,87 +1,12 @@
-//! Writing to the log: one message per event, several events of one aggregate in one atomic batch.
-use async_nats::HeaderMap;
+//! Writing to the log: one message per event, several events of one aggregate in one atomic batch, or through
+//! the group committer. The message format and the batch protocol are in `protocol`.
 use async_nats::jetstream::context::PublishErrorKind;
-use bytes::Bytes;
 use ledger_domain::Aggregate;
-use serde::Deserialize;
-use uuid::Uuid;
 
+use crate::protocol::{
+    BATCH_DUPLICATE_MESSAGE_ID, BatchError, BatchMessage, Check, OutgoingEvent, WRONG_LAST_SEQUENCE, publish_atomic,
+};
 use crate::{Log, LogError};
-
-/// Header names the ledger sets on every message (besides JetStream's own).
-pub mod headers {
-    pub const EVENT_ID: &str = "Ledger-Event-Id";
-    pub const EVENT_TYPE: &str = "Ledger-Event-Type";
-    pub const SCHEMA_VERSION: &str = "Ledger-Schema-Version";
-    pub const MSG_ID: &str = "Nats-Msg-Id";
-    pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
-    /// Makes the check above apply to another subject (or a wildcard) than the one written (nats-server >= 2.11).
-    pub const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
-    pub const BATCH_ID: &str = "Nats-Batch-Id";
-    pub const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
-    pub const BATCH_COMMIT: &str = "Nats-Batch-Commit";
-}
-
-/// One event ready to be written: its id and type travel in headers, the encoded `StoredEvent` is the body.
-#[derive(Debug, Clone)]
-pub struct OutgoingEvent {
-    pub event_id: Uuid,
-    pub event_type: &'static str,
-    pub schema_version: u32,
-    pub body: Bytes,
-}
-
-impl OutgoingEvent {
-    pub(crate) fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let id = self.event_id.to_string();
-        h.insert(headers::MSG_ID, id.as_str());
-        h.insert(headers::EVENT_ID, id.as_str());
-        h.insert(headers::EVENT_TYPE, self.event_type);
-        h.insert(headers::SCHEMA_VERSION, self.schema_version.to_string().as_str());
-        h
-    }
-}
-
-/// An optimistic-concurrency check: the last sequence of `scope` (or of the subject written, if `None`).
-#[derive(Debug, Clone)]
-pub(crate) struct Check {
-    sequence: u64,
-    scope: Option<String>,
-}
-
-impl Check {
-    pub(crate) fn add_to(&self, h: &mut HeaderMap) {
-        h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, self.sequence.to_string().as_str());
-        if let Some(scope) = &self.scope {
-            h.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, scope.as_str());
-        }
-    }
-}
-
-/// The reply to a batch commit: an ack or an error (ADR-50).
-#[derive(Debug, Deserialize)]
-pub(crate) struct BatchReply {
-    #[serde(default)]
-    pub(crate) seq: u64,
-    #[serde(default)]
-    pub(crate) count: Option<u64>,
-    #[serde(default)]
-    pub(crate) error: Option<ApiError>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ApiError {
-    #[serde(default)]
-    pub(crate) err_code: u64,
-    #[serde(default)]
-    pub(crate) description: String,
-}
-
-/// JetStream error codes for a failed `Nats-Expected-Last-Subject-Sequence` check.
-pub(crate) const WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
-/// JetStream error code: an atomic batch holds a message id already in the stream (within its duplicate window).
-pub(crate) const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
 
 impl Log {
     /// Appends `events` to `aggregate`'s subject, all or none, in order. With `expected_last = Some(n)` the write
@@ -105,7 +30,7 @@ impl Log {
                 if scope != subject && !self.version.has_scoped_sequence_checks() {
                     return Err(LogError::ScopedCheckUnsupported(aggregate.to_string()));
                 }
-                Some(Check { sequence: n, scope: (scope != subject).then_some(scope) })
+                Some(Check::new(n, (scope != subject).then_some(scope)))
             }
         };
         if events.is_empty() {
@@ -180,54 +105,32 @@ impl Log {
         check: Option<Check>,
         events: &[OutgoingEvent],
     ) -> Result<Vec<u64>, LogError> {
-        let batch_id = Uuid::new_v4().simple().to_string();
-        let last = events.len() - 1;
-        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("batch publish: {e}"));
-        for (i, e) in events.iter().enumerate() {
-            let mut h = e.headers();
-            h.insert(headers::BATCH_ID, batch_id.as_str());
-            h.insert(headers::BATCH_SEQUENCE, (i + 1).to_string().as_str());
-            if i == 0
-                && let Some(c) = &check
-            {
-                c.add_to(&mut h);
+        let messages = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut headers = e.headers();
+                if i == 0
+                    && let Some(c) = &check
+                {
+                    c.add_to(&mut headers);
+                }
+                BatchMessage { subject: subject.clone(), headers, body: e.body.clone() }
+            })
+            .collect();
+        publish_atomic(&self.client, messages).await.map_err(|err| match err {
+            BatchError::NoAnswer(e) => LogError::Unavailable(format!("batch publish: {e}")),
+            BatchError::Unreadable(e) => LogError::Rejected(format!("unreadable batch reply: {e}")),
+            BatchError::Refused { code, .. } if WRONG_LAST_SEQUENCE.contains(&code) => {
+                LogError::WrongLastSequence { subject: subject.clone() }
             }
-            if i < last {
-                self.client
-                    .publish_with_headers(subject.clone(), h, e.body.clone())
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                continue;
+            // One of the ids is already in the log (a retry of a write that landed, most likely): the append
+            // service reads the aggregate and recognises its own events. Which id is not said.
+            BatchError::Refused { code: BATCH_DUPLICATE_MESSAGE_ID, .. } => {
+                LogError::DuplicateId { event_id: events[0].event_id.to_string(), position: 0 }
             }
-            h.insert(headers::BATCH_COMMIT, "1");
-            let reply = self
-                .client
-                .request_with_headers(subject.clone(), h, e.body.clone())
-                .await
-                .map_err(|e| unavailable(&e))?;
-            let reply: BatchReply = serde_json::from_slice(&reply.payload)
-                .map_err(|err| LogError::Rejected(format!("unreadable batch reply: {err}")))?;
-            if let Some(err) = reply.error {
-                return Err(if WRONG_LAST_SEQUENCE.contains(&err.err_code) {
-                    LogError::WrongLastSequence { subject }
-                } else if err.err_code == BATCH_DUPLICATE_MESSAGE_ID {
-                    // One of the ids is already in the log (a retry of a write that landed, most likely): the
-                    // append service reads the aggregate and recognises its own events. Which id is not said.
-                    LogError::DuplicateId { event_id: events[0].event_id.to_string(), position: 0 }
-                } else {
-                    LogError::Rejected(format!("{} (error {})", err.description, err.err_code))
-                });
-            }
-            let count = reply.count.unwrap_or(events.len() as u64);
-            if count != events.len() as u64 || reply.seq < count {
-                return Err(LogError::Rejected(format!(
-                    "batch of {} committed {count} messages ending at {}",
-                    events.len(),
-                    reply.seq
-                )));
-            }
-            return Ok((reply.seq + 1 - count..=reply.seq).collect());
-        }
-        Ok(Vec::new())
+            BatchError::Refused { code, description } => LogError::Rejected(format!("{description} (error {code})")),
+            BatchError::Inconsistent(m) => LogError::Rejected(m),
+        })
     }
 }

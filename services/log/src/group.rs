@@ -9,13 +9,11 @@
 //! goes out at once, alone.
 use std::collections::{HashSet, VecDeque};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
-use crate::append::{BatchReply, Check, OutgoingEvent, WRONG_LAST_SEQUENCE, headers};
+use crate::protocol::{BatchError, BatchMessage, Check, OutgoingEvent, WRONG_LAST_SEQUENCE, publish_atomic};
 use crate::{Log, LogError};
 
 /// Most messages in one atomic batch (JetStream's limit).
@@ -154,49 +152,34 @@ enum GroupError {
 }
 
 async fn publish_group(log: &Log, group: &[Write]) -> Result<Vec<u64>, GroupError> {
-    let batch_id = Uuid::new_v4().simple().to_string();
-    let total: usize = group.iter().map(|w| w.events.len()).sum();
-    let mut n = 0;
-    let unknown = |e: &dyn std::fmt::Display| GroupError::Unknown(format!("group commit: {e}"));
+    let mut messages = Vec::with_capacity(group.iter().map(|w| w.events.len()).sum());
     for w in group {
         for (i, e) in w.events.iter().enumerate() {
-            n += 1;
-            let mut h = e.headers();
-            h.insert(headers::BATCH_ID, batch_id.as_str());
-            h.insert(headers::BATCH_SEQUENCE, n.to_string().as_str());
+            let mut headers = e.headers();
             if i == 0
                 && let Some(c) = &w.check
             {
-                c.add_to(&mut h);
+                c.add_to(&mut headers);
             }
-            let body: Bytes = e.body.clone();
-            if n < total {
-                log.client.publish_with_headers(w.subject.clone(), h, body).await.map_err(|e| unknown(&e))?;
-                continue;
-            }
-            h.insert(headers::BATCH_COMMIT, "1");
-            let reply = log.client.request_with_headers(w.subject.clone(), h, body).await.map_err(|e| unknown(&e))?;
-            let reply: BatchReply = serde_json::from_slice(&reply.payload)
-                .map_err(|e| GroupError::Unknown(format!("unreadable group reply: {e}")))?;
-            if let Some(err) = reply.error {
-                let kind = if WRONG_LAST_SEQUENCE.contains(&err.err_code) { "a check failed" } else { "refused" };
-                return Err(GroupError::Refused(format!("{kind}: {} (error {})", err.description, err.err_code)));
-            }
-            let count = reply.count.unwrap_or(total as u64);
-            if count != total as u64 || reply.seq < count {
-                return Err(GroupError::Unknown(format!(
-                    "group of {total} committed {count} messages ending at {}",
-                    reply.seq
-                )));
-            }
-            return Ok((reply.seq + 1 - count..=reply.seq).collect());
+            messages.push(BatchMessage { subject: w.subject.clone(), headers, body: e.body.clone() });
         }
     }
-    Ok(Vec::new())
+    publish_atomic(&log.client, messages).await.map_err(|err| match err {
+        BatchError::NoAnswer(e) => GroupError::Unknown(format!("group commit: {e}")),
+        BatchError::Unreadable(e) => GroupError::Unknown(format!("unreadable group reply: {e}")),
+        BatchError::Refused { code, description } => {
+            let kind = if WRONG_LAST_SEQUENCE.contains(&code) { "a check failed" } else { "refused" };
+            GroupError::Refused(format!("{kind}: {description} (error {code})"))
+        }
+        BatchError::Inconsistent(m) => GroupError::Unknown(m),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use uuid::Uuid;
+
     use super::*;
 
     fn write(scope: &str, events: usize) -> Write {

@@ -3,15 +3,16 @@
 mod append;
 mod error;
 mod group;
+mod protocol;
 mod read;
 mod stream;
 mod version;
 
 use std::time::Duration;
 
-pub use append::{OutgoingEvent, headers};
 pub use error::LogError;
 pub use group::GroupStats;
+pub use protocol::{BatchError, BatchMessage, OutgoingEvent, headers, publish_atomic};
 pub use read::{LogMessage, ReadFrom};
 pub use version::ServerVersion;
 
