@@ -207,9 +207,12 @@ async fn every_rpc_answers_each_kind_of_caller_with_the_expected_code() {
     let keys = Keys::new();
     let mut app = secured(&keys).await;
     let admin = keys.token("platform", "platform-admin", &[]);
+    let mut end = 0;
     for req in [national("a", "SE"), national("b", "FI"), organisation("org-1")] {
-        app.append.append(with(&admin, req)).await.unwrap();
+        end = app.append.append(with(&admin, req)).await.unwrap().into_inner().revision;
     }
+    // Every read model installed and caught up: a query then answers OK or is refused, never "not installed yet".
+    wait_projected(&app, &admin, end).await;
     let other = Keys::new();
     let mut forged = SigningKey::read(&other.dir.path().join("signing.pem")).unwrap();
     forged.kid = keys.key.kid.clone();
@@ -304,6 +307,22 @@ async fn every_rpc_answers_each_kind_of_caller_with_the_expected_code() {
         assert!(metrics.contains(line), "{line} not in /metrics:\n{metrics}");
     }
     assert!(!metrics.contains(&writer), "a token leaked into /metrics");
+}
+
+/// Waits until every projection has processed `position` (asked with `token`).
+async fn wait_projected(app: &TestApp, token: &str, position: u64) {
+    let mut q = app.query.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(s) = q.projection_status(with(token, v1::ProjectionStatusRequest {})).await {
+            let s = s.into_inner();
+            if s.projections.len() == TestApp::PROJECTIONS && s.projections.iter().all(|p| p.position >= position) {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the projections never reached {position}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A plain HTTP GET (no client library needed for a text endpoint).
