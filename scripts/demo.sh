@@ -96,7 +96,7 @@ cat <<TXT
   replay the log (auditor):
     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics   (ledger_auth_failures_total, ledger_auth_denied_total, ...)
-  a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition fi --ttl 12h
+  a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition dk --ttl 12h
   rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild
   logs:               .demo/ledger.log, .demo/nats.log
 TXT
