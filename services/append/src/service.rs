@@ -205,11 +205,9 @@ impl AppendService {
         let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
             // Before anything about the aggregate is looked at (its events, revision, rules): is it the caller's?
-            let recorded = loaded.aggregates.get(&cmd.aggregate).and_then(|v| v.coalition.as_ref());
-            let named = cmd.events.iter().find_map(|e| e.kind.coalition_id());
-            if let Err(d) = cmd.access.check_owner(&cmd.aggregate, recorded, named) {
+            if let Err(e) = owned_by_caller(cmd, &loaded) {
                 *slot = Some(loaded);
-                return Err(AppendError::Denied(d));
+                return Err(e);
             }
             if let Some(outcome) = deduplicate(cmd, loaded.aggregates.get(&cmd.aggregate))? {
                 *slot = Some(loaded);
@@ -278,11 +276,9 @@ impl AppendService {
                         .is_some_and(|v| cmd.events.iter().any(|e| v.event_ids.contains_key(&e.event_id)));
                     if !here {
                         // Not this aggregate's: but is the aggregate the caller's? Say nothing of the id otherwise.
-                        let recorded = loaded.aggregates.get(&cmd.aggregate).and_then(|v| v.coalition.as_ref());
-                        let named = cmd.events.iter().find_map(|e| e.kind.coalition_id());
-                        let owned = cmd.access.check_owner(&cmd.aggregate, recorded, named);
+                        let owned = owned_by_caller(cmd, &loaded);
                         *slot = Some(loaded);
-                        owned.map_err(AppendError::Denied)?;
+                        owned?;
                         return Err(LogError::DuplicateId { event_id, position }.into());
                     }
                 }
@@ -357,6 +353,14 @@ impl AppendService {
         );
         Ok(ctx)
     }
+}
+
+/// Whether the command's aggregate, as loaded, belongs to the coalition the caller writes for
+/// (`AppendAccess::check_owner`): the coalition its history names, else the one the command's own events name.
+fn owned_by_caller(cmd: &AppendCommand, loaded: &Loaded) -> Result<(), AppendError> {
+    let recorded = loaded.aggregates.get(&cmd.aggregate).and_then(|v| v.coalition.as_ref());
+    let named = cmd.events.iter().find_map(|e| e.kind.coalition_id());
+    cmd.access.check_owner(&cmd.aggregate, recorded, named).map_err(AppendError::Denied)
 }
 
 fn describe(e: ExpectedRevision) -> String {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -173,8 +173,11 @@ fn write_set(path: &Path, set: &JwkSet) -> Result<(), KeyError> {
 }
 
 fn read_set(path: &Path) -> Result<JwkSet, KeyError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(path, format!("not a JSON Web Key Set: {e}")))
+    parse_set(path, &std::fs::read(path).map_err(io(path))?)
+}
+
+fn parse_set(path: &Path, bytes: &[u8]) -> Result<JwkSet, KeyError> {
+    serde_json::from_slice(bytes).map_err(|e| invalid(path, format!("not a JSON Web Key Set: {e}")))
 }
 
 /// Verification keys by key id.
@@ -192,7 +195,10 @@ impl std::fmt::Debug for KeySet {
 impl KeySet {
     /// Reads and checks a public key file: every key Ed25519, with a unique id.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
-        let set = read_set(path)?;
+        Self::check(path, read_set(path)?)
+    }
+
+    fn check(path: &Path, set: JwkSet) -> Result<Self, KeyError> {
         let mut keys = BTreeMap::new();
         for (i, k) in set.keys.iter().enumerate() {
             if k.kty != "OKP" || k.crv != "Ed25519" {
@@ -227,23 +233,16 @@ impl KeySet {
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     path: PathBuf,
-    current: Arc<RwLock<(Arc<KeySet>, Option<Stamp>)>>,
-}
-
-/// What tells a changed file: modification time, length and content hash.
-type Stamp = (Option<SystemTime>, u64, [u8; 32]);
-
-fn stamp(path: &Path) -> Result<Stamp, KeyError> {
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    Ok((meta.modified().ok(), meta.len(), sha2::Sha256::digest(&bytes).into()))
+    /// The keys in service, and the content hash of the file they were read from (what tells a changed file).
+    current: Arc<RwLock<(Arc<KeySet>, [u8; 32])>>,
 }
 
 impl KeyStore {
     pub fn open(path: &Path) -> Result<Self, KeyError> {
-        let s = stamp(path)?;
-        let set = KeySet::read(path)?;
-        Ok(Self { path: path.to_owned(), current: Arc::new(RwLock::new((Arc::new(set), Some(s)))) })
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let set = KeySet::check(path, parse_set(path, &bytes)?)?;
+        let hash = sha2::Sha256::digest(&bytes).into();
+        Ok(Self { path: path.to_owned(), current: Arc::new(RwLock::new((Arc::new(set), hash))) })
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -253,13 +252,15 @@ impl KeyStore {
     /// Reads the file again if it changed (or if `force`). A file that does not read keeps the old keys in
     /// service (and is reported), so a half-edited file never locks every caller out.
     pub fn reload(&self, force: bool) -> Result<bool, KeyError> {
-        let s = stamp(&self.path)?;
-        if !force && self.current.read().unwrap_or_else(|p| p.into_inner()).1.as_ref() == Some(&s) {
+        let bytes = std::fs::read(&self.path).map_err(io(&self.path))?;
+        let hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        if !force && self.current.read().unwrap_or_else(|p| p.into_inner()).1 == hash {
             return Ok(false);
         }
-        let set = KeySet::read(&self.path);
+        let set = parse_set(&self.path, &bytes).and_then(|s| KeySet::check(&self.path, s));
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        current.1 = Some(s);
+        // A file that does not read is not read again until it changes; the keys in service stay.
+        current.1 = hash;
         current.0 = Arc::new(set?);
         Ok(true)
     }

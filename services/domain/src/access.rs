@@ -222,13 +222,11 @@ fn need(aggregate: &Aggregate, kind: &EventKind) -> Need {
         K::OrganisationRegistered(_) => Need::AnyWriterOrAdmin,
         K::OrganisationRenamed(_) => Need::PlatformAdmin,
         K::MembershipApplied(_) | K::MembershipApproved(_) | K::MembershipLeft(_) | K::MembershipRoleAssigned(_) => {
-            // The aggregate id names the coalition; the payload must agree (checked by the rules), and both are
-            // required so that a payload naming another coalition cannot ride on a grant for the id's.
-            match (by_id, kind.coalition_id()) {
-                (Some(c), Some(p)) if &c == p => Need::Role(Role::Writer, c),
-                (_, Some(p)) => Need::Role(Role::Writer, p.clone()),
-                (Some(c), None) => Need::Role(Role::Writer, c),
-                (None, None) => Need::PlatformAdmin,
+            // The payload's coalition decides (the rules refuse one that differs from the id's), so a payload
+            // naming another coalition cannot ride on a grant for the id's.
+            match kind.coalition_id().cloned().or(by_id) {
+                Some(c) => Need::Role(Role::Writer, c),
+                None => Need::PlatformAdmin,
             }
         }
         K::PledgeSubmitted(_) | K::CourseListed(_) | K::ActivityReported(_) | K::ContentShared(_) => {
@@ -361,11 +359,6 @@ pub fn authorize_append(
                     ));
                 }
             }
-        }
-        if let (Some(a), Some(b)) = (&owner, declared)
-            && a != b
-        {
-            return Err(denied(format!("writer:{a}"), format!("the append declares coalition {b}")));
         }
     }
     Ok(AppendAccess { owner })
