@@ -737,7 +737,7 @@ async fn measure(
     let batch1000 = raw_batches(&nats, &msgs, 1000).await?;
     let rb_pg = {
         crate::startup::migrate(&rebuild.database_url).await?;
-        ledger_projector::connect(&rebuild.database_url).await?
+        ledger_readmodel::connect(&rebuild.database_url).await?
     };
     let rows: Vec<(u64, String, Bytes)> =
         msgs.iter().enumerate().map(|(i, (s, b))| (i as u64 + 1, s.clone(), b.clone())).collect();

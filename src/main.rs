@@ -125,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli.settings.validate()?;
             let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
-            let mut client = ledger_projector::connect(&cli.settings.database_url).await?;
+            let mut client = ledger_readmodel::connect(&cli.settings.database_url).await?;
             for r in ledger_projector::rebuild_all(&log, &mut client).await? {
                 let secs = r.elapsed.as_secs_f64();
                 println!(

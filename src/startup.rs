@@ -6,13 +6,12 @@ use std::time::Duration;
 use anyhow::Context;
 use ledger_append::AppendService;
 use ledger_log::Log;
-use ledger_projector::{
-    CoalitionGrowth, Engagement, Outcomes, Participation, Pledges, Projection, Projector, ProjectorConfig,
-};
+use ledger_projector::ProjectorConfig;
 use ledger_proto::v1::ledger_append_server::LedgerAppendServer;
 use ledger_proto::v1::ledger_query_server::LedgerQueryServer;
 use ledger_proto::v1::ledger_replay_server::LedgerReplayServer;
 use ledger_query::{Pool, QueryService, ReplayService};
+use ledger_readmodel::ReadModel;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -164,12 +163,12 @@ impl Application {
             // Each projection runs on its own: a slow or failing one does not hold back the others.
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
             config.batch_size = self.settings.projector_batch;
-            let (log, stop) = (&self.log, &shutdown);
-            spawn_projector::<CoalitionGrowth>(log, &config, &mut sources, &mut tasks, stop);
-            spawn_projector::<Pledges>(log, &config, &mut sources, &mut tasks, stop);
-            spawn_projector::<Outcomes>(log, &config, &mut sources, &mut tasks, stop);
-            spawn_projector::<Participation>(log, &config, &mut sources, &mut tasks, stop);
-            spawn_projector::<Engagement>(log, &config, &mut sources, &mut tasks, stop);
+            for model in ReadModel::ALL {
+                let (metrics, run) =
+                    ledger_projector::projector(model, self.log.clone(), config.clone(), shutdown.clone());
+                sources.projections.push((model.name(), metrics));
+                tasks.spawn(async move { (model.name(), run.await.context("projector")) });
+            }
         }
         if let Some(listener) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");
@@ -200,20 +199,6 @@ impl Application {
 type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
 type GrpcRouter =
     tonic::transport::server::Router<tower::layer::util::Stack<ledger_auth::AuthLayer, tower::layer::util::Identity>>;
-
-/// Starts projection `P`'s projector as a task of its own and registers its metrics.
-fn spawn_projector<P: Projection>(
-    log: &Log,
-    config: &ProjectorConfig,
-    sources: &mut Sources,
-    tasks: &mut Tasks,
-    stop: &CancellationToken,
-) {
-    let projector = Projector::<P>::new(log.clone(), config.clone());
-    let stop = stop.clone();
-    sources.projections.push((P::NAME, projector.metrics.clone()));
-    tasks.spawn(async move { (P::NAME, projector.run(stop).await.context("projector")) });
-}
 
 /// A gRPC server with every call authenticated by the auth layer (but health checks), TLS if configured, and
 /// health checks and server reflection (v1 and v1alpha) already added.
@@ -285,17 +270,17 @@ fn reflection_v1alpha() -> anyhow::Result<
 
 /// Creates the database if it does not exist, then applies the migrations.
 pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
-    let mut client = match ledger_projector::connect(database_url).await {
+    let mut client = match ledger_readmodel::connect(database_url).await {
         Ok(c) => c,
         Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
             create_database(database_url).await?;
-            ledger_projector::connect(database_url).await?
+            ledger_readmodel::connect(database_url).await?
         }
         Err(e) => {
             return Err(e).with_context(|| format!("connecting to Postgres at {}", ledger_log::redact(database_url)));
         }
     };
-    ledger_projector::migrate(&mut client).await.context("applying migrations")
+    ledger_readmodel::migrate(&mut client).await.context("applying migrations")
 }
 
 /// Creates the database the URL names (nothing if another process created it first), through the `postgres` one.

@@ -59,7 +59,7 @@ async fn the_benchmark_smoke_run_measures_everything_writes_json_and_cleans_up()
     for s in ["BENCH", "BENCHRB", "BENCHRAW"] {
         assert!(js.get_stream(format!("{s}_{tag}")).await.is_err(), "stream {s}_{tag} left behind");
     }
-    let pg = ledger_projector::connect(&admin_url()).await.unwrap();
+    let pg = ledger_readmodel::connect(&admin_url()).await.unwrap();
     let left: i64 =
         pg.query_one("SELECT count(*) FROM pg_database WHERE datname LIKE '%' || $1", &[&tag]).await.unwrap().get(0);
     assert_eq!(left, 0, "databases of run {tag} left behind");

@@ -121,14 +121,14 @@ impl Db {
         let admin = admin_url();
         let name = format!("ledger_test_{}", Uuid::new_v4().simple());
         let client =
-            ledger_projector::connect(&admin).await.expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
+            ledger_readmodel::connect(&admin).await.expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
         client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let url = with_dbname(&admin, &name);
         Self { url, name, admin }
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
-        ledger_projector::connect(&self.url).await.unwrap()
+        ledger_readmodel::connect(&self.url).await.unwrap()
     }
 }
 
@@ -148,7 +148,7 @@ impl Drop for Db {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
-                if let Ok(c) = ledger_projector::connect(&admin).await {
+                if let Ok(c) = ledger_readmodel::connect(&admin).await {
                     let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });
@@ -257,7 +257,7 @@ impl TestApp {
     }
 
     /// Every projection the ledger runs.
-    pub const PROJECTIONS: usize = 5;
+    pub const PROJECTIONS: usize = ledger_readmodel::ReadModel::ALL.len();
 
     /// Waits until every projection has processed `position`.
     pub async fn wait_projected(&mut self, position: u64) {

@@ -1,20 +1,8 @@
-//! Postgres connections and the projections' bookkeeping rows.
-use time::OffsetDateTime;
-use tokio_postgres::{Client, GenericClient, NoTls};
+//! A projection's schema in Postgres: its name per build, installing it with its bookkeeping row, refreshing its
+//! views. (The bookkeeping row's other uses are in `ledger-readmodel`.)
+use tokio_postgres::Client;
 
 use crate::{Projection, ProjectorError};
-
-/// Connects to Postgres. The connection's driver task logs when it ends (it ends when the client is dropped).
-pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        match connection.await {
-            Ok(()) => tracing::trace!("postgres connection closed"),
-            Err(e) => tracing::warn!(error = %e, "postgres connection ended with an error"),
-        }
-    });
-    Ok(client)
-}
 
 /// The schema name of a build of projection `P`: `proj_<name>_v<version>` plus a suffix for rebuilds.
 pub(crate) fn schema_name<P: Projection>(suffix: Option<u128>) -> String {
@@ -57,71 +45,4 @@ pub(crate) async fn refresh_views<P: Projection>(client: &mut Client) -> Result<
     tx.batch_execute(&P::views_sql(&schema)).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Records what the projector is doing (`starting`, `rebuilding`, `live`, `failed`, `stopped`).
-pub(crate) async fn state(
-    client: &impl GenericClient,
-    name: &str,
-    state: &str,
-    error: Option<&str>,
-) -> Result<(), ProjectorError> {
-    client
-        .execute("UPDATE ledger.projections SET state = $2, last_error = $3 WHERE name = $1", &[&name, &state, &error])
-        .await?;
-    Ok(())
-}
-
-/// `state` on a connection of its own, best effort: used after a failure, when the projector's own connection may
-/// be gone. If Postgres is unreachable the state cannot be written, and the log says why.
-pub(crate) async fn set_state(url: &str, name: &str, value: &str, error: Option<&str>) {
-    let result = match connect(url).await {
-        Ok(client) => state(&client, name, value, error).await,
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        tracing::debug!(projection = name, state = value, error = %e, "could not record the projection state");
-    }
-}
-
-/// Where a projection stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectionStatus {
-    pub name: String,
-    pub version: i32,
-    pub position: u64,
-    pub quarantined: u64,
-    pub updated_at: OffsetDateTime,
-    pub state: String,
-    pub last_error: Option<String>,
-}
-
-/// Every projection's position and quarantine count.
-pub async fn status(client: &impl GenericClient) -> Result<Vec<ProjectionStatus>, ProjectorError> {
-    let rows = client
-        .query(
-            "SELECT p.name, p.version, p.position, p.updated_at,
-                    (SELECT count(*) FROM ledger.quarantine q WHERE q.projection = p.name), p.state, p.last_error
-             FROM ledger.projections p ORDER BY p.name",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ProjectionStatus {
-            name: r.get(0),
-            version: r.get(1),
-            position: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-            updated_at: r.get(3),
-            quarantined: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
-            state: r.get(5),
-            last_error: r.get(6),
-        })
-        .collect())
-}
-
-/// Position of one projection (0 if it is not installed).
-pub async fn position(client: &impl GenericClient, name: &str) -> Result<u64, ProjectorError> {
-    let row = client.query_opt("SELECT position FROM ledger.projections WHERE name = $1", &[&name]).await?;
-    Ok(row.map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)).unwrap_or(0))
 }

@@ -5,6 +5,7 @@
 //! so it cannot count for an organisation.
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
@@ -14,10 +15,7 @@ use crate::sql::{Organisations, Pipeline, column_comments, params};
 pub struct Engagement;
 
 impl Projection for Engagement {
-    const NAME: &'static str = "engagement";
-    const VERSION: i32 = 2;
-    const TABLES: &'static [&'static str] = &["organisations", "members", "courses", "pledges", "engaged"];
-    const VIEWS: &'static [&'static str] = &["organisation_engagement_days", "member_engagement"];
+    const READ_MODEL: ReadModel = ReadModel::Engagement;
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use time::Date;
 use tokio_postgres::Transaction;
 
@@ -21,16 +22,7 @@ pub(crate) fn month_of(d: Date) -> Date {
 }
 
 impl Projection for CoalitionGrowth {
-    const NAME: &'static str = "coalition_growth";
-    /// v2: joins/leaves by organisation type and size; website connections and deactivations.
-    const VERSION: i32 = 2;
-    const TABLES: &'static [&'static str] = &["coalitions", "organisations", "members", "membership_months"];
-    const VIEWS: &'static [&'static str] = &[
-        "coalition_growth_monthly",
-        "coalition_growth_by_type",
-        "coalition_members_current",
-        "national_coalitions_monthly",
-    ];
+    const READ_MODEL: ReadModel = ReadModel::CoalitionGrowth;
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -7,7 +7,6 @@
 mod db;
 pub mod engagement;
 pub mod growth;
-pub mod migrate;
 pub mod outcomes;
 pub mod participation;
 pub mod pledges;
@@ -16,32 +15,36 @@ mod runner;
 mod sql;
 
 use std::future::Future;
+use std::pin::Pin;
 
+use ledger_log::Log;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use thiserror::Error;
 use tokio_postgres::Transaction;
+use tokio_util::sync::CancellationToken;
 
-pub use db::{ProjectionStatus, connect, status};
 pub use engagement::Engagement;
 pub use growth::CoalitionGrowth;
-pub use migrate::migrate;
 pub use outcomes::Outcomes;
 pub use participation::Participation;
 pub use pledges::Pledges;
-pub use rebuild::{RebuildReport, rebuild, rebuild_all};
+pub use rebuild::{RebuildReport, rebuild, rebuild_all, rebuild_read_model};
 pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
 
-/// A read model built from the log.
+/// The code of a read model: its tables, views and how events change them. What it is called, its version and
+/// the names of its tables and views are its entry in the catalogue ([`ReadModel`]).
 pub trait Projection: Send + Sync + 'static {
+    /// Its entry in the catalogue.
+    const READ_MODEL: ReadModel;
     /// Stable name (the row in `ledger.projections`, the durable consumer's name).
-    const NAME: &'static str;
+    const NAME: &'static str = Self::READ_MODEL.spec().name;
     /// Bumped whenever the tables or what is computed change: a new version is rebuilt from the log.
-    const VERSION: i32;
+    const VERSION: i32 = Self::READ_MODEL.spec().version;
     /// Tables in the projection's schema, compared by rebuild checks.
-    const TABLES: &'static [&'static str];
-    /// Its views in the `reporting` schema, in the order `views_sql` creates them (readers lock them in this order
-    /// too, so that a rebuild's switch and a query never wait for each other in a cycle).
-    const VIEWS: &'static [&'static str];
+    const TABLES: &'static [&'static str] = Self::READ_MODEL.spec().tables;
+    /// Its views in the `reporting` schema, in the order `views_sql` creates them.
+    const VIEWS: &'static [&'static str] = Self::READ_MODEL.spec().views;
     /// DDL creating the tables in schema `schema`.
     fn create_sql(schema: &str) -> String;
     /// `CREATE OR REPLACE VIEW reporting.…` statements pointing at schema `schema`.
@@ -54,24 +57,49 @@ pub trait Projection: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send;
 }
 
-/// The `reporting` views of the projection named `name` (empty for an unknown name).
-pub fn views(name: &str) -> &'static [&'static str] {
-    match name {
-        CoalitionGrowth::NAME => CoalitionGrowth::VIEWS,
-        Pledges::NAME => Pledges::VIEWS,
-        Outcomes::NAME => Outcomes::VIEWS,
-        Participation::NAME => Participation::VIEWS,
-        Engagement::NAME => Engagement::VIEWS,
-        _ => &[],
+/// Something to do with the projection type of a catalogue entry (see [`with_projection`]).
+pub trait ProjectionVisitor {
+    type Output;
+    fn visit<P: Projection>(self) -> Self::Output;
+}
+
+/// Calls `visitor` with the projection implementing catalogue entry `model`. This is the one place where the
+/// catalogue meets the projections' code: a new entry without its arm here does not compile.
+pub fn with_projection<V: ProjectionVisitor>(model: ReadModel, visitor: V) -> V::Output {
+    match model {
+        ReadModel::CoalitionGrowth => visitor.visit::<CoalitionGrowth>(),
+        ReadModel::Pledges => visitor.visit::<Pledges>(),
+        ReadModel::Outcomes => visitor.visit::<Outcomes>(),
+        ReadModel::Participation => visitor.visit::<Participation>(),
+        ReadModel::Engagement => visitor.visit::<Engagement>(),
     }
+}
+
+/// A projector's run until shutdown, boxed so that the projectors of every catalogue entry have one type.
+pub type ProjectorRun = Pin<Box<dyn Future<Output = Result<(), ProjectorError>> + Send>>;
+
+/// The projector of catalogue entry `model`: its metrics, and its run until `shutdown` (to be spawned).
+pub fn projector(
+    model: ReadModel,
+    log: Log,
+    config: ProjectorConfig,
+    shutdown: CancellationToken,
+) -> (std::sync::Arc<ProjectorMetrics>, ProjectorRun) {
+    struct Start(Log, ProjectorConfig, CancellationToken);
+    impl ProjectionVisitor for Start {
+        type Output = (std::sync::Arc<ProjectorMetrics>, ProjectorRun);
+        fn visit<P: Projection>(self) -> Self::Output {
+            let projector = Projector::<P>::new(self.0, self.1);
+            (projector.metrics.clone(), Box::pin(projector.run(self.2)))
+        }
+    }
+    with_projection(model, Start(log, config, shutdown))
 }
 
 #[derive(Debug, Error)]
 pub enum ProjectorError {
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("migration {0}")]
-    Migration(String),
     #[error("log: {0}")]
     Log(#[from] ledger_log::LogError),
     #[error("consumer: {0}")]
@@ -93,23 +121,29 @@ impl ProjectorError {
 mod tests {
     use super::*;
 
-    fn check<P: Projection>() {
-        let sql = P::views_sql("s");
-        let created: Vec<&str> = sql
-            .split("CREATE OR REPLACE VIEW reporting.")
-            .skip(1)
-            .map(|rest| rest.split_whitespace().next().unwrap_or_default())
-            .collect();
-        assert_eq!(created, P::VIEWS, "{}: VIEWS must list the views in the order views_sql creates them", P::NAME);
-        assert_eq!(views(P::NAME), P::VIEWS);
+    struct ViewsInCreationOrder;
+    impl ProjectionVisitor for ViewsInCreationOrder {
+        type Output = ();
+        fn visit<P: Projection>(self) {
+            let sql = P::views_sql("s");
+            let created: Vec<&str> = sql
+                .split("CREATE OR REPLACE VIEW reporting.")
+                .skip(1)
+                .map(|rest| rest.split_whitespace().next().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                created,
+                P::VIEWS,
+                "{}: the catalogue must list the views in the order views_sql creates them",
+                P::NAME
+            );
+        }
     }
 
     #[test]
-    fn every_projection_lists_its_views_in_creation_order() {
-        check::<CoalitionGrowth>();
-        check::<Pledges>();
-        check::<Outcomes>();
-        check::<Participation>();
-        check::<Engagement>();
+    fn every_projection_creates_the_views_of_its_catalogue_entry_in_order() {
+        for model in ReadModel::ALL {
+            with_projection(model, ViewsInCreationOrder);
+        }
     }
 }

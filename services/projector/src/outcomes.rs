@@ -5,6 +5,7 @@
 //! share above 100%.
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
@@ -14,10 +15,7 @@ use crate::sql::{Pipeline, column_comments, params};
 pub struct Outcomes;
 
 impl Projection for Outcomes {
-    const NAME: &'static str = "outcomes";
-    const VERSION: i32 = 1;
-    const TABLES: &'static [&'static str] = &["organisations", "pledges", "initiatives", "reports", "report_values"];
-    const VIEWS: &'static [&'static str] = &["outcomes_yearly"];
+    const READ_MODEL: ReadModel = ReadModel::Outcomes;
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -2,6 +2,7 @@
 //! share, and content shared to the platform per coalition, quarter and type.
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use time::{Date, Month};
 use tokio_postgres::Transaction;
 
@@ -18,11 +19,7 @@ pub(crate) fn quarter_of(d: Date) -> Date {
 }
 
 impl Projection for Participation {
-    const NAME: &'static str = "participation";
-    const VERSION: i32 = 1;
-    const TABLES: &'static [&'static str] =
-        &["coalitions", "courses", "course_quarters", "activity_quarters", "content"];
-    const VIEWS: &'static [&'static str] = &["participation_quarterly", "content_shared_quarterly"];
+    const READ_MODEL: ReadModel = ReadModel::Participation;
 
     fn create_sql(s: &str) -> String {
         format!(

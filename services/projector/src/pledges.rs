@@ -3,6 +3,7 @@
 //! report covering the latest period wins; a correction replaces its report's figures.
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
+use ledger_readmodel::ReadModel;
 use tokio_postgres::Transaction;
 
 use crate::Projection;
@@ -12,12 +13,7 @@ use crate::sql::{Organisations, Pipeline, column_comments, params};
 pub struct Pledges;
 
 impl Projection for Pledges {
-    const NAME: &'static str = "pledges";
-    /// v2: initiative pillars, organisations (name, country) and the per-organisation scoreboard.
-    const VERSION: i32 = 2;
-    const TABLES: &'static [&'static str] =
-        &["organisations", "coalitions", "pledges", "targets", "reports", "progress"];
-    const VIEWS: &'static [&'static str] = &["pledge_pipeline", "pledge_scoreboard", "organisation_scoreboard"];
+    const READ_MODEL: ReadModel = ReadModel::Pledges;
 
     fn create_sql(s: &str) -> String {
         format!(

@@ -1,13 +1,16 @@
 //! Rebuilding a projection from the log into a fresh schema while the old one keeps serving, then switching the
 //! `reporting` views and the checkpoint to it in one transaction.
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use ledger_log::{Log, ReadFrom};
+use ledger_readmodel::ReadModel;
 use tokio_postgres::{Client, Transaction};
 
 use crate::runner::apply_messages;
-use crate::{Projection, ProjectorError, db};
+use crate::{Projection, ProjectionVisitor, ProjectorError, db, with_projection};
 
 const CHUNK: usize = 2000;
 
@@ -32,7 +35,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     // Restored at the switch: a live projector keeps serving (and stays "live") while an operator rebuilds.
     let previous_state: String =
         client.query_one("SELECT state FROM ledger.projections WHERE name = $1", &[&P::NAME]).await?.get(0);
-    db::state(client, P::NAME, "rebuilding", None).await?;
+    ledger_readmodel::state(client, P::READ_MODEL, "rebuilding", None).await?;
     let started = Instant::now();
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos().unsigned_abs();
     let schema = db::schema_name::<P>(Some(nanos / 1_000_000));
@@ -139,13 +142,27 @@ async fn differences<P: Projection>(tx: &Transaction<'_>, a: &str, b: &str) -> R
     Ok(n)
 }
 
-/// Rebuilds every projection, one after the other.
+/// Rebuilds every read model of the catalogue, one after the other.
 pub async fn rebuild_all(log: &Log, client: &mut Client) -> Result<Vec<RebuildReport>, ProjectorError> {
-    Ok(vec![
-        rebuild::<crate::CoalitionGrowth>(log, client).await?,
-        rebuild::<crate::Pledges>(log, client).await?,
-        rebuild::<crate::Outcomes>(log, client).await?,
-        rebuild::<crate::Participation>(log, client).await?,
-        rebuild::<crate::Engagement>(log, client).await?,
-    ])
+    let mut reports = Vec::with_capacity(ReadModel::ALL.len());
+    for model in ReadModel::ALL {
+        reports.push(rebuild_read_model(model, log, client).await?);
+    }
+    Ok(reports)
+}
+
+/// Rebuilds catalogue entry `model` (see [`rebuild`]).
+pub async fn rebuild_read_model(
+    model: ReadModel,
+    log: &Log,
+    client: &mut Client,
+) -> Result<RebuildReport, ProjectorError> {
+    struct Rebuild<'a>(&'a Log, &'a mut Client);
+    impl<'a> ProjectionVisitor for Rebuild<'a> {
+        type Output = Pin<Box<dyn Future<Output = Result<RebuildReport, ProjectorError>> + Send + 'a>>;
+        fn visit<P: Projection>(self) -> Self::Output {
+            Box::pin(rebuild::<P>(self.0, self.1))
+        }
+    }
+    with_projection(model, Rebuild(log, client)).await
 }

@@ -78,7 +78,7 @@ impl<P: Projection> Projector<P> {
         loop {
             match self.run_once(&shutdown).await {
                 Ok(()) => {
-                    db::set_state(&self.config.database_url, P::NAME, "stopped", None).await;
+                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "stopped", None).await;
                     return Ok(());
                 }
                 Err(_) if shutdown.is_cancelled() => return Ok(()),
@@ -90,7 +90,7 @@ impl<P: Projection> Projector<P> {
                     } else {
                         tracing::error!(projection = P::NAME, %error, ?backoff, "projector failed; retrying from checkpoint");
                     }
-                    db::set_state(&self.config.database_url, P::NAME, "failed", Some(&error)).await;
+                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "failed", Some(&error)).await;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
@@ -102,7 +102,7 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
-        let mut client = db::connect(&self.config.database_url).await?;
+        let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
         // One live projector per projection: a session lock held as long as this connection lives.
         loop {
             let got: bool = client
@@ -124,7 +124,7 @@ impl<P: Projection> Projector<P> {
             tracing::info!(projection = P::NAME, version = P::VERSION, "definition changed; rebuilding from the log");
             crate::rebuild::<P>(&self.log, &mut client).await?;
         }
-        let start = db::position(&client, P::NAME).await?;
+        let start = ledger_readmodel::position(&client, P::READ_MODEL).await?;
         self.metrics.position.store(start, Ordering::Relaxed);
 
         // The durable consumer is recreated at the committed checkpoint: Postgres, not the consumer's ack floor,
@@ -149,7 +149,7 @@ impl<P: Projection> Projector<P> {
             consumer.stream().max_messages_per_batch(self.config.batch_size).messages().await.map_err(consumer_err)?;
         let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
         tracing::info!(projection = P::NAME, from = start + 1, "projecting");
-        db::state(&client, P::NAME, "live", None).await?;
+        ledger_readmodel::state(&client, P::READ_MODEL, "live", None).await?;
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => {

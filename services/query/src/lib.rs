@@ -1,10 +1,9 @@
 //! The read side: `LedgerQuery` over the Postgres read models (with read-your-writes waits), `LedgerReplay` over
 //! the log itself, for auditors, and the web dashboard built on the query service's answers.
 pub mod dashboard;
-mod pool;
 pub mod query;
 pub mod replay;
 
-pub use pool::Pool;
+pub use ledger_readmodel::Pool;
 pub use query::{QueryError, QueryService};
 pub use replay::ReplayService;

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::QueryError;
 use super::error::invalid;
-use super::report::Report;
+use ledger_readmodel::Report;
 
 const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 100;

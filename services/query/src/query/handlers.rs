@@ -9,6 +9,7 @@ use super::QueryService;
 use super::error::{QueryError, invalid};
 use super::filter::{Filter, Param, parse_period};
 use super::report::*;
+use ledger_readmodel::reports;
 
 #[tonic::async_trait]
 impl LedgerQuery for QueryService {
@@ -17,17 +18,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::CoalitionGrowthResponse>, Status> {
-        let report = Report {
-            call: "CoalitionGrowth",
-            projection: GROWTH,
-            view: "reporting.coalition_growth_monthly",
-            select: "coalition_id, month, joins, leaves, net, cumulative",
-            order: "coalition_id, month",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            period: Some("month"),
-            ..Report::default()
-        };
+        let report = &reports::COALITION_GROWTH;
         let (page, position) = self
             .report(report, &request, |r| v1::MonthlyGrowth {
                 coalition_id: r.get(0),
@@ -46,17 +37,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::MembersByTypeResponse>, Status> {
-        let report = Report {
-            call: "MembersByType",
-            projection: GROWTH,
-            view: "reporting.coalition_growth_by_type",
-            select: "coalition_id, month, organisation_type, size, joins, leaves, net",
-            order: "coalition_id, month, organisation_type, size",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            period: Some("month"),
-            ..Report::default()
-        };
+        let report = &reports::MEMBERS_BY_TYPE;
         let (page, position) = self
             .report(report, &request, |r| v1::TypeGrowth {
                 coalition_id: r.get(0),
@@ -76,16 +57,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::CurrentMembersResponse>, Status> {
-        let report = Report {
-            call: "CurrentMembers",
-            projection: GROWTH,
-            view: "reporting.coalition_members_current",
-            select: "coalition_id, name, country, members, kind, launched_on, website_url, connected_on, deactivated_on",
-            order: "coalition_id",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            ..Report::default()
-        };
+        let report = &reports::CURRENT_MEMBERS;
         let (page, position) = self
             .report(report, &request, |r| v1::CoalitionMembers {
                 coalition_id: r.get(0),
@@ -107,15 +79,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::NationalCoalitionsResponse>, Status> {
-        let report = Report {
-            call: "NationalCoalitions",
-            projection: GROWTH,
-            view: "reporting.national_coalitions_monthly",
-            select: "month, national_coalitions, connected_sites",
-            order: "month",
-            period: Some("month"),
-            ..Report::default()
-        };
+        let report = &reports::NATIONAL_COALITIONS;
         let (page, position) = self
             .report(report, &request, |r| v1::NationalMonth {
                 month: month(r, 0),
@@ -131,16 +95,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::PledgePipelineResponse>, Status> {
-        let report = Report {
-            call: "PledgePipeline",
-            projection: PLEDGES,
-            view: "reporting.pledge_pipeline",
-            select: "coalition_id, status, pledges",
-            order: "coalition_id, status",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            ..Report::default()
-        };
+        let report = &reports::PLEDGE_PIPELINE;
         let (page, position) = self
             .report(report, &request, |r| v1::PipelineRow {
                 coalition_id: r.get(0),
@@ -156,20 +111,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::PledgeScoreboardResponse>, Status> {
-        let report = Report {
-            call: "PledgeScoreboard",
-            projection: PLEDGES,
-            view: "reporting.pledge_scoreboard",
-            select: "pledge_id, organisation_id, coalition_id, title, status, indicator, target, achieved,
-                     pct_attained::float8, last_report_on, corrections",
-            order: "pledge_id, indicator",
-            coalition: Some("coalition_id"),
-            organisation: Some("organisation_id"),
-            country: Some("country"),
-            pillar: Some("pillars"),
-            pillar_is_array: true,
-            ..Report::default()
-        };
+        let report = &reports::PLEDGE_SCOREBOARD;
         let (page, position) = self
             .report(report, &request, |r| v1::ScoreboardRow {
                 pledge_id: r.get(0),
@@ -193,17 +135,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::OrganisationScoreboardResponse>, Status> {
-        let report = Report {
-            call: "OrganisationScoreboard",
-            projection: PLEDGES,
-            view: "reporting.organisation_scoreboard",
-            select: "organisation_id, name, indicator, pledges, target, achieved, pct_attained::float8,
-                     last_report_on, corrections",
-            order: "organisation_id, indicator",
-            organisation: Some("organisation_id"),
-            country: Some("country"),
-            ..Report::default()
-        };
+        let report = &reports::ORGANISATION_SCOREBOARD;
         let (page, position) = self
             .report(report, &request, |r| v1::OrganisationScoreRow {
                 organisation_id: r.get(0),
@@ -226,18 +158,7 @@ impl LedgerQuery for QueryService {
 
     #[tracing::instrument(skip_all)]
     async fn outcomes(&self, request: Request<v1::ReportRequest>) -> Result<Response<v1::OutcomesResponse>, Status> {
-        let report = Report {
-            call: "Outcomes",
-            projection: OUTCOMES,
-            view: "reporting.outcomes_yearly",
-            select: "year, pillar, country, indicator, amount, people, women, women_share::float8, coalition_id",
-            order: "year, pillar, country, coalition_id, indicator",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            pillar: Some("pillar"),
-            period: Some("make_date(year, 1, 1)"),
-            ..Report::default()
-        };
+        let report = &reports::OUTCOMES;
         let (page, position) = self
             .report(report, &request, |r| v1::OutcomeRow {
                 year: r.get(0),
@@ -259,19 +180,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::ParticipationResponse>, Status> {
-        let report = Report {
-            call: "Participation",
-            projection: PARTICIPATION,
-            view: "reporting.participation_quarterly",
-            select: "quarter, coalition_id, pillar, source, held, participants, completed, certified, women,
-                     women_share::float8",
-            order: "quarter, coalition_id, pillar, source",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            pillar: Some("pillar"),
-            period: Some("quarter"),
-            ..Report::default()
-        };
+        let report = &reports::PARTICIPATION;
         let (page, position) = self
             .report(report, &request, |r| v1::ParticipationRow {
                 quarter: quarter(r, 0),
@@ -294,17 +203,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::ContentSharedResponse>, Status> {
-        let report = Report {
-            call: "ContentShared",
-            projection: PARTICIPATION,
-            view: "reporting.content_shared_quarterly",
-            select: "coalition_id, quarter, content_type, shared, withdrawn",
-            order: "coalition_id, quarter, content_type",
-            coalition: Some("coalition_id"),
-            country: Some("country"),
-            period: Some("quarter"),
-            ..Report::default()
-        };
+        let report = &reports::CONTENT_SHARED;
         let (page, position) = self
             .report(report, &request, |r| v1::ContentRow {
                 coalition_id: r.get(0),
@@ -331,14 +230,9 @@ impl LedgerQuery for QueryService {
         };
         let year_before = as_of.replace_year(as_of.year() - 1).unwrap_or_else(|_| as_of - time::Duration::days(365));
         let filter = Filter::parse(req)?;
-        let report = Report {
-            call: "DormantMembers",
-            coalition: Some("m.coalition_id"),
-            country: Some("m.country"),
-            ..Report::default()
-        };
+        let report = &reports::DORMANT_MEMBERS;
         let mut params: Vec<Param> = vec![Box::new(as_of), Box::new(year_before)];
-        let conds = filter.conditions(&report, &scope, &mut params)?;
+        let conds = filter.conditions(report, &scope, &mut params)?;
         // Members since at least a year with nothing recorded in the year up to `as_of`.
         let dormant = format!(
             "FROM reporting.member_engagement m
@@ -350,7 +244,7 @@ impl LedgerQuery for QueryService {
         );
         let (limit, offset) = (filter.limit, filter.offset);
         let ((rows, total), position) = self
-            .consistent(ENGAGEMENT, req.consistency.as_ref(), async |tx| {
+            .consistent(report.read_model, req.consistency.as_ref(), async |tx| {
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
                 let total: i64 = tx.query_one(&format!("SELECT count(*) {dormant}"), &refs).await?.get(0);
                 let rows = tx
@@ -389,16 +283,7 @@ impl LedgerQuery for QueryService {
         &self,
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::DigitalDecadeTargetsResponse>, Status> {
-        let report = Report {
-            call: "DigitalDecadeTargets",
-            projection: GROWTH,
-            view: "reporting.digital_decade_targets",
-            select: "code, description, unit, target_value::float8, target_year, latest_value::float8, latest_year,
-                     earlier_value::float8, earlier_year",
-            order: "code",
-            context: true,
-            ..Report::default()
-        };
+        let report = &reports::DIGITAL_DECADE_TARGETS;
         let (page, position) = self
             .report(report, &request, |r| v1::TargetRow {
                 code: r.get(0),
@@ -428,7 +313,7 @@ impl LedgerQuery for QueryService {
         read_scope(&request)?;
         let log_end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let mut conn = self.pool.get().await.map_err(QueryError::from)?;
-        let rows = ledger_projector::status(conn.client()).await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let rows = ledger_readmodel::status(conn.client()).await.map_err(|e| Status::unavailable(e.to_string()))?;
         let projections = rows
             .into_iter()
             .map(|p| v1::ProjectionState {

@@ -1,6 +1,6 @@
-//! One reporting call: its view, the columns it returns and which columns the filters use; running it for a
-//! caller (scoped to the caller's coalitions) in a snapshot; turning rows into wire values.
+//! Running one report of the catalogue (`ledger_readmodel::reports`) for a caller (scoped to the caller's coalitions) in a snapshot; turning rows into wire values.
 use ledger_domain::access::{ReadScope, authorize_read};
+use ledger_readmodel::Report;
 use time::Date;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -9,24 +9,6 @@ use tonic::{Request, Status};
 use super::QueryService;
 use super::filter::{Filter, Param};
 use ledger_proto::v1;
-
-/// One reporting call: its view, the columns it returns (in row order), and which view columns the filters use.
-#[derive(Debug, Default)]
-pub(crate) struct Report {
-    pub(crate) call: &'static str,
-    pub(crate) projection: &'static str,
-    pub(crate) view: &'static str,
-    pub(crate) select: &'static str,
-    pub(crate) order: &'static str,
-    pub(crate) coalition: Option<&'static str>,
-    pub(crate) organisation: Option<&'static str>,
-    pub(crate) country: Option<&'static str>,
-    pub(crate) pillar: Option<&'static str>,
-    pub(crate) pillar_is_array: bool,
-    pub(crate) period: Option<&'static str>,
-    /// Rows that belong to no coalition (context figures): every reader may read them.
-    pub(crate) context: bool,
-}
 
 /// A page of rows and the offset of the next page (0 if none).
 pub(crate) struct Page<T> {
@@ -52,7 +34,7 @@ impl QueryService {
     /// Runs `report` with the request's filters and page, in a snapshot at or after the wanted position.
     pub(crate) async fn report<T: Send>(
         &self,
-        report: Report,
+        report: &Report,
         request: &Request<v1::ReportRequest>,
         map: impl Fn(&Row) -> T + Send + Sync,
     ) -> Result<(Page<T>, u64), Status> {
@@ -60,7 +42,7 @@ impl QueryService {
         let req = request.get_ref();
         let filter = Filter::parse(req)?;
         let mut params: Vec<Param> = Vec::new();
-        let conds = filter.conditions(&report, &scope, &mut params)?;
+        let conds = filter.conditions(report, &scope, &mut params)?;
         let sql = format!(
             "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
             report.select,
@@ -69,7 +51,7 @@ impl QueryService {
             filter.limit + 1,
             filter.offset
         );
-        self.consistent(report.projection, req.consistency.as_ref(), async |tx| {
+        self.consistent(report.read_model, req.consistency.as_ref(), async |tx| {
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
             let rows = tx.query(&sql, &refs).await?;
             let more = rows.len() as i64 > filter.limit;
@@ -86,9 +68,3 @@ pub(crate) fn read_scope<T>(request: &Request<T>) -> Result<ReadScope, Status> {
     let principal = ledger_auth::principal(request)?;
     authorize_read(&principal).map_err(|d| ledger_auth::deny(&principal, d))
 }
-
-pub(crate) const GROWTH: &str = "coalition_growth";
-pub(crate) const PLEDGES: &str = "pledges";
-pub(crate) const OUTCOMES: &str = "outcomes";
-pub(crate) const PARTICIPATION: &str = "participation";
-pub(crate) const ENGAGEMENT: &str = "engagement";

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ledger_log::Log;
 use ledger_proto::v1;
+use ledger_readmodel::ReadModel;
 use tokio_postgres::Transaction;
 
 use super::QueryError;
@@ -26,11 +27,11 @@ impl QueryService {
         Self { pool, log }
     }
 
-    /// Runs `f` in a read-only snapshot once projection `name` has reached the wanted position; returns its
+    /// Runs `f` in a read-only snapshot once read model `model` has reached the wanted position; returns its
     /// result and the position the snapshot reflects.
     pub(crate) async fn consistent<T>(
         &self,
-        name: &'static str,
+        model: ReadModel,
         consistency: Option<&v1::Consistency>,
         f: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, QueryError>,
     ) -> Result<(T, u64), QueryError> {
@@ -45,15 +46,15 @@ impl QueryService {
         let mut pause = Duration::from_millis(1);
         loop {
             // A projection not installed yet (no projector has started) has no views to lock: it is at position 0.
-            let (installed, views) = installed_views(client, name).await?;
+            let (installed, views) = ledger_readmodel::installed_views(client, model).await?;
             if !installed {
                 if wanted == 0 {
                     return Err(QueryError::Unavailable(format!(
-                        "projection {name} is not installed yet: no projector has started on this database"
+                        "projection {model} is not installed yet: no projector has started on this database"
                     )));
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(QueryError::NotReached { projection: name, position: 0, wanted });
+                    return Err(QueryError::NotReached { projection: model.name(), position: 0, wanted });
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(20));
@@ -70,15 +71,8 @@ impl QueryService {
             // complete build and the position read matches it.
             // Only the views that exist (a new version's added view appears at its switch), and no longer than
             // a query may wait.
-            if !views.is_empty() {
-                tx.batch_execute(&format!(
-                    "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN ACCESS SHARE MODE",
-                    MAX_WAIT.as_millis(),
-                    views.join(", ")
-                ))
-                .await?;
-            }
-            let position = ledger_projector_position(&tx, name).await?;
+            ledger_readmodel::lock_views(&tx, &views, MAX_WAIT).await?;
+            let position = ledger_readmodel::position(&tx, model).await?;
             if position >= wanted {
                 let out = f(&tx).await?;
                 tx.commit().await?;
@@ -86,30 +80,10 @@ impl QueryService {
             }
             tx.rollback().await?;
             if tokio::time::Instant::now() >= deadline {
-                return Err(QueryError::NotReached { projection: name, position, wanted });
+                return Err(QueryError::NotReached { projection: model.name(), position, wanted });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
-}
-
-/// In one round trip: whether the projection is installed, and which of its views exist now (as
-/// `reporting.<view>`, in the order the projection creates them).
-async fn installed_views(client: &tokio_postgres::Client, name: &str) -> Result<(bool, Vec<String>), QueryError> {
-    let wanted: Vec<String> = ledger_projector::views(name).iter().map(|v| format!("reporting.{v}")).collect();
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM ledger.projections WHERE name = $1),
-                    ARRAY(SELECT v FROM unnest($2::text[]) WITH ORDINALITY u(v, n)
-                          WHERE to_regclass(v) IS NOT NULL ORDER BY n)",
-            &[&name, &wanted],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1)))
-}
-
-async fn ledger_projector_position(tx: &Transaction<'_>, name: &str) -> Result<u64, QueryError> {
-    let row = tx.query_opt("SELECT position FROM ledger.projections WHERE name = $1", &[&name]).await?;
-    Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
 }

@@ -1,7 +1,6 @@
 //! Versioned SQL migrations from `migrations/`, applied in order, each once, under an advisory lock.
+use thiserror::Error;
 use tokio_postgres::Client;
-
-use crate::ProjectorError;
 
 /// (version, name, sql), in order. New migrations are appended; applied ones are never edited.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -10,8 +9,16 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "projection_state_and_targets", include_str!("../../../migrations/0003_projection_state_and_targets.sql")),
 ];
 
+#[derive(Debug, Error)]
+pub enum MigrationError {
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("migration {version} {name}: {source}")]
+    Failed { version: i32, name: &'static str, source: tokio_postgres::Error },
+}
+
 /// Applies the migrations not yet applied. Safe to run twice and from several processes at once.
-pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, ProjectorError> {
+pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, MigrationError> {
     let tx = client.transaction().await?;
     // Serialise concurrent migrators; released at commit.
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('coalition-ledger.migrate'))", &[]).await?;
@@ -23,15 +30,15 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, ProjectorError> {
     let done: Vec<i32> =
         tx.query("SELECT version FROM public.ledger_schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
     let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS {
-        if done.contains(version) {
+    for &(version, name, sql) in MIGRATIONS {
+        if done.contains(&version) {
             continue;
         }
-        tx.batch_execute(sql).await.map_err(|e| ProjectorError::Migration(format!("{version} {name}: {e}")))?;
-        tx.execute("INSERT INTO public.ledger_schema_migrations (version, name) VALUES ($1, $2)", &[version, name])
+        tx.batch_execute(sql).await.map_err(|source| MigrationError::Failed { version, name, source })?;
+        tx.execute("INSERT INTO public.ledger_schema_migrations (version, name) VALUES ($1, $2)", &[&version, &name])
             .await?;
         tracing::info!(version, name, "applied migration");
-        applied.push(*version);
+        applied.push(version);
     }
     tx.commit().await?;
     Ok(applied)

@@ -1,10 +1,23 @@
-//! A small Postgres connection pool: a few connections, each used by one query at a time, reopened when closed.
+//! Connections to Postgres: one opened with its driver task, and a small pool of them for servers.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, NoTls};
 
+/// Connects to Postgres. The connection's driver task logs when it ends (it ends when the client is dropped).
+pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        match connection.await {
+            Ok(()) => tracing::trace!("postgres connection closed"),
+            Err(e) => tracing::warn!(error = %e, "postgres connection ended with an error"),
+        }
+    });
+    Ok(client)
+}
+
+/// A few connections, each used by one query at a time, reopened when closed.
 #[derive(Debug, Clone)]
 pub struct Pool {
     url: Arc<str>,
@@ -40,7 +53,7 @@ impl Pool {
             None => self.slots[start % n].lock().await,
         };
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(ledger_projector::connect(&self.url).await?);
+            *guard = Some(connect(&self.url).await?);
         }
         Ok(Conn(guard))
     }
