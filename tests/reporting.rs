@@ -21,9 +21,7 @@ async fn replay(app: &TestApp) -> Vec<RecordedEvent> {
     let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
     let end = log.end().await.unwrap();
     let msgs: Vec<_> = log.read(ReadFrom::Position(1), None, end).await.unwrap().try_collect().await.unwrap();
-    msgs.iter()
-        .map(|m| ledger_proto::stored::decode(m.position, log.subject_suffix(&m.subject).unwrap(), &m.body).unwrap())
-        .collect()
+    msgs.iter().map(|m| m.decode().unwrap()).collect()
 }
 
 fn ym(d: Date) -> String {

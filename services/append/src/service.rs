@@ -306,8 +306,7 @@ impl AppendService {
     /// Reads what was written to `aggregate`'s scope since `loaded.revision` and folds it in.
     async fn catch_up(&self, aggregate: &Aggregate, loaded: &mut Loaded) -> Result<(), AppendError> {
         for m in self.log.read_scope(aggregate, loaded.revision).await? {
-            let suffix = self.log.subject_suffix(&m.subject).unwrap_or_default();
-            let r = ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| {
+            let r = m.decode().map_err(|e| {
                 AppendError::Internal(format!(
                     "{aggregate}: the event at position {} in its consistency scope cannot be read ({e}); no rule \
                      can be checked against it, so nothing is appended here",

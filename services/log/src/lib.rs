@@ -133,11 +133,6 @@ impl Log {
         format!("{}.{}", self.prefix, aggregate.subject_suffix())
     }
 
-    /// The part of a subject after the prefix, if the subject is under the prefix.
-    pub fn subject_suffix<'a>(&self, subject: &'a str) -> Option<&'a str> {
-        subject.strip_prefix(&self.prefix).and_then(|s| s.strip_prefix('.'))
-    }
-
     /// The position of the last message in the log (0 if empty).
     pub async fn end(&self) -> Result<u64, LogError> {
         let info = self.stream.get_info().await.map_err(|e| LogError::Unavailable(format!("stream info: {e}")))?;

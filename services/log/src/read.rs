@@ -5,6 +5,8 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use ledger_domain::Aggregate;
+use ledger_proto::RecordedEvent;
+use ledger_proto::stored::DecodeError;
 use time::OffsetDateTime;
 
 use crate::{Log, LogError};
@@ -15,6 +17,30 @@ pub struct LogMessage {
     pub position: u64,
     pub subject: String,
     pub body: Bytes,
+    /// Where the subject's part after the log's prefix starts (`None`: the subject is outside the prefix).
+    suffix_start: Option<usize>,
+}
+
+impl LogMessage {
+    /// A message read from a log whose subjects start with `prefix`.
+    fn new(position: u64, subject: String, body: Bytes, prefix: &str) -> Self {
+        let suffix_start =
+            subject.strip_prefix(prefix).and_then(|s| s.strip_prefix('.')).map(|s| subject.len() - s.len());
+        Self { position, subject, body, suffix_start }
+    }
+
+    /// The subject without the log's prefix (`<type>.<id>…`, what [`Aggregate::subject_suffix`] writes).
+    pub fn subject_suffix(&self) -> Option<&str> {
+        self.suffix_start.map(|i| &self.subject[i..])
+    }
+
+    /// The one decoding of a log message into a recorded event: the envelope, its agreement with the subject, the
+    /// payload upcast from the version it was written with. Every reader of the log (rule checks, projectors,
+    /// replay, tests) goes through this.
+    pub fn decode(&self) -> Result<RecordedEvent, DecodeError> {
+        let suffix = self.subject_suffix().ok_or_else(|| DecodeError::OutsidePrefix(self.subject.clone()))?;
+        ledger_proto::stored::decode(self.position, suffix, &self.body)
+    }
 }
 
 /// Where a read starts.
@@ -27,6 +53,11 @@ pub enum ReadFrom {
 }
 
 impl Log {
+    /// A message of this log (found by a reader of its own, such as a projector's durable consumer).
+    pub fn message(&self, position: u64, subject: String, body: Bytes) -> LogMessage {
+        LogMessage::new(position, subject, body, &self.prefix)
+    }
+
     /// All messages of one aggregate's consistency scope (its own subject, or all of its organisation's
     /// memberships and pledges) after position `after`, in order.
     pub async fn read_scope(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
@@ -37,7 +68,7 @@ impl Log {
             match self.stream.direct_get_next_for_subject(subject.as_str(), Some(next)).await {
                 Ok(m) => {
                     next = m.sequence + 1;
-                    out.push(LogMessage { position: m.sequence, subject: m.subject.to_string(), body: m.payload });
+                    out.push(LogMessage::new(m.sequence, m.subject.to_string(), m.payload, &self.prefix));
                 }
                 Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(out),
                 Err(e) => return Err(LogError::Unavailable(format!("reading {subject}: {e}"))),
@@ -73,13 +104,16 @@ impl Log {
             .await
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")))?
             .map_err(|e| LogError::Unavailable(format!("reading the log: {e}")));
-        let stream = messages.and_then(|m| async move {
-            let info = m
+        let prefix = self.prefix.clone();
+        let stream = messages.and_then(move |m| {
+            let read = m
                 .info()
                 .map(|i| (i.stream_sequence, i.pending))
-                .map_err(|e| LogError::Unavailable(format!("a message without JetStream metadata: {e}")))?;
-            let msg = LogMessage { position: info.0, subject: m.subject.to_string(), body: m.payload.clone() };
-            Ok((msg, info.1))
+                .map_err(|e| LogError::Unavailable(format!("a message without JetStream metadata: {e}")))
+                .map(|(position, pending)| {
+                    (LogMessage::new(position, m.subject.to_string(), m.payload.clone(), &prefix), pending)
+                });
+            futures::future::ready(read)
         });
         // Stop at `until`, or when nothing more is pending for this filter, without waiting for another message.
         let stream = futures::stream::unfold(
@@ -99,5 +133,21 @@ impl Log {
             },
         );
         Ok(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_outside_the_prefix_has_no_suffix_and_does_not_decode() {
+        let inside = LogMessage::new(1, "ledger.org.a.membership.se".into(), Bytes::new(), "ledger");
+        assert_eq!(inside.subject_suffix(), Some("org.a.membership.se"));
+        for subject in ["ledgerx.org.a.membership.se", "other.org.a.membership.se", "ledger"] {
+            let m = LogMessage::new(1, subject.into(), Bytes::new(), "ledger");
+            assert_eq!(m.subject_suffix(), None, "{subject}");
+            assert_eq!(m.decode().unwrap_err(), DecodeError::OutsidePrefix(subject.into()));
+        }
     }
 }

@@ -67,7 +67,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
         while let Some(chunk) = chunk_rx.recv().await {
             let chunk = chunk?;
             let mut tx = client.transaction().await?;
-            apply_messages::<P>(&mut tx, log, &schema, &chunk).await?;
+            apply_messages::<P>(&mut tx, &schema, &chunk).await?;
             tx.commit().await?;
             built = chunk.last().map_or(built, |m| m.position);
             events += chunk.len() as u64;
@@ -92,7 +92,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     if live > built {
         let msgs: Vec<_> = log.read(ReadFrom::Position(built + 1), None, live).await?.try_collect().await?;
         events += msgs.len() as u64;
-        apply_messages::<P>(&mut tx, log, &schema, &msgs).await?;
+        apply_messages::<P>(&mut tx, &schema, &msgs).await?;
         built = live;
     }
     let live_version: i32 =

@@ -166,7 +166,7 @@ impl<P: Projection> Projector<P> {
             for m in chunk {
                 let m = m.map_err(consumer_err)?;
                 let position = m.info().map_err(consumer_err)?.stream_sequence;
-                batch.push(LogMessage { position, subject: m.subject.to_string(), body: m.payload.clone() });
+                batch.push(self.log.message(position, m.subject.to_string(), m.payload.clone()));
                 last = Some(m);
             }
             // The batch runs to its commit even if shutdown is requested meanwhile.
@@ -193,7 +193,7 @@ impl<P: Projection> Projector<P> {
         let Some(end) = fresh.last().map(|m| m.position) else {
             return Ok(()); // all redeliveries of committed work
         };
-        let (applied, quarantined) = apply_messages::<P>(&mut tx, &self.log, &schema, &fresh).await?;
+        let (applied, quarantined) = apply_messages::<P>(&mut tx, &schema, &fresh).await?;
         tx.execute(
             "UPDATE ledger.projections SET position = $2, updated_at = now() WHERE name = $1",
             &[&P::NAME, &i64::try_from(end).unwrap_or(i64::MAX)],
@@ -220,21 +220,16 @@ fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
 /// projection. Returns (applied, quarantined).
 pub(crate) async fn apply_messages<P: Projection>(
     tx: &mut Transaction<'_>,
-    log: &Log,
     schema: &str,
     msgs: &[LogMessage],
 ) -> Result<(usize, usize), ProjectorError> {
     let mut events: Vec<(RecordedEvent, &LogMessage)> = Vec::with_capacity(msgs.len());
     let mut quarantined = 0;
     for m in msgs {
-        let decoded = match log.subject_suffix(&m.subject) {
-            Some(suffix) => ledger_proto::stored::decode(m.position, suffix, &m.body).map_err(|e| e.to_string()),
-            None => Err(format!("subject {} is outside the ledger's prefix", m.subject)),
-        };
-        match decoded {
+        match m.decode() {
             Ok(e) => events.push((e, m)),
             Err(reason) => {
-                quarantine::<P>(tx, m, &reason).await?;
+                quarantine::<P>(tx, m, &reason.to_string()).await?;
                 quarantined += 1;
             }
         }

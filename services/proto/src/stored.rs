@@ -30,6 +30,8 @@ pub struct RecordedEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
+    #[error("subject {0} is outside the ledger's prefix")]
+    OutsidePrefix(String),
     #[error("body is not a StoredEvent: {0}")]
     Envelope(String),
     #[error("envelope field {field}: {reason}")]

@@ -17,7 +17,7 @@ use ledger_domain::access::authorize_replay;
 use ledger_domain::{Aggregate, Token};
 use ledger_log::{Log, LogMessage, ReadFrom};
 use ledger_proto::convert::{aggregate_to_domain, timestamp_to_domain};
-use ledger_proto::stored::{decode_envelope, raw_to_wire, to_recorded, to_wire};
+use ledger_proto::stored::{decode_envelope, raw_to_wire, to_wire};
 use ledger_proto::v1;
 use ledger_proto::v1::ledger_replay_server::LedgerReplay;
 use tonic::{Request, Response, Status};
@@ -53,8 +53,7 @@ impl Filter {
     }
 }
 
-fn convert(log: &Log, m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
-    let suffix = log.subject_suffix(&m.subject).unwrap_or_default();
+fn convert(m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
     let broken = |reason: String| {
         tracing::warn!(position = m.position, %reason, "replaying a message whose envelope is broken");
         v1::RecordedEvent {
@@ -64,11 +63,7 @@ fn convert(log: &Log, m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
             ..Default::default()
         }
     };
-    let stored = match decode_envelope(&m.body) {
-        Ok(s) => s,
-        Err(e) => return (broken(e.to_string()), None),
-    };
-    match to_recorded(m.position, suffix, stored.clone()) {
+    match m.decode() {
         Ok(r) => {
             let coalition = match r.aggregate.kind() {
                 ledger_domain::AggregateType::Coalition => Some(r.aggregate.id().to_owned()),
@@ -76,10 +71,14 @@ fn convert(log: &Log, m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
             };
             (to_wire(&r), coalition)
         }
-        Err(e) if e.is_unknown_to_this_code() => {
-            let coalition = (stored.aggregate_type == "coalition").then(|| stored.aggregate_id.clone());
-            (raw_to_wire(m.position, stored), coalition)
-        }
+        // A newer writer's event: its envelope decoded, so it is passed on with the payload raw.
+        Err(e) if e.is_unknown_to_this_code() => match decode_envelope(&m.body) {
+            Ok(stored) => {
+                let coalition = (stored.aggregate_type == "coalition").then(|| stored.aggregate_id.clone());
+                (raw_to_wire(m.position, stored), coalition)
+            }
+            Err(e) => (broken(e.to_string()), None),
+        },
         Err(e) => (broken(e.to_string()), None),
     }
 }
@@ -115,13 +114,12 @@ impl LedgerReplay for ReplayService {
         let subject = filter.aggregate.as_ref().map(|a| self.log.subject(a));
         let end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let messages = self.log.read(from, subject, end).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let log = self.log.clone();
         let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
         let stream = messages
             .filter_map(move |m| {
                 let out = match m {
                     Ok(m) => {
-                        let (event, coalition) = convert(&log, &m);
+                        let (event, coalition) = convert(&m);
                         filter.keeps(&event, coalition.as_deref()).then_some(Ok(event))
                     }
                     Err(e) => Some(Err(Status::unavailable(e.to_string()))),
