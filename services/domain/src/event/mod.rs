@@ -1,9 +1,9 @@
 //! The event catalogue: what can happen in a coalition, as plain Rust values, plus each event's metadata.
 //!
 //! Each event type is one line of the `catalogue!` below (its stored name, current schema version and
-//! aggregate type) and one payload struct in `payload.rs`, plus its arms in `validate` below and in
-//! `crate::rules`. Everything else about a type is derived from those, or is an exhaustive `match` that does not
-//! compile until the type is given its arm.
+//! aggregate type), one payload struct in `payload.rs` and one [`crate::rules::Rule`] implementation beside the
+//! rules of its concern. Everything else about a type is derived from those, or is an exhaustive `match` that
+//! does not compile until the type is given its arm.
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub struct Event {
 
 /// Defines, from one table, the payload enum [`EventKind`] (variant `X` holds the struct `X`), the fieldless
 /// [`EventType`] with [`EventType::ALL`], each type's stored name, current schema version and aggregate type,
-/// [`EventKind::event_type`]. There is no other list of event types.
+/// [`EventKind::event_type`] and the dispatch to each type's rules. There is no other list of event types.
 macro_rules! catalogue {
     ($($variant:ident($name:literal, $version:literal, $aggregate:ident)),+ $(,)?) => {
         /// One domain event. The variant is the event type.
@@ -97,6 +97,12 @@ macro_rules! catalogue {
                 }
             }
 
+            /// The event type's rules (implemented beside the rules of its concern in [`crate::rules`]).
+            pub(crate) fn rules(&self) -> &dyn crate::rules::Rule {
+                match self {
+                    $(Self::$variant(e) => e),+
+                }
+            }
         }
     };
 }
@@ -180,142 +186,10 @@ impl EventKind {
         }
     }
 
-    /// Shape checks that need no state: required text present, dates sensible.
+    /// Shape checks that need no state: required text present, dates sensible (each type's
+    /// [`crate::rules::Rule::validate`]).
     pub fn validate(&self) -> Result<(), DomainError> {
-        fn text(field: &str, s: &str, max: usize) -> Result<(), DomainError> {
-            if s.trim().is_empty() {
-                return Err(DomainError::invalid(field, "must not be empty"));
-            }
-            if s.chars().count() > max {
-                return Err(DomainError::invalid(field, format!("longer than {max} characters")));
-            }
-            no_control_characters(field, s)
-        }
-        match self {
-            Self::CoalitionEstablished(e) => {
-                text("payload.name", &e.name, 200)?;
-                match (e.kind, &e.country) {
-                    (CoalitionKind::National, None) => {
-                        Err(DomainError::invalid("payload.country", "a national coalition needs a country"))
-                    }
-                    (CoalitionKind::Eu, Some(c)) => Err(DomainError::invalid(
-                        "payload.country",
-                        format!("the EU-level coalition has no country, got {:?}", c.as_str()),
-                    )),
-                    _ => Ok(()),
-                }
-            }
-            Self::OrganisationRegistered(e) => text("payload.name", &e.name, 300),
-            Self::MembershipApproved(_)
-            | Self::PledgeApproved(_)
-            | Self::PledgeCompleted(_)
-            | Self::CoalitionCoordinatorChanged(_)
-            | Self::MembershipApplied(_)
-            | Self::MembershipRoleAssigned(_) => Ok(()),
-            Self::CoalitionWebsiteConnected(e) => text("payload.url", &e.url, 500),
-            Self::OrganisationRenamed(e) => text("payload.name", &e.name, 300),
-            Self::CourseListed(e) => {
-                text("payload.title", &e.title, 300)?;
-                if e.hours == 0 {
-                    return Err(DomainError::invalid("payload.hours", "a course lasts at least one hour"));
-                }
-                Ok(())
-            }
-            Self::CourseRunCompleted(e) => {
-                let check = |field: &str, ok: bool, what: String| {
-                    if ok { Ok(()) } else { Err(DomainError::invalid(format!("payload.{field}"), what)) }
-                };
-                check(
-                    "enrolled",
-                    e.enrolled >= 0 && e.women_enrolled >= 0 && e.women_completed >= 0 && e.certified >= 0,
-                    "counts must not be negative".into(),
-                )?;
-                check(
-                    "completed",
-                    e.completed >= 0 && e.completed <= e.enrolled,
-                    format!("completed {} must be 0..=enrolled {}", e.completed, e.enrolled),
-                )?;
-                check(
-                    "certified",
-                    e.certified <= e.completed,
-                    format!("certified {} exceeds completed {}", e.certified, e.completed),
-                )?;
-                check(
-                    "women_enrolled",
-                    e.women_enrolled <= e.enrolled,
-                    format!("women_enrolled {} exceeds enrolled {}", e.women_enrolled, e.enrolled),
-                )?;
-                check(
-                    "women_completed",
-                    e.women_completed <= e.completed.min(e.women_enrolled),
-                    format!(
-                        "women_completed {} exceeds completed {} or women_enrolled {}",
-                        e.women_completed, e.completed, e.women_enrolled
-                    ),
-                )
-            }
-            Self::ActivityReported(e) => Progress {
-                cumulative: vec![],
-                people: e.participants,
-                women: e.women,
-                per_country: e.per_country.clone(),
-            }
-            .validate("payload")
-            .map_err(|err| match err {
-                DomainError::Validation { field, reason } => DomainError::Validation {
-                    field: field.replace("payload.people", "payload.participants"),
-                    reason: reason.replace("people", "participants"),
-                },
-                other => other,
-            }),
-            Self::ContentShared(e) => text("payload.title", &e.title, 300),
-            Self::MembershipLeft(MembershipLeft { reason, .. })
-            | Self::PledgeWithdrawn(PledgeWithdrawn { reason, .. })
-            | Self::CoalitionDeactivated(CoalitionDeactivated { reason, .. })
-            | Self::ContentWithdrawn(ContentWithdrawn { reason, .. }) => {
-                if reason.chars().count() > 1000 {
-                    return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
-                }
-                no_control_characters("payload.reason", reason)
-            }
-            Self::PledgeSubmitted(e) => {
-                text("payload.title", &e.title, 300)?;
-                if e.pillars.is_empty() {
-                    return Err(DomainError::invalid("payload.pillars", "a pledge needs at least one pillar"));
-                }
-                if e.starts_on > e.ends_on {
-                    return Err(DomainError::invalid(
-                        "payload.ends_on",
-                        format!("ends_on {} is before starts_on {}", e.ends_on, e.starts_on),
-                    ));
-                }
-                Ok(())
-            }
-            Self::InitiativeAdded(e) => {
-                text("payload.title", &e.title, 300)?;
-                if e.targets.is_empty() {
-                    return Err(DomainError::invalid("payload.targets", "at least one target is required"));
-                }
-                if let Some((i, (_, n))) = e.targets.iter().enumerate().find(|(_, (_, n))| *n < 0) {
-                    return Err(DomainError::invalid(
-                        format!("payload.targets[{i}].amount"),
-                        format!("{n} is negative"),
-                    ));
-                }
-                Ok(())
-            }
-            Self::TargetRevised(e) => {
-                if e.new_target < 0 || e.old_target < 0 {
-                    return Err(DomainError::invalid("payload.new_target", "targets must not be negative"));
-                }
-                text("payload.reason", &e.reason, 1000)
-            }
-            Self::ProgressReported(e) => e.progress.validate("payload.progress"),
-            Self::ProgressCorrected(e) => {
-                text("payload.reason", &e.reason, 1000)?;
-                e.progress.validate("payload.progress")
-            }
-        }
+        self.rules().validate()
     }
 }
 
@@ -331,6 +205,25 @@ pub fn no_control_characters(field: &str, s: &str) -> Result<(), DomainError> {
         Some(c) => Err(DomainError::invalid(field, format!("contains the control character {:?}", c))),
         None => Ok(()),
     }
+}
+
+/// Required text: present, at most `max` characters, no control characters.
+pub(crate) fn text(field: &str, s: &str, max: usize) -> Result<(), DomainError> {
+    if s.trim().is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(DomainError::invalid(field, format!("longer than {max} characters")));
+    }
+    no_control_characters(field, s)
+}
+
+/// An optional reason (`payload.reason`): at most 1000 characters, no control characters.
+pub(crate) fn reason(reason: &str) -> Result<(), DomainError> {
+    if reason.chars().count() > 1000 {
+        return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
+    }
+    no_control_characters("payload.reason", reason)
 }
 
 #[cfg(test)]
