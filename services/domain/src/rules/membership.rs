@@ -179,7 +179,7 @@ impl Rule for MembershipRoleAssigned {
 mod tests {
     use time::macros::date;
 
-    use super::super::testing::{approved, left, membership, rule_of, sweden, tok};
+    use super::super::testing::{approved, left, loaded_for, membership, rule_of, sweden, tok};
     use super::super::{AggregateType, EventKind};
     use super::*;
     use crate::CountryCode;
@@ -262,6 +262,33 @@ mod tests {
         let state = AggregateState::new(AggregateType::Membership);
         let err = state.decide(&other, &[approved(date!(2019 - 1 - 1))], &sweden()).unwrap_err();
         assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
+    }
+
+    fn applied() -> EventKind {
+        EventKind::MembershipApplied(MembershipApplied {
+            coalition_id: tok("se"),
+            organisation_id: tok("skolverket"),
+            applied_on: date!(2019 - 1 - 1),
+        })
+    }
+
+    /// An application alone was once refused as for an unknown coalition: the append service loaded the
+    /// coalition's facts only for the event types it listed, and not for applications.
+    #[test]
+    fn an_application_alone_declares_its_coalition_and_is_accepted_when_the_coalition_exists() {
+        let new = [applied()];
+        assert_eq!(FactsNeeded::of(&new), FactsNeeded { coalition: Some(tok("se")), organisation: None });
+        assert_eq!(given_when(&[], &new, &loaded_for(&new, &sweden())), Ok(()));
+        let nowhere = Context { coalition: None, ..sweden() };
+        assert_eq!(rule_of(given_when(&[], &new, &loaded_for(&new, &nowhere))), "membership.coalition_exists");
+    }
+
+    #[test]
+    fn the_facts_an_approval_declares_are_enough_for_it() {
+        let new = [approved(date!(2019 - 1 - 1))];
+        assert_eq!(given_when(&[], &new, &loaded_for(&new, &sweden())), Ok(()));
+        let new = [applied(), approved(date!(2019 - 1 - 1))];
+        assert_eq!(given_when(&[], &new, &loaded_for(&new, &sweden())), Ok(()));
     }
 
     #[allow(clippy::cloned_ref_to_slice_refs)] // `&[e.clone()]` reads as "given this one event"

@@ -225,6 +225,16 @@ mod testing {
         ctx
     }
 
+    /// What an append service loads for `events` from `world`: only the facts the events declare they need.
+    pub(crate) fn loaded_for(events: &[EventKind], world: &Context) -> Context {
+        let needed = FactsNeeded::of(events);
+        Context {
+            coalition: needed.coalition.and(world.coalition.clone()),
+            organisation_registered: needed.organisation.is_some() && world.organisation_registered,
+            active_memberships: world.active_memberships.clone(),
+        }
+    }
+
     pub(crate) fn rule_of(r: Result<(), DomainError>) -> &'static str {
         match r {
             Err(DomainError::Rule { rule, .. }) => rule,
