@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use ledger_domain::access::{AppendAccess, coalition_of_id};
-use ledger_domain::rules::{AggregateState, Context};
+use ledger_domain::rules::{AggregateState, Context, FactsNeeded};
 use ledger_domain::{Aggregate, DomainError, Event, EventKind, EventMeta, ExpectedRevision, Source, Token};
 use ledger_log::{Log, LogError, OutgoingEvent};
 use time::OffsetDateTime;
@@ -327,29 +327,24 @@ impl AppendService {
         Ok(loaded.aggregates.get(aggregate).map_or_else(|| AggregateState::new(aggregate.kind()), |v| v.state.clone()))
     }
 
-    /// Loads the facts about aggregates outside the write's scope that the command's rules need. These facts only
-    /// ever become true and never change (a coalition, once established, keeps its launch date and pledging
-    /// setting; an organisation stays registered), so reading them before the write is safe.
+    /// Loads the facts about aggregates outside the write's scope that the command's rules need, as each event's
+    /// type declares beside its rules (`EventKind::facts_needed`). These facts only ever become true and never
+    /// change (a coalition, once established, keeps its launch date and pledging setting; an organisation stays
+    /// registered), so reading them before the write is safe.
     async fn context(&self, cmd: &AppendCommand) -> Result<Context, AppendError> {
         let mut ctx = Context::default();
-        let needs = cmd.events.iter().find_map(|e| match &e.kind {
-            EventKind::MembershipApproved(m) => Some((m.coalition_id.clone(), m.organisation_id.clone())),
-            EventKind::PledgeSubmitted(p) => Some((p.coalition_id.clone(), p.organisation_id.clone())),
-            EventKind::CourseListed(c) => Some((c.coalition_id.clone(), c.provider_id.clone())),
-            EventKind::ActivityReported(a) => Some((a.coalition_id.clone(), a.organisation_id.clone())),
-            EventKind::ContentShared(c) => Some((c.coalition_id.clone(), c.coalition_id.clone())),
-            _ => None,
-        });
-        let Some((coalition, organisation)) = needs else {
-            return Ok(ctx);
-        };
-        if let AggregateState::Coalition(Some(facts)) = self.read_state(&Aggregate::coalition(&coalition)).await? {
+        let needed = FactsNeeded::of(cmd.events.iter().map(|e| &e.kind));
+        if let Some(coalition) = &needed.coalition
+            && let AggregateState::Coalition(Some(facts)) = self.read_state(&Aggregate::coalition(coalition)).await?
+        {
             ctx.coalition = Some(facts);
         }
-        ctx.organisation_registered = matches!(
-            self.read_state(&Aggregate::organisation(&organisation)).await?,
-            AggregateState::Organisation { registered: true }
-        );
+        if let Some(organisation) = &needed.organisation {
+            ctx.organisation_registered = matches!(
+                self.read_state(&Aggregate::organisation(organisation)).await?,
+                AggregateState::Organisation { registered: true }
+            );
+        }
         Ok(ctx)
     }
 }

@@ -10,6 +10,6 @@ pub mod revision;
 pub mod rules;
 
 pub use error::DomainError;
-pub use event::{Event, EventKind, EventMeta, Source};
+pub use event::{Event, EventKind, EventMeta, EventType, Source};
 pub use ids::{Aggregate, AggregateType, CountryCode, Token};
 pub use revision::ExpectedRevision;

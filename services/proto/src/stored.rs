@@ -4,9 +4,8 @@
 //! Decoding checks the envelope against the subject the message was found on, then turns the payload into the
 //! current domain event, upcasting older versions. Anything else is a [`DecodeError`] naming what is wrong.
 use ledger_domain::access::UNKNOWN_PRINCIPAL;
-use ledger_domain::{
-    Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta, event::current_schema_version,
-};
+use ledger_domain::event::EventType;
+use ledger_domain::{Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta};
 use prost::Message;
 use thiserror::Error;
 
@@ -173,24 +172,19 @@ pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> R
 
 /// Decodes an event payload written at `version`, upcasting it to the current schema.
 ///
-/// Upcasters live here, one arm per (type, old version).
+/// Upcasters live here, one arm per (type, old version); the current version of every type is
+/// [`decode_current`].
 pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<EventKind, DecodeError> {
-    let known = current_schema_version(event_type)
+    let ty = EventType::from_name(event_type)
         .ok_or_else(|| DecodeError::UnknownType { event_type: event_type.to_owned(), version })?;
+    let known = ty.schema_version();
     if version > known {
         return Err(DecodeError::NewerVersion { event_type: event_type.to_owned(), version, known });
     }
     let bad = |reason: String| DecodeError::Payload { event_type: event_type.to_owned(), version, reason };
-    fn de<M: Message + Default>(bytes: &[u8]) -> Result<M, String> {
-        M::decode(bytes).map_err(|e| e.to_string())
-    }
-    let event = match (event_type, version) {
-        ("coalition_established", 1) => de(bytes).map(P::CoalitionEstablished),
-        ("organisation_registered", 1) => de(bytes).map(P::OrganisationRegistered),
-        ("membership_approved", 1) => de(bytes).map(P::MembershipApproved),
-        ("membership_left", 1) => de(bytes).map(P::MembershipLeft),
+    let event = match (ty, version) {
         // v1 had one pillar; v2 has a list.
-        ("pledge_submitted", 1) => de::<v1::PledgeSubmittedV1>(bytes).map(|old| {
+        (EventType::PledgeSubmitted, 1) => de::<v1::PledgeSubmittedV1>(bytes).map(|old| {
             P::PledgeSubmitted(v1::PledgeSubmitted {
                 organisation_id: old.organisation_id,
                 coalition_id: old.coalition_id,
@@ -201,29 +195,45 @@ pub fn decode_payload(event_type: &str, version: u32, bytes: &[u8]) -> Result<Ev
                 pillars: vec![old.pillar],
             })
         }),
-        ("pledge_submitted", 2) => de(bytes).map(P::PledgeSubmitted),
-        ("pledge_approved", 1) => de(bytes).map(P::PledgeApproved),
-        ("initiative_added", 1) => de(bytes).map(P::InitiativeAdded),
-        ("target_revised", 1) => de(bytes).map(P::TargetRevised),
-        ("progress_reported", 1) => de(bytes).map(P::ProgressReported),
-        ("progress_corrected", 1) => de(bytes).map(P::ProgressCorrected),
-        ("pledge_completed", 1) => de(bytes).map(P::PledgeCompleted),
-        ("pledge_withdrawn", 1) => de(bytes).map(P::PledgeWithdrawn),
-        ("coalition_website_connected", 1) => de(bytes).map(P::CoalitionWebsiteConnected),
-        ("coalition_coordinator_changed", 1) => de(bytes).map(P::CoalitionCoordinatorChanged),
-        ("coalition_deactivated", 1) => de(bytes).map(P::CoalitionDeactivated),
-        ("organisation_renamed", 1) => de(bytes).map(P::OrganisationRenamed),
-        ("membership_applied", 1) => de(bytes).map(P::MembershipApplied),
-        ("membership_role_assigned", 1) => de(bytes).map(P::MembershipRoleAssigned),
-        ("course_listed", 1) => de(bytes).map(P::CourseListed),
-        ("course_run_completed", 1) => de(bytes).map(P::CourseRunCompleted),
-        ("activity_reported", 1) => de(bytes).map(P::ActivityReported),
-        ("content_shared", 1) => de(bytes).map(P::ContentShared),
-        ("content_withdrawn", 1) => de(bytes).map(P::ContentWithdrawn),
+        (ty, v) if v == known => decode_current(ty, bytes),
         _ => Err(format!("no decoder for version {version}")),
     }
     .map_err(bad)?;
     payload_to_domain(Some(&v1::EventPayload { event: Some(event) })).map_err(|e| bad(e.to_string()))
+}
+
+fn de<M: Message + Default>(bytes: &[u8]) -> Result<M, String> {
+    M::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// Decodes a payload written at its type's current schema version (the inverse of [`encode_inner`]).
+fn decode_current(ty: EventType, bytes: &[u8]) -> Result<P, String> {
+    use EventType as T;
+    match ty {
+        T::CoalitionEstablished => de(bytes).map(P::CoalitionEstablished),
+        T::OrganisationRegistered => de(bytes).map(P::OrganisationRegistered),
+        T::MembershipApproved => de(bytes).map(P::MembershipApproved),
+        T::MembershipLeft => de(bytes).map(P::MembershipLeft),
+        T::PledgeSubmitted => de(bytes).map(P::PledgeSubmitted),
+        T::PledgeApproved => de(bytes).map(P::PledgeApproved),
+        T::InitiativeAdded => de(bytes).map(P::InitiativeAdded),
+        T::TargetRevised => de(bytes).map(P::TargetRevised),
+        T::ProgressReported => de(bytes).map(P::ProgressReported),
+        T::ProgressCorrected => de(bytes).map(P::ProgressCorrected),
+        T::PledgeCompleted => de(bytes).map(P::PledgeCompleted),
+        T::PledgeWithdrawn => de(bytes).map(P::PledgeWithdrawn),
+        T::CoalitionWebsiteConnected => de(bytes).map(P::CoalitionWebsiteConnected),
+        T::CoalitionCoordinatorChanged => de(bytes).map(P::CoalitionCoordinatorChanged),
+        T::CoalitionDeactivated => de(bytes).map(P::CoalitionDeactivated),
+        T::OrganisationRenamed => de(bytes).map(P::OrganisationRenamed),
+        T::MembershipApplied => de(bytes).map(P::MembershipApplied),
+        T::MembershipRoleAssigned => de(bytes).map(P::MembershipRoleAssigned),
+        T::CourseListed => de(bytes).map(P::CourseListed),
+        T::CourseRunCompleted => de(bytes).map(P::CourseRunCompleted),
+        T::ActivityReported => de(bytes).map(P::ActivityReported),
+        T::ContentShared => de(bytes).map(P::ContentShared),
+        T::ContentWithdrawn => de(bytes).map(P::ContentWithdrawn),
+    }
 }
 
 /// The client-facing form of a decoded event (payload at the current schema).

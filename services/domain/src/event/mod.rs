@@ -1,0 +1,275 @@
+//! The event catalogue: what can happen in a coalition, as plain Rust values, plus each event's metadata.
+//!
+//! Each event type is one line of the `catalogue!` below (its stored name, current schema version and
+//! aggregate type), one payload struct in `payload.rs` and one [`crate::rules::Rule`] implementation beside the
+//! rules of its concern. Everything else about a type is derived from those, or is an exhaustive `match` that
+//! does not compile until the type is given its arm.
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{AggregateType, DomainError, Token};
+
+mod payload;
+
+pub use payload::*;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Api,
+    Import,
+    PlatformSync,
+}
+
+/// What every event carries besides its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMeta {
+    /// Client-chosen; the idempotency key.
+    pub event_id: Uuid,
+    /// Business time.
+    pub occurred_at: OffsetDateTime,
+    /// Server time, set by the append service.
+    pub recorded_at: OffsetDateTime,
+    /// The person or system on whose behalf the caller acts: chosen by the client.
+    pub actor: String,
+    /// The authenticated principal that appended the event: set by the server, never taken from the request.
+    /// [`crate::access::UNKNOWN_PRINCIPAL`] for events written before principals were recorded.
+    pub principal: String,
+    pub source: Source,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub meta: EventMeta,
+    pub kind: EventKind,
+}
+
+/// Defines, from one table, the payload enum [`EventKind`] (variant `X` holds the struct `X`), the fieldless
+/// [`EventType`] with [`EventType::ALL`], each type's stored name, current schema version and aggregate type,
+/// [`EventKind::event_type`] and the dispatch to each type's rules. There is no other list of event types.
+macro_rules! catalogue {
+    ($($variant:ident($name:literal, $version:literal, $aggregate:ident)),+ $(,)?) => {
+        /// One domain event. The variant is the event type.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum EventKind {
+            $($variant($variant)),+
+        }
+
+        /// An event type, without its payload.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant),+
+        }
+
+        impl EventType {
+            /// Every event type the code knows.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The type's name, as stored in the log and used in filters. Stored data: never changes.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+
+            /// The schema version this code writes (and reads up to) for the type.
+            pub const fn schema_version(self) -> u32 {
+                match self {
+                    $(Self::$variant => $version),+
+                }
+            }
+
+            /// The kind of aggregate events of this type belong to.
+            pub const fn aggregate_type(self) -> AggregateType {
+                match self {
+                    $(Self::$variant => AggregateType::$aggregate),+
+                }
+            }
+        }
+
+        impl EventKind {
+            /// The event's type.
+            pub const fn event_type(&self) -> EventType {
+                match self {
+                    $(Self::$variant(_) => EventType::$variant),+
+                }
+            }
+
+            /// The event type's rules (implemented beside the rules of its concern in [`crate::rules`]).
+            pub(crate) fn rules(&self) -> &dyn crate::rules::Rule {
+                match self {
+                    $(Self::$variant(e) => e),+
+                }
+            }
+        }
+    };
+}
+
+// Variant (and payload struct) (stored name, current schema version, aggregate type).
+catalogue! {
+    CoalitionEstablished("coalition_established", 1, Coalition),
+    OrganisationRegistered("organisation_registered", 1, Organisation),
+    MembershipApproved("membership_approved", 1, Membership),
+    MembershipLeft("membership_left", 1, Membership),
+    PledgeSubmitted("pledge_submitted", 2, Pledge),
+    PledgeApproved("pledge_approved", 1, Pledge),
+    InitiativeAdded("initiative_added", 1, Pledge),
+    TargetRevised("target_revised", 1, Pledge),
+    ProgressReported("progress_reported", 1, Pledge),
+    ProgressCorrected("progress_corrected", 1, Pledge),
+    PledgeCompleted("pledge_completed", 1, Pledge),
+    PledgeWithdrawn("pledge_withdrawn", 1, Pledge),
+    CoalitionWebsiteConnected("coalition_website_connected", 1, Coalition),
+    CoalitionCoordinatorChanged("coalition_coordinator_changed", 1, Coalition),
+    CoalitionDeactivated("coalition_deactivated", 1, Coalition),
+    OrganisationRenamed("organisation_renamed", 1, Organisation),
+    MembershipApplied("membership_applied", 1, Membership),
+    MembershipRoleAssigned("membership_role_assigned", 1, Membership),
+    CourseListed("course_listed", 1, Course),
+    CourseRunCompleted("course_run_completed", 1, Course),
+    ActivityReported("activity_reported", 1, Activity),
+    ContentShared("content_shared", 1, Content),
+    ContentWithdrawn("content_withdrawn", 1, Content),
+}
+
+impl EventType {
+    /// The type of a stored name, or `None` if the name is unknown to this code.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.name() == name)
+    }
+}
+
+impl EventKind {
+    /// The event type's name, as stored in the log and used in filters.
+    pub fn type_name(&self) -> &'static str {
+        self.event_type().name()
+    }
+
+    /// The schema version this code writes for the event's type.
+    pub fn schema_version(&self) -> u32 {
+        self.event_type().schema_version()
+    }
+
+    /// The kind of aggregate this event belongs to.
+    pub fn aggregate_type(&self) -> AggregateType {
+        self.event_type().aggregate_type()
+    }
+
+    /// The coalition the event is about, if it is about one other than its own aggregate id.
+    pub fn coalition_id(&self) -> Option<&Token> {
+        match self {
+            Self::MembershipApproved(e) => Some(&e.coalition_id),
+            Self::MembershipLeft(e) => Some(&e.coalition_id),
+            Self::PledgeSubmitted(e) => Some(&e.coalition_id),
+            Self::MembershipApplied(e) => Some(&e.coalition_id),
+            Self::MembershipRoleAssigned(e) => Some(&e.coalition_id),
+            Self::CourseListed(e) => Some(&e.coalition_id),
+            Self::ActivityReported(e) => Some(&e.coalition_id),
+            Self::ContentShared(e) => Some(&e.coalition_id),
+            Self::CoalitionEstablished(_)
+            | Self::OrganisationRegistered(_)
+            | Self::PledgeApproved(_)
+            | Self::InitiativeAdded(_)
+            | Self::TargetRevised(_)
+            | Self::ProgressReported(_)
+            | Self::ProgressCorrected(_)
+            | Self::PledgeCompleted(_)
+            | Self::PledgeWithdrawn(_)
+            | Self::CoalitionWebsiteConnected(_)
+            | Self::CoalitionCoordinatorChanged(_)
+            | Self::CoalitionDeactivated(_)
+            | Self::OrganisationRenamed(_)
+            | Self::CourseRunCompleted(_)
+            | Self::ContentWithdrawn(_) => None,
+        }
+    }
+
+    /// Shape checks that need no state: required text present, dates sensible (each type's
+    /// [`crate::rules::Rule::validate`]).
+    pub fn validate(&self) -> Result<(), DomainError> {
+        self.rules().validate()
+    }
+}
+
+/// The current schema version of an event type, or `None` if the type is unknown to this code.
+pub fn current_schema_version(type_name: &str) -> Option<u32> {
+    EventType::from_name(type_name).map(EventType::schema_version)
+}
+
+/// Refuses NUL and other control characters (except tab and newline): they are invalid in Postgres text and
+/// invisible to readers.
+pub fn no_control_characters(field: &str, s: &str) -> Result<(), DomainError> {
+    match s.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
+        Some(c) => Err(DomainError::invalid(field, format!("contains the control character {:?}", c))),
+        None => Ok(()),
+    }
+}
+
+/// Required text: present, at most `max` characters, no control characters.
+pub(crate) fn text(field: &str, s: &str, max: usize) -> Result<(), DomainError> {
+    if s.trim().is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(DomainError::invalid(field, format!("longer than {max} characters")));
+    }
+    no_control_characters(field, s)
+}
+
+/// An optional reason (`payload.reason`): at most 1000 characters, no control characters.
+pub(crate) fn reason(reason: &str) -> Result<(), DomainError> {
+    if reason.chars().count() > 1000 {
+        return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
+    }
+    no_control_characters("payload.reason", reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names and versions in the log before the catalogue was one table: stored data, so they never change.
+    #[test]
+    fn the_stored_names_and_versions_are_those_already_in_the_log() {
+        let stored: Vec<(&str, u32)> = EventType::ALL.iter().map(|t| (t.name(), t.schema_version())).collect();
+        assert_eq!(
+            stored,
+            [
+                ("coalition_established", 1),
+                ("organisation_registered", 1),
+                ("membership_approved", 1),
+                ("membership_left", 1),
+                ("pledge_submitted", 2),
+                ("pledge_approved", 1),
+                ("initiative_added", 1),
+                ("target_revised", 1),
+                ("progress_reported", 1),
+                ("progress_corrected", 1),
+                ("pledge_completed", 1),
+                ("pledge_withdrawn", 1),
+                ("coalition_website_connected", 1),
+                ("coalition_coordinator_changed", 1),
+                ("coalition_deactivated", 1),
+                ("organisation_renamed", 1),
+                ("membership_applied", 1),
+                ("membership_role_assigned", 1),
+                ("course_listed", 1),
+                ("course_run_completed", 1),
+                ("activity_reported", 1),
+                ("content_shared", 1),
+                ("content_withdrawn", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_name_reads_back_as_its_type_and_unknown_names_as_none() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_name(t.name()), Some(*t));
+            assert_eq!(current_schema_version(t.name()), Some(t.schema_version()));
+        }
+        assert_eq!(EventType::from_name("pledge_teleported"), None);
+    }
+}

@@ -1,0 +1,342 @@
+//! The payloads of the event catalogue: one struct per event type, and the closed value sets they use.
+use time::Date;
+
+use crate::{CountryCode, DomainError, Token};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoalitionKind {
+    Eu,
+    National,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganisationType {
+    IctCompany,
+    EducationProvider,
+    PublicAuthority,
+    EmploymentService,
+    Association,
+    NonProfit,
+    SocialPartner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganisationSize {
+    Sme,
+    Large,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionEstablished {
+    pub name: String,
+    pub kind: CoalitionKind,
+    /// `None` for the EU-level coalition.
+    pub country: Option<CountryCode>,
+    pub launched_on: Date,
+    pub open_pledging: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationRegistered {
+    pub name: String,
+    pub country: CountryCode,
+    pub organisation_type: OrganisationType,
+    pub size: OrganisationSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipApproved {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub joined_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipLeft {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub left_on: Date,
+    pub reason: String,
+}
+
+/// The four pillars of the coalition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pillar {
+    All,
+    LabourForce,
+    IctProfessionals,
+    Education,
+}
+
+/// The Commission's pledge indicators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Indicator {
+    TrainingsOnline,
+    TrainingsFaceToFace,
+    Certifications,
+    PeopleReached,
+    Placements,
+    JobsMatched,
+    NewCourses,
+    Beneficiaries,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeSubmitted {
+    pub organisation_id: Token,
+    pub coalition_id: Token,
+    pub title: String,
+    pub pillars: Vec<Pillar>,
+    pub countries: Vec<CountryCode>,
+    pub starts_on: Date,
+    pub ends_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeApproved {
+    pub approved_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitiativeAdded {
+    pub initiative_id: Token,
+    pub title: String,
+    pub pillar: Pillar,
+    pub targets: Vec<(Indicator, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRevised {
+    pub initiative_id: Token,
+    pub indicator: Indicator,
+    pub old_target: i64,
+    pub new_target: i64,
+    pub reason: String,
+}
+
+/// Progress to date of one initiative.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub cumulative: Vec<(Indicator, i64)>,
+    pub people: i64,
+    pub women: i64,
+    pub per_country: Vec<(CountryCode, i64)>,
+}
+
+impl Progress {
+    /// Counts non-negative, women <= people, the country breakdown sums to people.
+    pub fn validate(&self, field: &str) -> Result<(), DomainError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, (indicator, n)) in self.cumulative.iter().enumerate() {
+            if *n < 0 {
+                return Err(DomainError::invalid(
+                    format!("{field}.cumulative[{i}].amount"),
+                    format!("{n} is negative"),
+                ));
+            }
+            if !seen.insert(indicator) {
+                return Err(DomainError::invalid(
+                    format!("{field}.cumulative[{i}]"),
+                    format!("{indicator:?} repeated"),
+                ));
+            }
+        }
+        if self.people < 0 || self.women < 0 {
+            return Err(DomainError::invalid(format!("{field}.people"), "counts must not be negative"));
+        }
+        if self.women > self.people {
+            return Err(DomainError::invalid(
+                format!("{field}.women"),
+                format!("women {} exceeds people {}", self.women, self.people),
+            ));
+        }
+        if !self.per_country.is_empty() {
+            if let Some((c, n)) = self.per_country.iter().find(|(_, n)| *n < 0) {
+                return Err(DomainError::invalid(format!("{field}.per_country"), format!("{} is {n}", c.as_str())));
+            }
+            let sum: i128 = self.per_country.iter().map(|(_, n)| i128::from(*n)).sum();
+            if sum != i128::from(self.people) {
+                return Err(DomainError::invalid(
+                    format!("{field}.per_country"),
+                    format!("the breakdown sums to {sum}, not to people {}", self.people),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressReported {
+    pub report_id: Token,
+    pub initiative_id: Token,
+    pub period_end: Date,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressCorrected {
+    pub report_id: Token,
+    pub progress: Progress,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeCompleted {
+    pub completed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PledgeWithdrawn {
+    pub withdrawn_on: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionWebsiteConnected {
+    pub connected_on: Date,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionCoordinatorChanged {
+    pub organisation_id: Token,
+    pub changed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionDeactivated {
+    pub deactivated_on: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationRenamed {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipApplied {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub applied_on: Date,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRole {
+    Founder,
+    Coordinator,
+    ContactPoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRoleAssigned {
+    pub coalition_id: Token,
+    pub organisation_id: Token,
+    pub role: MemberRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkillLevel {
+    Basic,
+    Intermediate,
+    Advanced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CourseFormat {
+    Online,
+    FaceToFace,
+    Blended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseListed {
+    pub provider_id: Token,
+    pub coalition_id: Token,
+    pub title: String,
+    pub pillar: Pillar,
+    pub skill_level: SkillLevel,
+    pub format: CourseFormat,
+    pub hours: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseRunCompleted {
+    pub run_id: Token,
+    pub ended_on: Date,
+    pub enrolled: i64,
+    pub completed: i64,
+    pub certified: i64,
+    pub women_enrolled: i64,
+    pub women_completed: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Event,
+    Class,
+    Campaign,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityReported {
+    pub organisation_id: Token,
+    pub coalition_id: Token,
+    pub kind: ActivityKind,
+    pub pillar: Pillar,
+    pub held_on: Date,
+    pub participants: i64,
+    pub women: i64,
+    pub per_country: Vec<(CountryCode, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    News,
+    Event,
+    GoodPractice,
+    TrainingOpportunity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentShared {
+    pub coalition_id: Token,
+    pub content_type: ContentType,
+    pub title: String,
+    pub shared_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentWithdrawn {
+    pub withdrawn_on: Date,
+    pub reason: String,
+}
+
+/// `name()`: the stable snake_case name of each value, as read models, views and the query API spell it.
+macro_rules! names {
+    ($($ty:ident { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
+        impl $ty {
+            pub const fn name(self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+        }
+    )+};
+}
+
+names! {
+    CoalitionKind { Eu => "eu", National => "national" }
+    OrganisationType {
+        IctCompany => "ict_company", EducationProvider => "education_provider",
+        PublicAuthority => "public_authority", EmploymentService => "employment_service",
+        Association => "association", NonProfit => "non_profit", SocialPartner => "social_partner",
+    }
+    OrganisationSize { Sme => "sme", Large => "large" }
+    Pillar { All => "all", LabourForce => "labour_force", IctProfessionals => "ict_professionals", Education => "education" }
+    Indicator {
+        TrainingsOnline => "trainings_online", TrainingsFaceToFace => "trainings_face_to_face",
+        Certifications => "certifications", PeopleReached => "people_reached", Placements => "placements",
+        JobsMatched => "jobs_matched", NewCourses => "new_courses", Beneficiaries => "beneficiaries",
+    }
+    ContentType { News => "news", Event => "event", GoodPractice => "good_practice", TrainingOpportunity => "training_opportunity" }
+}

@@ -1,0 +1,281 @@
+//! Coalitions and organisations: established or registered once, and only then changed.
+use time::Date;
+
+use super::{AggregateState, Context, FactsNeeded, Rule};
+use crate::event::{
+    CoalitionCoordinatorChanged, CoalitionDeactivated, CoalitionEstablished, CoalitionKind, CoalitionWebsiteConnected,
+    OrganisationRegistered, OrganisationRenamed, reason, text,
+};
+use crate::{Aggregate, DomainError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalitionFacts {
+    pub launched_on: Date,
+    pub open_pledging: bool,
+    pub website_connected: bool,
+    pub deactivated: bool,
+}
+
+impl From<&CoalitionEstablished> for CoalitionFacts {
+    fn from(e: &CoalitionEstablished) -> Self {
+        Self {
+            launched_on: e.launched_on,
+            open_pledging: e.open_pledging,
+            website_connected: false,
+            deactivated: false,
+        }
+    }
+}
+
+/// Every coalition event but its establishment needs the coalition established.
+fn coalition_exists(state: &AggregateState, aggregate: &Aggregate) -> Result<(), DomainError> {
+    match state {
+        AggregateState::Coalition(None) => {
+            Err(DomainError::rule("coalition.exists", format!("{aggregate} has not been established")))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Rule for CoalitionEstablished {
+    fn validate(&self) -> Result<(), DomainError> {
+        text("payload.name", &self.name, 200)?;
+        match (self.kind, &self.country) {
+            (CoalitionKind::National, None) => {
+                Err(DomainError::invalid("payload.country", "a national coalition needs a country"))
+            }
+            (CoalitionKind::Eu, Some(c)) => Err(DomainError::invalid(
+                "payload.country",
+                format!("the EU-level coalition has no country, got {:?}", c.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        match state {
+            AggregateState::Coalition(Some(_)) => {
+                Err(DomainError::rule("coalition.established_once", format!("{aggregate} is already established")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let AggregateState::Coalition(c) = state {
+            *c = Some(self.into());
+        }
+    }
+}
+
+impl Rule for CoalitionWebsiteConnected {
+    fn validate(&self) -> Result<(), DomainError> {
+        text("payload.url", &self.url, 500)
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        coalition_exists(state, aggregate)?;
+        match state {
+            AggregateState::Coalition(Some(c)) if c.website_connected => {
+                Err(DomainError::rule("coalition.website_connected_once", format!("{aggregate} is already connected")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let AggregateState::Coalition(Some(c)) = state {
+            c.website_connected = true;
+        }
+    }
+}
+
+impl Rule for CoalitionCoordinatorChanged {
+    fn validate(&self) -> Result<(), DomainError> {
+        Ok(())
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        coalition_exists(state, aggregate)
+    }
+
+    fn apply(&self, _: &mut AggregateState) {}
+}
+
+impl Rule for CoalitionDeactivated {
+    fn validate(&self) -> Result<(), DomainError> {
+        reason(&self.reason)
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        coalition_exists(state, aggregate)?;
+        match state {
+            AggregateState::Coalition(Some(c)) if c.deactivated => {
+                Err(DomainError::rule("coalition.deactivated_once", format!("{aggregate} is already deactivated")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let AggregateState::Coalition(Some(c)) = state {
+            c.deactivated = true;
+        }
+    }
+}
+
+impl Rule for OrganisationRegistered {
+    fn validate(&self) -> Result<(), DomainError> {
+        text("payload.name", &self.name, 300)
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        match state {
+            AggregateState::Organisation { registered: true } => {
+                Err(DomainError::rule("organisation.registered_once", format!("{aggregate} is already registered")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let AggregateState::Organisation { registered } = state {
+            *registered = true;
+        }
+    }
+}
+
+impl Rule for OrganisationRenamed {
+    fn validate(&self) -> Result<(), DomainError> {
+        text("payload.name", &self.name, 300)
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        match state {
+            AggregateState::Organisation { registered: false } => {
+                Err(DomainError::rule("organisation.exists", format!("{aggregate} is not registered")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&self, _: &mut AggregateState) {}
+}
+
+#[cfg(test)]
+#[allow(clippy::cloned_ref_to_slice_refs)] // `&[e.clone()]` reads as "given this one event"
+mod tests {
+    use time::macros::date;
+
+    use super::super::testing::{given_one as given_when, rule_of, tok};
+    use super::*;
+    use crate::CountryCode;
+    use crate::event::*;
+
+    fn se() -> Aggregate {
+        Aggregate::coalition(&tok("se"))
+    }
+
+    fn established() -> EventKind {
+        EventKind::CoalitionEstablished(CoalitionEstablished {
+            name: "Sweden".into(),
+            kind: CoalitionKind::National,
+            country: Some(CountryCode::parse("c", "SE").unwrap()),
+            launched_on: date!(2018 - 05 - 03),
+            open_pledging: false,
+        })
+    }
+
+    fn connected() -> EventKind {
+        EventKind::CoalitionWebsiteConnected(CoalitionWebsiteConnected {
+            connected_on: date!(2021 - 06 - 01),
+            url: "https://example.org".into(),
+        })
+    }
+
+    fn deactivated() -> EventKind {
+        EventKind::CoalitionDeactivated(CoalitionDeactivated {
+            deactivated_on: date!(2025 - 1 - 1),
+            reason: "x".into(),
+        })
+    }
+
+    #[test]
+    fn coalition_events_need_the_coalition_and_happen_once() {
+        let none = Context::default();
+        assert_eq!(given_when(se(), &[], established(), &none), Ok(()));
+        assert_eq!(rule_of(given_when(se(), &[established()], established(), &none)), "coalition.established_once");
+        assert_eq!(rule_of(given_when(se(), &[], connected(), &none)), "coalition.exists");
+        assert_eq!(given_when(se(), &[established()], connected(), &none), Ok(()));
+        assert_eq!(
+            rule_of(given_when(se(), &[established(), connected()], connected(), &none)),
+            "coalition.website_connected_once"
+        );
+        assert_eq!(given_when(se(), &[established()], deactivated(), &none), Ok(()));
+        assert_eq!(
+            rule_of(given_when(se(), &[established(), deactivated()], deactivated(), &none)),
+            "coalition.deactivated_once"
+        );
+    }
+
+    #[test]
+    fn organisations_register_once_and_only_registered_ones_are_renamed() {
+        let org = Aggregate::organisation(&tok("acme"));
+        let registered = EventKind::OrganisationRegistered(OrganisationRegistered {
+            name: "Acme".into(),
+            country: CountryCode::parse("c", "SE").unwrap(),
+            organisation_type: OrganisationType::IctCompany,
+            size: OrganisationSize::Sme,
+        });
+        let renamed = EventKind::OrganisationRenamed(OrganisationRenamed { name: "Acme AB".into() });
+        let none = Context::default();
+        assert_eq!(given_when(org.clone(), &[registered.clone()], renamed.clone(), &none), Ok(()));
+        assert_eq!(rule_of(given_when(org.clone(), &[], renamed, &none)), "organisation.exists");
+        assert_eq!(rule_of(given_when(org, &[registered.clone()], registered, &none)), "organisation.registered_once");
+    }
+
+    #[test]
+    fn hostile_input_is_refused_with_a_named_field_not_a_panic() {
+        let mut nul = established();
+        if let EventKind::CoalitionEstablished(e) = &mut nul {
+            e.name = "Swe\u{0}den".into();
+        }
+        let err = given_when(se(), &[], nul, &Context::default()).unwrap_err();
+        assert!(err.to_string().contains("payload.name"), "{err}");
+        let overflow = Progress {
+            cumulative: vec![],
+            people: 1,
+            women: 0,
+            per_country: vec![
+                (CountryCode::parse("c", "SE").unwrap(), i64::MAX),
+                (CountryCode::parse("c", "DK").unwrap(), i64::MAX),
+                (CountryCode::parse("c", "FI").unwrap(), 3),
+            ],
+        };
+        assert!(overflow.validate("p").unwrap_err().to_string().contains("per_country"));
+    }
+}

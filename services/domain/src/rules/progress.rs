@@ -1,0 +1,298 @@
+//! An open pledge's initiatives and their targets, and the progress reported on them: cumulative figures that
+//! never go down from one period to the next except through a correction.
+use std::collections::BTreeMap;
+
+use time::Date;
+
+use super::pledge::{PledgeFacts, PledgeStatus, open, status, submitted, submitted_mut};
+use super::{AggregateState, Context, FactsNeeded, Rule};
+use crate::event::{Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, text};
+use crate::{Aggregate, DomainError, Token};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitiativeFacts {
+    pub targets: BTreeMap<Indicator, i64>,
+    /// Cumulative figures per indicator by the period they cover (after corrections). Reports may arrive late,
+    /// so the order that matters is the periods', not the log's.
+    pub by_period: BTreeMap<Date, BTreeMap<Indicator, i64>>,
+}
+
+impl InitiativeFacts {
+    fn record(&mut self, period_end: Date, p: &Progress) {
+        let figures = self.by_period.entry(period_end).or_default();
+        for (indicator, n) in &p.cumulative {
+            figures.insert(*indicator, *n);
+        }
+    }
+
+    /// Checks that figures for `period_end` fit between the periods before and after it.
+    fn check_monotonic(&self, period_end: Date, p: &Progress) -> Result<(), DomainError> {
+        for (indicator, n) in &p.cumulative {
+            let before = self.by_period.range(..=period_end).rev().find_map(|(d, f)| Some((*d, *f.get(indicator)?)));
+            if let Some((d, b)) = before.filter(|(_, b)| b > n) {
+                return Err(DomainError::rule(
+                    "progress.cumulative_never_decreases",
+                    format!("{indicator:?} to {period_end} is {n}, below the {b} reported to {d}; use a correction"),
+                ));
+            }
+            let after = self
+                .by_period
+                .range(period_end.next_day().unwrap_or(period_end)..)
+                .find_map(|(d, f)| Some((*d, *f.get(indicator)?)));
+            if let Some((d, a)) = after.filter(|(_, a)| a < n) {
+                return Err(DomainError::rule(
+                    "progress.cumulative_never_decreases",
+                    format!("{indicator:?} to {period_end} is {n}, above the {a} already reported to the later {d}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn initiative<'a>(p: &'a PledgeFacts, id: &Token) -> Result<&'a InitiativeFacts, DomainError> {
+    p.initiatives
+        .get(id)
+        .ok_or_else(|| DomainError::rule("initiative.exists", format!("the pledge has no initiative {id}")))
+}
+
+impl Rule for InitiativeAdded {
+    fn validate(&self) -> Result<(), DomainError> {
+        let e = self;
+        text("payload.title", &e.title, 300)?;
+        if e.targets.is_empty() {
+            return Err(DomainError::invalid("payload.targets", "at least one target is required"));
+        }
+        if let Some((i, (_, n))) = e.targets.iter().enumerate().find(|(_, (_, n))| *n < 0) {
+            return Err(DomainError::invalid(format!("payload.targets[{i}].amount"), format!("{n} is negative")));
+        }
+        Ok(())
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        let e = self;
+        open(aggregate, p)?;
+        if p.initiatives.contains_key(&e.initiative_id) {
+            return Err(DomainError::rule(
+                "initiative.unique",
+                format!("initiative {} already exists", e.initiative_id),
+            ));
+        }
+        if !p.pillars.contains(&e.pillar) {
+            return Err(DomainError::rule(
+                "initiative.pillar_of_pledge",
+                format!("pillar {:?} is not one of the pledge's pillars {:?}", e.pillar, p.pillars),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let Some(p) = submitted_mut(state) {
+            let targets = self.targets.iter().copied().collect();
+            p.initiatives.insert(self.initiative_id.clone(), InitiativeFacts { targets, ..Default::default() });
+        }
+    }
+}
+
+impl Rule for TargetRevised {
+    fn validate(&self) -> Result<(), DomainError> {
+        if self.new_target < 0 || self.old_target < 0 {
+            return Err(DomainError::invalid("payload.new_target", "targets must not be negative"));
+        }
+        text("payload.reason", &self.reason, 1000)
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        let e = self;
+        open(aggregate, p)?;
+        let i = initiative(p, &e.initiative_id)?;
+        let current = i.targets.get(&e.indicator).copied().unwrap_or(0);
+        if current != e.old_target {
+            return Err(DomainError::rule(
+                "target.revised_from_current",
+                format!("old_target {} but the current {:?} target is {current}", e.old_target, e.indicator),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let Some(p) = submitted_mut(state)
+            && let Some(i) = p.initiatives.get_mut(&self.initiative_id)
+        {
+            i.targets.insert(self.indicator, self.new_target);
+        }
+    }
+}
+
+impl Rule for ProgressReported {
+    fn validate(&self) -> Result<(), DomainError> {
+        self.progress.validate("payload.progress")
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        let e = self;
+        if p.status != PledgeStatus::Approved {
+            return Err(status("progress.needs_approved_pledge", aggregate, p));
+        }
+        if p.reports.contains_key(&e.report_id) {
+            return Err(DomainError::rule("progress.report_unique", format!("report {} already exists", e.report_id)));
+        }
+        initiative(p, &e.initiative_id)?.check_monotonic(e.period_end, &e.progress)
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let Some(p) = submitted_mut(state) {
+            p.reports.insert(self.report_id.clone(), (self.initiative_id.clone(), self.period_end));
+            if let Some(i) = p.initiatives.get_mut(&self.initiative_id) {
+                i.record(self.period_end, &self.progress);
+            }
+        }
+    }
+}
+
+impl Rule for ProgressCorrected {
+    fn validate(&self) -> Result<(), DomainError> {
+        text("payload.reason", &self.reason, 1000)?;
+        self.progress.validate("payload.progress")
+    }
+
+    fn facts_needed(&self) -> FactsNeeded {
+        FactsNeeded::NONE
+    }
+
+    fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
+        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        if !p.reports.contains_key(&self.report_id) {
+            return Err(DomainError::rule(
+                "progress.correct_existing_report",
+                format!("no report {} in {aggregate}", self.report_id),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, state: &mut AggregateState) {
+        if let Some(p) = submitted_mut(state)
+            && let Some((id, period)) = p.reports.get(&self.report_id)
+            && let Some(i) = p.initiatives.get_mut(id)
+        {
+            i.record(*period, &self.progress);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::super::EventKind;
+    use super::super::pledge::tests::{approved, given_when, initiative, report, submitted};
+    use super::super::testing::{rule_of, sweden, tok};
+    use super::*;
+    use crate::event::Indicator::*;
+    use crate::event::{Pillar, PledgeWithdrawn};
+    use crate::{CountryCode, DomainError};
+
+    #[test]
+    fn only_approved_pledges_take_reports() {
+        let past = [submitted(), initiative(Pillar::Education)];
+        assert_eq!(rule_of(given_when(&past, &[report("r1", 10, 5, 2)], &sweden())), "progress.needs_approved_pledge");
+        let past = [submitted(), approved(), initiative(Pillar::Education)];
+        assert_eq!(given_when(&past, &[report("r1", 10, 5, 2)], &sweden()), Ok(()));
+    }
+
+    #[test]
+    fn an_initiative_stays_within_the_pledges_pillars() {
+        assert_eq!(
+            rule_of(given_when(&[submitted()], &[initiative(Pillar::IctProfessionals)], &sweden())),
+            "initiative.pillar_of_pledge"
+        );
+    }
+
+    #[test]
+    fn cumulative_progress_never_decreases_except_through_a_correction() {
+        let past = [submitted(), approved(), initiative(Pillar::Education), report("r1", 500, 100, 50)];
+        assert_eq!(
+            rule_of(given_when(&past, &[report("r2", 400, 100, 50)], &sweden())),
+            "progress.cumulative_never_decreases"
+        );
+        let correction = EventKind::ProgressCorrected(ProgressCorrected {
+            report_id: tok("r1"),
+            progress: Progress { cumulative: vec![(TrainingsOnline, 300)], people: 80, women: 40, per_country: vec![] },
+            reason: "double-counted".into(),
+        });
+        assert_eq!(given_when(&past, &[correction.clone(), report("r2", 400, 100, 50)], &sweden()), Ok(()));
+        let unknown = EventKind::ProgressCorrected(ProgressCorrected {
+            report_id: tok("r9"),
+            ..match correction {
+                EventKind::ProgressCorrected(c) => c,
+                _ => unreachable!(),
+            }
+        });
+        assert_eq!(rule_of(given_when(&past, &[unknown], &sweden())), "progress.correct_existing_report");
+    }
+
+    #[test]
+    fn a_late_report_for_an_earlier_period_is_accepted_if_it_fits_between_its_neighbours() {
+        let at = |id: &str, period: Date, n: i64| {
+            let EventKind::ProgressReported(mut r) = report(id, n, 10, 5) else { unreachable!() };
+            r.period_end = period;
+            EventKind::ProgressReported(r)
+        };
+        let past = [submitted(), approved(), initiative(Pillar::Education), at("r2", date!(2019 - 12 - 31), 700)];
+        assert_eq!(given_when(&past, &[at("r1", date!(2019 - 06 - 30), 400)], &sweden()), Ok(()));
+        assert_eq!(
+            rule_of(given_when(&past, &[at("r1", date!(2019 - 06 - 30), 800)], &sweden())),
+            "progress.cumulative_never_decreases"
+        );
+    }
+
+    #[test]
+    fn women_never_exceed_the_total_and_a_breakdown_sums_to_it() {
+        let past = [submitted(), approved(), initiative(Pillar::Education)];
+        let err = given_when(&past, &[report("r1", 10, 5, 6)], &sweden()).unwrap_err();
+        assert!(
+            matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.progress.women")
+        );
+        let EventKind::ProgressReported(mut r) = report("r1", 10, 5, 2) else { unreachable!() };
+        r.progress.per_country = vec![(CountryCode::parse("c", "SE").unwrap(), 3)];
+        let err = given_when(&past, &[EventKind::ProgressReported(r)], &sweden()).unwrap_err();
+        assert!(err.to_string().contains("sums to 3"), "{err}");
+    }
+
+    #[test]
+    fn a_target_is_revised_from_its_current_value_and_a_withdrawn_pledge_is_closed() {
+        let past = [submitted(), approved(), initiative(Pillar::Education)];
+        let revise = |old| {
+            EventKind::TargetRevised(TargetRevised {
+                initiative_id: tok("i1"),
+                indicator: TrainingsOnline,
+                old_target: old,
+                new_target: 10_000,
+                reason: "COVID demand".into(),
+            })
+        };
+        assert_eq!(given_when(&past, &[revise(1000)], &sweden()), Ok(()));
+        assert_eq!(rule_of(given_when(&past, &[revise(999)], &sweden())), "target.revised_from_current");
+        let withdrawn =
+            EventKind::PledgeWithdrawn(PledgeWithdrawn { withdrawn_on: date!(2019 - 3 - 1), reason: "x".into() });
+        assert_eq!(rule_of(given_when(&[submitted(), withdrawn], &[revise(1000)], &sweden())), "pledge.open");
+    }
+}
