@@ -16,123 +16,149 @@ pub struct Sources {
     pub projections: Vec<(&'static str, Arc<ProjectorMetrics>)>,
 }
 
+/// The text being written: one metric family after another.
+#[derive(Default)]
+struct Exposition(String);
+
+/// A family's samples: labels (`{k="v"}` or empty) and value.
+type Samples = Vec<(String, u64)>;
+
+impl Exposition {
+    fn family(&mut self, name: &str, help: &str, kind: &str, samples: &[(String, u64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(self.0, "{name}{labels} {v}");
+        }
+    }
+}
+
+/// One unlabelled sample.
+fn single(v: u64) -> Samples {
+    vec![(String::new(), v)]
+}
+
+/// Samples labelled `label="key"`.
+fn labelled(label: &str, v: Vec<(String, u64)>) -> Samples {
+    v.into_iter().map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), n)).collect()
+}
+
 /// Renders the current values.
 pub async fn render(s: &Sources) -> String {
-    let mut out = String::new();
-    let mut line = |name: &str, help: &str, kind: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
-        }
-    };
+    let mut out = Exposition::default();
+    log_families(&mut out, s).await;
+    if let Some(a) = &s.append {
+        append_families(&mut out, a, &s.log);
+    }
+    auth_families(&mut out);
+    if !s.projections.is_empty() {
+        projection_families(&mut out, &s.projections);
+    }
+    out.0
+}
+
+/// The log's end, whether it answered, and each projection's lag behind it.
+async fn log_families(out: &mut Exposition, s: &Sources) {
     match s.log.end().await {
         Ok(end) => {
-            line("ledger_log_end_position", "Position of the last event in the log.", "gauge", &[(String::new(), end)]);
-            let lag: Vec<(String, u64)> = s
+            out.family("ledger_log_end_position", "Position of the last event in the log.", "gauge", &single(end));
+            let lag: Samples = s
                 .projections
                 .iter()
-                .map(|(n, m)| {
-                    (format!("{{projection=\"{n}\"}}"), end.saturating_sub(m.position.load(Ordering::Relaxed)))
-                })
+                .map(|(n, m)| (n.to_string(), end.saturating_sub(m.position.load(Ordering::Relaxed))))
                 .collect();
-            line("ledger_projection_lag_events", "Events in the log not yet applied by the projection.", "gauge", &lag);
-            line("ledger_log_up", "1 if the log answered this scrape.", "gauge", &[(String::new(), 1)]);
+            out.family(
+                "ledger_projection_lag_events",
+                "Events in the log not yet applied by the projection.",
+                "gauge",
+                &labelled("projection", lag),
+            );
+            out.family("ledger_log_up", "1 if the log answered this scrape.", "gauge", &single(1));
         }
-        Err(_) => line("ledger_log_up", "1 if the log answered this scrape.", "gauge", &[(String::new(), 0)]),
+        Err(_) => out.family("ledger_log_up", "1 if the log answered this scrape.", "gauge", &single(0)),
     }
-    if let Some(a) = &s.append {
-        let outcomes = [
-            ("written", &a.written),
-            ("deduplicated", &a.deduplicated),
-            ("invalid", &a.invalid),
-            ("denied", &a.denied),
-            ("rule", &a.rule),
-            ("conflict", &a.conflict),
-            ("unavailable", &a.unavailable),
-            ("internal", &a.internal),
-        ];
-        let samples: Vec<(String, u64)> =
-            outcomes.iter().map(|(o, c)| (format!("{{outcome=\"{o}\"}}"), c.load(Ordering::Relaxed))).collect();
-        line("ledger_appends_total", "Append requests by outcome.", "counter", &samples);
-        line(
-            "ledger_events_written_total",
-            "Events written to the log.",
-            "counter",
-            &[(String::new(), a.events_written.load(Ordering::Relaxed))],
-        );
-        let g = s.log.group_stats();
-        let one = |c: &std::sync::atomic::AtomicU64| [(String::new(), c.load(Ordering::Relaxed))];
-        line("ledger_group_commits_total", "Atomic batches that carried several appends.", "counter", &one(&g.groups));
-        line(
-            "ledger_group_commit_appends_total",
-            "Appends written in those batches.",
-            "counter",
-            &one(&g.grouped_appends),
-        );
-        line(
-            "ledger_group_commits_refused_total",
-            "Groups the server refused (their appends were then written one by one).",
-            "counter",
-            &one(&g.refused_groups),
-        );
-    }
-    let labelled = |label: &str, v: Vec<(String, u64)>| -> Vec<(String, u64)> {
-        v.into_iter().map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), n)).collect()
-    };
-    line(
+}
+
+/// Appends by outcome, events written, and the group committer's batches.
+fn append_families(out: &mut Exposition, a: &AppendMetrics, log: &Log) {
+    let outcomes = [
+        ("written", &a.written),
+        ("deduplicated", &a.deduplicated),
+        ("invalid", &a.invalid),
+        ("denied", &a.denied),
+        ("rule", &a.rule),
+        ("conflict", &a.conflict),
+        ("unavailable", &a.unavailable),
+        ("internal", &a.internal),
+    ];
+    let samples: Samples = outcomes.iter().map(|(o, c)| ((*o).to_owned(), c.load(Ordering::Relaxed))).collect();
+    out.family("ledger_appends_total", "Append requests by outcome.", "counter", &labelled("outcome", samples));
+    let written = a.events_written.load(Ordering::Relaxed);
+    out.family("ledger_events_written_total", "Events written to the log.", "counter", &single(written));
+    let g = log.group_stats();
+    let one = |c: &std::sync::atomic::AtomicU64| single(c.load(Ordering::Relaxed));
+    out.family(
+        "ledger_group_commits_total",
+        "Atomic batches that carried several appends.",
+        "counter",
+        &one(&g.groups),
+    );
+    out.family(
+        "ledger_group_commit_appends_total",
+        "Appends written in those batches.",
+        "counter",
+        &one(&g.grouped_appends),
+    );
+    out.family(
+        "ledger_group_commits_refused_total",
+        "Groups the server refused (their appends were then written one by one).",
+        "counter",
+        &one(&g.refused_groups),
+    );
+}
+
+/// Refused calls and key reload failures.
+fn auth_families(out: &mut Exposition) {
+    out.family(
         "ledger_auth_failures_total",
         "Calls refused as UNAUTHENTICATED, by reason (missing, expired, wrong_audience, bad_signature, unknown_key, ...).",
         "counter",
         &labelled("reason", ledger_auth::metrics::failures()),
     );
-    line(
+    out.family(
         "ledger_auth_denied_total",
         "Calls refused as PERMISSION_DENIED, by the role of the missing grant.",
         "counter",
         &labelled("grant", ledger_auth::metrics::refusals()),
     );
-    line(
+    out.family(
         "ledger_auth_key_reload_failures_total",
         "Checks that found the public key file changed but unreadable (the previous keys stayed in use).",
         "counter",
-        &[(String::new(), ledger_auth::metrics::key_reload_failures())],
+        &single(ledger_auth::metrics::key_reload_failures()),
     );
-    let per = |f: fn(&ProjectorMetrics) -> u64| -> Vec<(String, u64)> {
-        s.projections.iter().map(|(n, m)| (format!("{{projection=\"{n}\"}}"), f(m))).collect()
+}
+
+/// Each projector's position, work done, quarantined messages and restarts.
+fn projection_families(out: &mut Exposition, projections: &[(&'static str, Arc<ProjectorMetrics>)]) {
+    let per = |f: fn(&ProjectorMetrics) -> u64| -> Samples {
+        labelled("projection", projections.iter().map(|(n, m)| (n.to_string(), f(m))).collect())
     };
-    if !s.projections.is_empty() {
-        line(
-            "ledger_projection_position",
-            "Last log position applied.",
-            "gauge",
-            &per(|m| m.position.load(Ordering::Relaxed)),
-        );
-        line(
-            "ledger_projection_events_applied_total",
-            "Events applied.",
-            "counter",
-            &per(|m| m.events_applied.load(Ordering::Relaxed)),
-        );
-        line(
-            "ledger_projection_batches_total",
-            "Batches committed.",
-            "counter",
-            &per(|m| m.batches.load(Ordering::Relaxed)),
-        );
-        line(
-            "ledger_projection_quarantined_total",
-            "Messages quarantined.",
-            "counter",
-            &per(|m| m.quarantined.load(Ordering::Relaxed)),
-        );
-        line(
-            "ledger_projection_restarts_total",
-            "Restarts after failures.",
-            "counter",
-            &per(|m| m.restarts.load(Ordering::Relaxed)),
-        );
+    let families: [(&str, &str, &str, fn(&ProjectorMetrics) -> u64); 5] = [
+        ("ledger_projection_position", "Last log position applied.", "gauge", |m| m.position.load(Ordering::Relaxed)),
+        ("ledger_projection_events_applied_total", "Events applied.", "counter", |m| {
+            m.events_applied.load(Ordering::Relaxed)
+        }),
+        ("ledger_projection_batches_total", "Batches committed.", "counter", |m| m.batches.load(Ordering::Relaxed)),
+        ("ledger_projection_quarantined_total", "Messages quarantined.", "counter", |m| {
+            m.quarantined.load(Ordering::Relaxed)
+        }),
+        ("ledger_projection_restarts_total", "Restarts after failures.", "counter", |m| {
+            m.restarts.load(Ordering::Relaxed)
+        }),
+    ];
+    for (name, help, kind, value) in families {
+        out.family(name, help, kind, &per(value));
     }
-    out
 }
 
 /// The axum router serving `/metrics`; with `auth`, only to callers with a valid token (any principal).

@@ -182,6 +182,9 @@ impl AppendService {
         result
     }
 
+    /// Decides and writes `cmd` with the scope's cached state in `slot`. One loop holds every retry path (a stale
+    /// cache, an assumed-empty scope, a concurrent write, an id known to JetStream) because each of them decides
+    /// what the slot keeps: split up, that invariant would be spread over several functions.
     async fn append_locked(
         &self,
         cmd: &AppendCommand,
@@ -244,15 +247,7 @@ impl AppendService {
                 return Err(e.into());
             }
             let events = build_events(cmd);
-            let outgoing: Vec<OutgoingEvent> = events
-                .iter()
-                .map(|e| OutgoingEvent {
-                    event_id: e.meta.event_id,
-                    event_type: e.kind.type_name(),
-                    schema_version: e.kind.schema_version(),
-                    body: Bytes::from(ledger_proto::stored::encode(&cmd.aggregate, e)),
-                })
-                .collect();
+            let outgoing = encode_for_log(&cmd.aggregate, &events);
             match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
@@ -410,6 +405,19 @@ fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Opti
     }
     let positions: Vec<u64> = found.into_iter().flatten().collect();
     Ok(Some(AppendOutcome { revision: positions.last().copied().unwrap_or(0), positions, deduplicated: true }))
+}
+
+/// The events as messages for the log: id and type for the headers, the encoded envelope as the body.
+fn encode_for_log(aggregate: &Aggregate, events: &[Event]) -> Vec<OutgoingEvent> {
+    events
+        .iter()
+        .map(|e| OutgoingEvent {
+            event_id: e.meta.event_id,
+            event_type: e.kind.type_name(),
+            schema_version: e.kind.schema_version(),
+            body: Bytes::from(ledger_proto::stored::encode(aggregate, e)),
+        })
+        .collect()
 }
 
 fn build_events(cmd: &AppendCommand) -> Vec<Event> {

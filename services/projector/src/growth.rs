@@ -143,36 +143,53 @@ impl Projection for CoalitionGrowth {
     /// ended and begun, joins and leaves per coalition, organisation and month), then written with a few `UNNEST`
     /// statements instead of one statement per event. Coalition events, rare, are applied one by one first.
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
-        let mut coalition_events = Vec::new();
-        let mut orgs: Vec<OrgRow> = Vec::new();
-        let mut org_index: HashMap<String, usize> = HashMap::new();
-        let mut renames: HashMap<String, String> = HashMap::new();
-        // Per (coalition, organisation): whether the batch ends a membership, and the joined_on it leaves active.
-        let mut members: HashMap<(String, String), (bool, Option<Date>)> = HashMap::new();
-        let mut member_order: Vec<(String, String)> = Vec::new();
-        let mut months: HashMap<(String, String, Date), (i64, i64)> = HashMap::new();
-        // A membership with several events in the batch is applied event by event, in order (plain insert,
-        // delete), exactly as one at a time would: a join of an active membership then fails the batch and the
-        // fallback quarantines it, whatever the batch boundaries.
-        let mut per_pair: HashMap<(String, String), usize> = HashMap::new();
+        let batch = Batch::fold(events);
+        write_coalitions(tx, s, &batch.coalition_events).await?;
+        write_organisations(tx, s, batch.orgs, batch.renames).await?;
+        write_memberships(tx, s, &batch.members, batch.member_order, batch.in_order).await?;
+        write_months(tx, s, batch.months).await
+    }
+}
+
+/// A (coalition, organisation) pair.
+type Pair = (String, String);
+
+/// A batch of events folded into what it changes.
+#[derive(Default)]
+struct Batch<'a> {
+    /// Coalition events, in order (rare: applied one by one).
+    coalition_events: Vec<&'a RecordedEvent>,
+    /// Organisations registered, with their final name, in order of first registration.
+    orgs: Vec<OrgRow>,
+    org_index: HashMap<String, usize>,
+    /// Renames of organisations registered before this batch.
+    renames: HashMap<String, String>,
+    /// Per pair with one event in the batch: whether it ends a membership, and the joined_on it leaves active.
+    members: HashMap<Pair, (bool, Option<Date>)>,
+    member_order: Vec<Pair>,
+    /// Pairs with several events in the batch, applied event by event in order (plain insert, delete), exactly as
+    /// one at a time would: a join of an active membership then fails the batch and the fallback quarantines it,
+    /// whatever the batch boundaries. `Some(joined_on)` is a join, `None` a leave.
+    in_order: Vec<(Pair, Option<Date>)>,
+    /// Joins and leaves per (coalition, organisation, month).
+    months: HashMap<(String, String, Date), (i64, i64)>,
+}
+
+impl<'a> Batch<'a> {
+    fn fold(events: &'a [RecordedEvent]) -> Self {
+        let mut per_pair: HashMap<Pair, usize> = HashMap::new();
         for r in events {
-            match &r.event.kind {
-                EventKind::MembershipApproved(e) => {
-                    *per_pair.entry((e.coalition_id.to_string(), e.organisation_id.to_string())).or_default() += 1;
-                }
-                EventKind::MembershipLeft(e) => {
-                    *per_pair.entry((e.coalition_id.to_string(), e.organisation_id.to_string())).or_default() += 1;
-                }
-                _ => {}
+            if let Some((key, _)) = membership_change(&r.event.kind) {
+                *per_pair.entry(key).or_default() += 1;
             }
         }
-        let mut in_order: Vec<((String, String), Option<Date>)> = Vec::new();
+        let mut batch = Batch::default();
         for r in events {
             let id = r.aggregate.id();
             match &r.event.kind {
                 EventKind::CoalitionEstablished(_)
                 | EventKind::CoalitionWebsiteConnected(_)
-                | EventKind::CoalitionDeactivated(_) => coalition_events.push(r),
+                | EventKind::CoalitionDeactivated(_) => batch.coalition_events.push(r),
                 EventKind::OrganisationRegistered(e) => {
                     let row = (
                         id.to_owned(),
@@ -181,174 +198,236 @@ impl Projection for CoalitionGrowth {
                         e.organisation_type.name(),
                         e.size.name(),
                     );
-                    renames.remove(id);
-                    match org_index.get(id) {
-                        Some(&i) => orgs[i].1 = row.1,
+                    batch.renames.remove(id);
+                    match batch.org_index.get(id) {
+                        Some(&i) => batch.orgs[i].1 = row.1,
                         None => {
-                            org_index.insert(id.to_owned(), orgs.len());
-                            orgs.push(row);
+                            batch.org_index.insert(id.to_owned(), batch.orgs.len());
+                            batch.orgs.push(row);
                         }
                     }
                 }
-                EventKind::OrganisationRenamed(e) => match org_index.get(id) {
-                    Some(&i) => orgs[i].1 = e.name.clone(),
+                EventKind::OrganisationRenamed(e) => match batch.org_index.get(id) {
+                    Some(&i) => batch.orgs[i].1 = e.name.clone(),
                     None => {
-                        renames.insert(id.to_owned(), e.name.clone());
+                        batch.renames.insert(id.to_owned(), e.name.clone());
                     }
                 },
-                EventKind::MembershipApproved(e) => {
-                    let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    months.entry((key.0.clone(), key.1.clone(), month_of(e.joined_on))).or_default().0 += 1;
-                    if per_pair[&key] > 1 {
-                        in_order.push((key, Some(e.joined_on)));
-                    } else {
-                        member_order.push(key.clone());
-                        members.insert(key, (false, Some(e.joined_on)));
+                kind => {
+                    // Memberships; pledges and the rest feed other read models.
+                    if let Some((key, change)) = membership_change(kind) {
+                        let several = per_pair[&key] > 1;
+                        batch.membership(key, change, several);
                     }
                 }
-                EventKind::MembershipLeft(e) => {
-                    let key = (e.coalition_id.to_string(), e.organisation_id.to_string());
-                    months.entry((key.0.clone(), key.1.clone(), month_of(e.left_on))).or_default().1 += 1;
-                    if per_pair[&key] > 1 {
-                        in_order.push((key, None));
-                    } else {
-                        member_order.push(key.clone());
-                        members.insert(key, (true, None));
-                    }
-                }
-                // Pledges and the rest feed other read models.
-                _ => {}
             }
         }
-
-        if !coalition_events.is_empty() {
-            let coalition = tx
-                .prepare(&format!(
-                    "INSERT INTO {s}.coalitions (coalition_id, name, kind, country, launched_on)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coalition_id) DO NOTHING"
-                ))
-                .await?;
-            let website = tx
-                .prepare(&format!(
-                    "UPDATE {s}.coalitions SET website_url = $2, connected_on = $3 WHERE coalition_id = $1"
-                ))
-                .await?;
-            let deactivated =
-                tx.prepare(&format!("UPDATE {s}.coalitions SET deactivated_on = $2 WHERE coalition_id = $1")).await?;
-            let mut p = Pipeline::new(tx);
-            for r in coalition_events {
-                let id = r.aggregate.id().to_owned();
-                match &r.event.kind {
-                    EventKind::CoalitionEstablished(e) => {
-                        let country = e.country.as_ref().map(|c| c.as_str().to_owned());
-                        p.push(&coalition, params![id, e.name.clone(), e.kind.name(), country, e.launched_on]);
-                    }
-                    EventKind::CoalitionWebsiteConnected(e) => {
-                        p.push(&website, params![id, e.url.clone(), e.connected_on]);
-                    }
-                    EventKind::CoalitionDeactivated(e) => p.push(&deactivated, params![id, e.deactivated_on]),
-                    _ => {}
-                }
-            }
-            p.run().await?;
-        }
-        if !orgs.is_empty() {
-            let (ids, names, countries, types, sizes) = multiunzip(orgs);
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.organisations SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                     ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
-                ),
-                &[&ids, &names, &countries, &types, &sizes],
-            )
-            .await?;
-        }
-        if !renames.is_empty() {
-            let (ids, names): (Vec<String>, Vec<String>) = renames.into_iter().unzip();
-            tx.execute(
-                &format!(
-                    "UPDATE {s}.organisations o SET name = u.name FROM unnest($1::text[], $2::text[]) u(id, name)
-                     WHERE o.organisation_id = u.id"
-                ),
-                &[&ids, &names],
-            )
-            .await?;
-        }
-        // Memberships with one event in the batch: the ended ones, then the begun ones (a plain insert: joining an
-        // active membership fails the batch, and the event-by-event fallback quarantines that event).
-        let (mut ended_c, mut ended_o, mut active_c, mut active_o, mut active_on) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for key in member_order {
-            let (ended, active) = members[&key];
-            if ended {
-                ended_c.push(key.0.clone());
-                ended_o.push(key.1.clone());
-            }
-            if let Some(on) = active {
-                active_c.push(key.0);
-                active_o.push(key.1);
-                active_on.push(on);
-            }
-        }
-        if !ended_c.is_empty() {
-            tx.execute(
-                &format!(
-                    "DELETE FROM {s}.members m USING unnest($1::text[], $2::text[]) u(c, o)
-                     WHERE m.coalition_id = u.c AND m.organisation_id = u.o"
-                ),
-                &[&ended_c, &ended_o],
-            )
-            .await?;
-        }
-        if !active_c.is_empty() {
-            tx.execute(
-                &format!("INSERT INTO {s}.members SELECT * FROM unnest($1::text[], $2::text[], $3::date[])"),
-                &[&active_c, &active_o, &active_on],
-            )
-            .await?;
-        }
-        if !in_order.is_empty() {
-            let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
-            let leave = tx
-                .prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2"))
-                .await?;
-            let mut p = Pipeline::new(tx);
-            for ((c, o), joined) in in_order {
-                match joined {
-                    Some(on) => p.push(&join, params![c, o, on]),
-                    None => p.push(&leave, params![c, o]),
-                }
-            }
-            p.run().await?;
-        }
-        if !months.is_empty() {
-            let (mut c, mut o, mut m, mut j, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((coalition, org, month), (joins, leaves)) in months {
-                c.push(coalition);
-                o.push(org);
-                m.push(month);
-                j.push(joins);
-                l.push(leaves);
-            }
-            // The organisation's type and size ('unknown' if it was never registered, which the rules prevent).
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.membership_months (coalition_id, month, organisation_type, size, joins, leaves)
-                     SELECT u.c, u.m, coalesce(g.organisation_type, 'unknown'), coalesce(g.size, 'unknown'),
-                            sum(u.j), sum(u.l)
-                     FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) u(c, o, m, j, l)
-                     LEFT JOIN {s}.organisations g ON g.organisation_id = u.o
-                     GROUP BY 1, 2, 3, 4
-                     ON CONFLICT (coalition_id, month, organisation_type, size)
-                     DO UPDATE SET joins = {s}.membership_months.joins + EXCLUDED.joins,
-                                   leaves = {s}.membership_months.leaves + EXCLUDED.leaves"
-                ),
-                &[&c, &o, &m, &j, &l],
-            )
-            .await?;
-        }
-        Ok(())
+        batch
     }
+
+    /// Folds in a join or a leave of membership `key`; `several`: the batch holds more than one event of it.
+    fn membership(&mut self, key: Pair, change: Change, several: bool) {
+        let (on, counts) = match change {
+            Change::Joined(on) => (on, (1, 0)),
+            Change::Left(on) => (on, (0, 1)),
+        };
+        let month = self.months.entry((key.0.clone(), key.1.clone(), month_of(on))).or_default();
+        month.0 += counts.0;
+        month.1 += counts.1;
+        let joined = match change {
+            Change::Joined(on) => Some(on),
+            Change::Left(_) => None,
+        };
+        if several {
+            self.in_order.push((key, joined));
+        } else {
+            self.member_order.push(key.clone());
+            self.members.insert(key, (joined.is_none(), joined));
+        }
+    }
+}
+
+/// A membership's change and its date.
+#[derive(Clone, Copy)]
+enum Change {
+    Joined(Date),
+    Left(Date),
+}
+
+/// The membership an event changes, and how (`None` for other events).
+fn membership_change(kind: &EventKind) -> Option<(Pair, Change)> {
+    match kind {
+        EventKind::MembershipApproved(e) => {
+            Some(((e.coalition_id.to_string(), e.organisation_id.to_string()), Change::Joined(e.joined_on)))
+        }
+        EventKind::MembershipLeft(e) => {
+            Some(((e.coalition_id.to_string(), e.organisation_id.to_string()), Change::Left(e.left_on)))
+        }
+        _ => None,
+    }
+}
+
+/// Coalition events, one statement each, pipelined.
+async fn write_coalitions(
+    tx: &Transaction<'_>,
+    s: &str,
+    events: &[&RecordedEvent],
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let coalition = tx
+        .prepare(&format!(
+            "INSERT INTO {s}.coalitions (coalition_id, name, kind, country, launched_on)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (coalition_id) DO NOTHING"
+        ))
+        .await?;
+    let website = tx
+        .prepare(&format!("UPDATE {s}.coalitions SET website_url = $2, connected_on = $3 WHERE coalition_id = $1"))
+        .await?;
+    let deactivated =
+        tx.prepare(&format!("UPDATE {s}.coalitions SET deactivated_on = $2 WHERE coalition_id = $1")).await?;
+    let mut p = Pipeline::new(tx);
+    for r in events {
+        let id = r.aggregate.id().to_owned();
+        match &r.event.kind {
+            EventKind::CoalitionEstablished(e) => {
+                let country = e.country.as_ref().map(|c| c.as_str().to_owned());
+                p.push(&coalition, params![id, e.name.clone(), e.kind.name(), country, e.launched_on]);
+            }
+            EventKind::CoalitionWebsiteConnected(e) => {
+                p.push(&website, params![id, e.url.clone(), e.connected_on]);
+            }
+            EventKind::CoalitionDeactivated(e) => p.push(&deactivated, params![id, e.deactivated_on]),
+            _ => {}
+        }
+    }
+    p.run().await
+}
+
+/// New organisations (with their final name) and renames of known ones.
+async fn write_organisations(
+    tx: &Transaction<'_>,
+    s: &str,
+    orgs: Vec<OrgRow>,
+    renames: HashMap<String, String>,
+) -> Result<(), tokio_postgres::Error> {
+    if !orgs.is_empty() {
+        let (ids, names, countries, types, sizes) = multiunzip(orgs);
+        tx.execute(
+            &format!(
+                "INSERT INTO {s}.organisations SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 ON CONFLICT (organisation_id) DO UPDATE SET name = EXCLUDED.name"
+            ),
+            &[&ids, &names, &countries, &types, &sizes],
+        )
+        .await?;
+    }
+    if !renames.is_empty() {
+        let (ids, names): (Vec<String>, Vec<String>) = renames.into_iter().unzip();
+        tx.execute(
+            &format!(
+                "UPDATE {s}.organisations o SET name = u.name FROM unnest($1::text[], $2::text[]) u(id, name)
+                 WHERE o.organisation_id = u.id"
+            ),
+            &[&ids, &names],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Memberships with one event in the batch: the ended ones, then the begun ones (a plain insert: joining an
+/// active membership fails the batch, and the event-by-event fallback quarantines that event); then those with
+/// several, in order.
+async fn write_memberships(
+    tx: &Transaction<'_>,
+    s: &str,
+    members: &HashMap<Pair, (bool, Option<Date>)>,
+    member_order: Vec<Pair>,
+    in_order: Vec<(Pair, Option<Date>)>,
+) -> Result<(), tokio_postgres::Error> {
+    let (mut ended_c, mut ended_o, mut active_c, mut active_o, mut active_on) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for key in member_order {
+        let (ended, active) = members[&key];
+        if ended {
+            ended_c.push(key.0.clone());
+            ended_o.push(key.1.clone());
+        }
+        if let Some(on) = active {
+            active_c.push(key.0);
+            active_o.push(key.1);
+            active_on.push(on);
+        }
+    }
+    if !ended_c.is_empty() {
+        tx.execute(
+            &format!(
+                "DELETE FROM {s}.members m USING unnest($1::text[], $2::text[]) u(c, o)
+                 WHERE m.coalition_id = u.c AND m.organisation_id = u.o"
+            ),
+            &[&ended_c, &ended_o],
+        )
+        .await?;
+    }
+    if !active_c.is_empty() {
+        tx.execute(
+            &format!("INSERT INTO {s}.members SELECT * FROM unnest($1::text[], $2::text[], $3::date[])"),
+            &[&active_c, &active_o, &active_on],
+        )
+        .await?;
+    }
+    if !in_order.is_empty() {
+        let join = tx.prepare(&format!("INSERT INTO {s}.members VALUES ($1, $2, $3)")).await?;
+        let leave =
+            tx.prepare(&format!("DELETE FROM {s}.members WHERE coalition_id = $1 AND organisation_id = $2")).await?;
+        let mut p = Pipeline::new(tx);
+        for ((c, o), joined) in in_order {
+            match joined {
+                Some(on) => p.push(&join, params![c, o, on]),
+                None => p.push(&leave, params![c, o]),
+            }
+        }
+        p.run().await?;
+    }
+    Ok(())
+}
+
+/// Joins and leaves per coalition, month, organisation type and size, added to what is there.
+async fn write_months(
+    tx: &Transaction<'_>,
+    s: &str,
+    months: HashMap<(String, String, Date), (i64, i64)>,
+) -> Result<(), tokio_postgres::Error> {
+    if months.is_empty() {
+        return Ok(());
+    }
+    let (mut c, mut o, mut m, mut j, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((coalition, org, month), (joins, leaves)) in months {
+        c.push(coalition);
+        o.push(org);
+        m.push(month);
+        j.push(joins);
+        l.push(leaves);
+    }
+    // The organisation's type and size ('unknown' if it was never registered, which the rules prevent).
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.membership_months (coalition_id, month, organisation_type, size, joins, leaves)
+             SELECT u.c, u.m, coalesce(g.organisation_type, 'unknown'), coalesce(g.size, 'unknown'),
+                    sum(u.j), sum(u.l)
+             FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) u(c, o, m, j, l)
+             LEFT JOIN {s}.organisations g ON g.organisation_id = u.o
+             GROUP BY 1, 2, 3, 4
+             ON CONFLICT (coalition_id, month, organisation_type, size)
+             DO UPDATE SET joins = {s}.membership_months.joins + EXCLUDED.joins,
+                           leaves = {s}.membership_months.leaves + EXCLUDED.leaves"
+        ),
+        &[&c, &o, &m, &j, &l],
+    )
+    .await?;
+    Ok(())
 }
 
 type OrgRow = (String, String, String, &'static str, &'static str);
