@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+pub mod auth;
+
 /// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.
 pub fn nats_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
