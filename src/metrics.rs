@@ -32,6 +32,9 @@ impl Exposition {
     }
 }
 
+/// A metric family read from a value of type `T`: name, help, kind and how to read it.
+type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
+
 /// One unlabelled sample.
 fn single(v: u64) -> Samples {
     vec![(String::new(), v)]
@@ -143,7 +146,7 @@ fn projection_families(out: &mut Exposition, projections: &[(&'static str, Arc<P
     let per = |f: fn(&ProjectorMetrics) -> u64| -> Samples {
         labelled("projection", projections.iter().map(|(n, m)| (n.to_string(), f(m))).collect())
     };
-    let families: [(&str, &str, &str, fn(&ProjectorMetrics) -> u64); 5] = [
+    let families: [Family<ProjectorMetrics>; 5] = [
         ("ledger_projection_position", "Last log position applied.", "gauge", |m| m.position.load(Ordering::Relaxed)),
         ("ledger_projection_events_applied_total", "Events applied.", "counter", |m| {
             m.events_applied.load(Ordering::Relaxed)

@@ -340,15 +340,7 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
     let (auditor, reader) = (read("auditor"), read("reader-se"));
 
     // The stored principal is the token's subject, beside the client's actor.
-    let events: Vec<v1::RecordedEvent> = app
-        .replay
-        .replay(with(&auditor, v1::ReplayRequest::default()))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|e| e.unwrap())
-        .collect()
-        .await;
+    let events = replay_with(&mut app, &auditor, v1::ReplayRequest::default()).await;
     let end = events.last().unwrap().position;
     for e in &events {
         let agg = e.aggregate.clone().unwrap();

@@ -76,18 +76,12 @@ async fn keys_rotate_without_a_restart_and_old_events_read_with_an_unknown_princ
         })
     });
     let at = app.publish_by_hand("ledger.organisation.legacy", body).await;
-    let events: Vec<v1::RecordedEvent> = app
-        .replay
-        .replay(with(
-            &new,
-            v1::ReplayRequest { start: Some(v1::replay_request::Start::FromPosition(1)), ..Default::default() },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|e| e.unwrap())
-        .collect()
-        .await;
+    let events = replay_with(
+        &mut app,
+        &new,
+        v1::ReplayRequest { start: Some(v1::replay_request::Start::FromPosition(1)), ..Default::default() },
+    )
+    .await;
     let by_position = |p: u64| events.iter().find(|e| e.position == p).unwrap();
     assert_eq!(by_position(at).principal, "unknown");
     assert_eq!(by_position(1).principal, "platform");

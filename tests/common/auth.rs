@@ -6,6 +6,9 @@ use coalition_ledger::startup::Roles;
 use ledger_auth::keys::{self, SigningKey};
 use ledger_auth::token::{self, Claims, GrantClaim};
 
+use futures::TryStreamExt;
+use ledger_proto::v1;
+
 use super::TestApp;
 
 pub const ISS: &str = "coalition-ledger";
@@ -72,4 +75,9 @@ pub async fn secured(keys: &Keys) -> TestApp {
         s.auth.auth_public_keys = Some(path);
     })
     .await
+}
+
+/// The events a replay with `token` returns, all of them.
+pub async fn replay_with(app: &mut TestApp, token: &str, request: v1::ReplayRequest) -> Vec<v1::RecordedEvent> {
+    app.replay.replay(with(token, request)).await.unwrap().into_inner().try_collect().await.unwrap()
 }
