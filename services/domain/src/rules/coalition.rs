@@ -72,6 +72,31 @@ impl Rule for CoalitionEstablished {
     }
 }
 
+/// An event that happens to an established coalition at most once: refused as `rule` ("already `what`") when
+/// `done` says it has happened.
+fn once(
+    state: &AggregateState,
+    aggregate: &Aggregate,
+    done: fn(&CoalitionFacts) -> bool,
+    rule: &'static str,
+    what: &str,
+) -> Result<(), DomainError> {
+    coalition_exists(state, aggregate)?;
+    match state {
+        AggregateState::Coalition(Some(c)) if done(c) => {
+            Err(DomainError::rule(rule, format!("{aggregate} is already {what}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Changes an established coalition's facts.
+fn change(state: &mut AggregateState, f: fn(&mut CoalitionFacts)) {
+    if let AggregateState::Coalition(Some(c)) = state {
+        f(c);
+    }
+}
+
 impl Rule for CoalitionWebsiteConnected {
     fn validate(&self) -> Result<(), DomainError> {
         text("payload.url", &self.url, 500)
@@ -82,19 +107,11 @@ impl Rule for CoalitionWebsiteConnected {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        coalition_exists(state, aggregate)?;
-        match state {
-            AggregateState::Coalition(Some(c)) if c.website_connected => {
-                Err(DomainError::rule("coalition.website_connected_once", format!("{aggregate} is already connected")))
-            }
-            _ => Ok(()),
-        }
+        once(state, aggregate, |c| c.website_connected, "coalition.website_connected_once", "connected")
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let AggregateState::Coalition(Some(c)) = state {
-            c.website_connected = true;
-        }
+        change(state, |c| c.website_connected = true);
     }
 }
 
@@ -124,19 +141,11 @@ impl Rule for CoalitionDeactivated {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        coalition_exists(state, aggregate)?;
-        match state {
-            AggregateState::Coalition(Some(c)) if c.deactivated => {
-                Err(DomainError::rule("coalition.deactivated_once", format!("{aggregate} is already deactivated")))
-            }
-            _ => Ok(()),
-        }
+        once(state, aggregate, |c| c.deactivated, "coalition.deactivated_once", "deactivated")
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let AggregateState::Coalition(Some(c)) = state {
-            c.deactivated = true;
-        }
+        change(state, |c| c.deactivated = true);
     }
 }
 

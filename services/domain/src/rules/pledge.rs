@@ -62,6 +62,37 @@ pub(super) fn open(aggregate: &Aggregate, p: &PledgeFacts) -> Result<(), DomainE
     if p.is_open() { Ok(()) } else { Err(status("pledge.open", aggregate, p)) }
 }
 
+/// The submitted pledge if it is still open (`None` for a state of another kind of aggregate).
+pub(super) fn submitted_and_open<'a>(
+    state: &'a AggregateState,
+    aggregate: &Aggregate,
+) -> Result<Option<&'a PledgeFacts>, DomainError> {
+    let pledge = submitted(state, aggregate)?;
+    if let Some(p) = pledge {
+        open(aggregate, p)?;
+    }
+    Ok(pledge)
+}
+
+/// A status change allowed only from status `from` (refused as `rule` otherwise).
+fn only_from(
+    state: &AggregateState,
+    aggregate: &Aggregate,
+    from: PledgeStatus,
+    rule: &'static str,
+) -> Result<(), DomainError> {
+    match submitted(state, aggregate)? {
+        Some(p) if p.status != from => Err(status(rule, aggregate, p)),
+        _ => Ok(()),
+    }
+}
+
+fn set_status(state: &mut AggregateState, to: PledgeStatus) {
+    if let Some(p) = submitted_mut(state) {
+        p.status = to;
+    }
+}
+
 impl Rule for PledgeSubmitted {
     fn validate(&self) -> Result<(), DomainError> {
         let e = self;
@@ -145,16 +176,11 @@ impl Rule for PledgeApproved {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        match submitted(state, aggregate)? {
-            Some(p) if p.status != PledgeStatus::Submitted => Err(status("pledge.approve_submitted", aggregate, p)),
-            _ => Ok(()),
-        }
+        only_from(state, aggregate, PledgeStatus::Submitted, "pledge.approve_submitted")
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(p) = submitted_mut(state) {
-            p.status = PledgeStatus::Approved;
-        }
+        set_status(state, PledgeStatus::Approved);
     }
 }
 
@@ -168,16 +194,11 @@ impl Rule for PledgeCompleted {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        match submitted(state, aggregate)? {
-            Some(p) if p.status != PledgeStatus::Approved => Err(status("pledge.complete_approved", aggregate, p)),
-            _ => Ok(()),
-        }
+        only_from(state, aggregate, PledgeStatus::Approved, "pledge.complete_approved")
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(p) = submitted_mut(state) {
-            p.status = PledgeStatus::Completed;
-        }
+        set_status(state, PledgeStatus::Completed);
     }
 }
 

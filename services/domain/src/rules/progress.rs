@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use time::Date;
 
-use super::pledge::{PledgeFacts, PledgeStatus, open, status, submitted, submitted_mut};
+use super::pledge::{PledgeFacts, PledgeStatus, status, submitted, submitted_and_open, submitted_mut};
 use super::{AggregateState, Context, FactsNeeded, Rule};
 use crate::event::{Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, text};
 use crate::{Aggregate, DomainError, Token};
@@ -74,9 +74,8 @@ impl Rule for InitiativeAdded {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        let Some(p) = submitted_and_open(state, aggregate)? else { return Ok(()) };
         let e = self;
-        open(aggregate, p)?;
         if p.initiatives.contains_key(&e.initiative_id) {
             return Err(DomainError::rule(
                 "initiative.unique",
@@ -113,9 +112,8 @@ impl Rule for TargetRevised {
     }
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
-        let Some(p) = submitted(state, aggregate)? else { return Ok(()) };
+        let Some(p) = submitted_and_open(state, aggregate)? else { return Ok(()) };
         let e = self;
-        open(aggregate, p)?;
         let i = initiative(p, &e.initiative_id)?;
         let current = i.targets.get(&e.indicator).copied().unwrap_or(0);
         if current != e.old_target {
