@@ -20,13 +20,13 @@ pub struct Settings {
     )]
     pub database_url: String,
     /// JetStream stream holding the log.
-    #[arg(long, global = true, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    #[arg(long, global = true, env = "LEDGER_STREAM", default_value = ledger_log::DEFAULT_STREAM)]
     pub stream: String,
     /// Subject prefix of the log (`<prefix>.<aggregate type>.<id>`).
-    #[arg(long, global = true, env = "LEDGER_SUBJECT_PREFIX", default_value = "ledger")]
+    #[arg(long, global = true, env = "LEDGER_SUBJECT_PREFIX", default_value = ledger_log::DEFAULT_SUBJECT_PREFIX)]
     pub subject_prefix: String,
     /// JetStream duplicate window in seconds (the ledger also deduplicates beyond it).
-    #[arg(long, global = true, env = "LEDGER_DUPLICATE_WINDOW_SECS", default_value_t = 120)]
+    #[arg(long, global = true, env = "LEDGER_DUPLICATE_WINDOW_SECS", default_value_t = ledger_log::DEFAULT_DUPLICATE_WINDOW_SECS)]
     pub duplicate_window_secs: u64,
     /// Address of the append gRPC server (port 0: any free port).
     #[arg(long, global = true, env = "LEDGER_APPEND_ADDR", default_value = "127.0.0.1:50051")]
@@ -61,10 +61,10 @@ pub struct AuthSettings {
     #[arg(long, global = true, env = "LEDGER_AUTH_PUBLIC_KEYS")]
     pub auth_public_keys: Option<PathBuf>,
     /// The `iss` tokens must carry.
-    #[arg(long, global = true, env = "LEDGER_AUTH_ISSUER", default_value = "coalition-ledger")]
+    #[arg(long, global = true, env = "LEDGER_AUTH_ISSUER", default_value = ledger_auth::DEFAULT_ISSUER)]
     pub auth_issuer: String,
     /// The `aud` tokens must carry.
-    #[arg(long, global = true, env = "LEDGER_AUTH_AUDIENCE", default_value = "coalition-ledger")]
+    #[arg(long, global = true, env = "LEDGER_AUTH_AUDIENCE", default_value = ledger_auth::DEFAULT_AUDIENCE)]
     pub auth_audience: String,
     /// Serve without authentication: every caller is `anonymous` with every grant. For tests and local trials only;
     /// a warning is logged at every start.

@@ -11,8 +11,8 @@ use ledger_proto::v1;
 
 use super::TestApp;
 
-pub const ISS: &str = "coalition-ledger";
-pub const AUD: &str = "coalition-ledger";
+pub const ISS: &str = ledger_auth::DEFAULT_ISSUER;
+pub const AUD: &str = ledger_auth::DEFAULT_AUDIENCE;
 pub const HOUR: Duration = Duration::from_secs(3600);
 
 /// A key pair in a directory of its own, and tokens signed with it.

@@ -163,9 +163,9 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
     Settings {
         nats_url: nats.url.clone(),
         database_url: db.url.clone(),
-        stream: "LEDGER".into(),
-        subject_prefix: "ledger".into(),
-        duplicate_window_secs: 120,
+        stream: ledger_log::DEFAULT_STREAM.into(),
+        subject_prefix: ledger_log::DEFAULT_SUBJECT_PREFIX.into(),
+        duplicate_window_secs: ledger_log::DEFAULT_DUPLICATE_WINDOW_SECS,
         append_addr: "127.0.0.1:0".parse().unwrap(),
         query_addr: "127.0.0.1:0".parse().unwrap(),
         dashboard_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -175,8 +175,8 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         projector_batch: 100,
         // Tests about access (tests/access.rs) configure keys; the others run open.
         auth: AuthSettings {
-            auth_issuer: "coalition-ledger".into(),
-            auth_audience: "coalition-ledger".into(),
+            auth_issuer: ledger_auth::DEFAULT_ISSUER.into(),
+            auth_audience: ledger_auth::DEFAULT_AUDIENCE.into(),
             insecure_no_auth: true,
             ..AuthSettings::default()
         },

@@ -22,6 +22,10 @@ use thiserror::Error;
 
 pub use layer::AuthLayer;
 
+/// The issuer and audience tokens must name, unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "coalition-ledger";
+pub const DEFAULT_AUDIENCE: &str = "coalition-ledger";
+
 /// Why a caller is not authenticated. Each is answered `UNAUTHENTICATED` with this message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {

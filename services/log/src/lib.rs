@@ -34,13 +34,21 @@ pub struct LogConfig {
     pub group_commit: bool,
 }
 
+/// The stream's name unless configured otherwise.
+pub const DEFAULT_STREAM: &str = "LEDGER";
+/// The subject prefix unless configured otherwise.
+pub const DEFAULT_SUBJECT_PREFIX: &str = "ledger";
+/// JetStream's duplicate window, in seconds, unless configured otherwise.
+pub const DEFAULT_DUPLICATE_WINDOW_SECS: u64 = 120;
+
 impl LogConfig {
+    /// A configuration with every default but the URL.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            stream: "LEDGER".into(),
-            subject_prefix: "ledger".into(),
-            duplicate_window: Duration::from_secs(120),
+            stream: DEFAULT_STREAM.into(),
+            subject_prefix: DEFAULT_SUBJECT_PREFIX.into(),
+            duplicate_window: Duration::from_secs(DEFAULT_DUPLICATE_WINDOW_SECS),
             group_commit: true,
         }
     }
