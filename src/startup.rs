@@ -163,7 +163,7 @@ impl Application {
             // Each projection runs on its own: a slow or failing one does not hold back the others.
             let mut config = ProjectorConfig::new(self.settings.database_url.clone());
             config.batch_size = self.settings.projector_batch;
-            for model in ReadModel::ALL {
+            for &model in ReadModel::ALL {
                 let (metrics, run) =
                     ledger_projector::projector(model, self.log.clone(), config.clone(), shutdown.clone());
                 sources.projections.push((model.name(), metrics));

@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn every_projection_creates_the_views_of_its_catalogue_entry_in_order() {
-        for model in ReadModel::ALL {
+        for &model in ReadModel::ALL {
             with_projection(model, ViewsInCreationOrder);
         }
     }

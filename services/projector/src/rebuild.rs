@@ -145,7 +145,7 @@ async fn differences<P: Projection>(tx: &Transaction<'_>, a: &str, b: &str) -> R
 /// Rebuilds every read model of the catalogue, one after the other.
 pub async fn rebuild_all(log: &Log, client: &mut Client) -> Result<Vec<RebuildReport>, ProjectorError> {
     let mut reports = Vec::with_capacity(ReadModel::ALL.len());
-    for model in ReadModel::ALL {
+    for &model in ReadModel::ALL {
         reports.push(rebuild_read_model(model, log, client).await?);
     }
     Ok(reports)

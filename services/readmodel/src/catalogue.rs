@@ -1,17 +1,5 @@
 //! Every read model the ledger builds: its name, version, tables and `reporting` views, in one list.
 
-/// A read model (a projection of the log into Postgres). The variants are the whole catalogue: code that must
-/// handle every read model matches on this enum or iterates over [`ReadModel::ALL`], so a new one cannot be
-/// forgotten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReadModel {
-    CoalitionGrowth,
-    Pledges,
-    Outcomes,
-    Participation,
-    Engagement,
-}
-
 /// What the catalogue records of one read model.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -24,6 +12,38 @@ pub struct Spec {
     /// Its views in the `reporting` schema, in the order the projection creates them (readers lock them in this
     /// order too, so that a rebuild's switch and a query never wait for each other in a cycle).
     pub views: &'static [&'static str],
+}
+
+/// Defines [`ReadModel`] (one variant per line), [`ReadModel::ALL`] in the same order and [`ReadModel::spec`],
+/// from one table: there is no other list of read models to keep in step.
+macro_rules! catalogue {
+    ($($variant:ident => $spec:ident),+ $(,)?) => {
+        /// A read model (a projection of the log into Postgres). The variants are the whole catalogue: code that
+        /// must handle every read model matches on this enum or iterates over [`ReadModel::ALL`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ReadModel {
+            $($variant),+
+        }
+
+        impl ReadModel {
+            /// Every read model, in the order start-up, rebuilds and status listings use.
+            pub const ALL: &'static [ReadModel] = &[$(Self::$variant),+];
+
+            pub const fn spec(self) -> &'static Spec {
+                match self {
+                    $(Self::$variant => &$spec),+
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    CoalitionGrowth => COALITION_GROWTH,
+    Pledges => PLEDGES,
+    Outcomes => OUTCOMES,
+    Participation => PARTICIPATION,
+    Engagement => ENGAGEMENT,
 }
 
 const COALITION_GROWTH: Spec = Spec {
@@ -70,20 +90,6 @@ const ENGAGEMENT: Spec = Spec {
 };
 
 impl ReadModel {
-    /// Every read model, in the order start-up, rebuilds and status listings use.
-    pub const ALL: [ReadModel; 5] =
-        [Self::CoalitionGrowth, Self::Pledges, Self::Outcomes, Self::Participation, Self::Engagement];
-
-    pub const fn spec(self) -> &'static Spec {
-        match self {
-            Self::CoalitionGrowth => &COALITION_GROWTH,
-            Self::Pledges => &PLEDGES,
-            Self::Outcomes => &OUTCOMES,
-            Self::Participation => &PARTICIPATION,
-            Self::Engagement => &ENGAGEMENT,
-        }
-    }
-
     pub const fn name(self) -> &'static str {
         self.spec().name
     }
@@ -94,7 +100,7 @@ impl ReadModel {
 
     /// The read model called `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
+        Self::ALL.iter().copied().find(|m| m.name() == name)
     }
 
     /// Its views as qualified names (`reporting.<view>`), in creation order.
@@ -120,7 +126,7 @@ mod tests {
         views.sort_unstable();
         views.dedup();
         assert_eq!(views.len(), total, "a view belongs to one read model");
-        for m in ReadModel::ALL {
+        for &m in ReadModel::ALL {
             assert_eq!(ReadModel::from_name(m.name()), Some(m));
             assert!(!m.spec().tables.is_empty() && !m.spec().views.is_empty(), "{m}");
         }
