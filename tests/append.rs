@@ -290,3 +290,24 @@ async fn a_new_aggregate_append_on_a_fresh_service_still_sees_what_the_log_holds
     pledge.expected_revision = Some(v1::ExpectedRevision { expected: Some(Expected::NoStream(true)) });
     app.append.append(pledge).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_application_alone_is_checked_against_the_coalition_it_names() {
+    let mut app = TestApp::spawn().await;
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
+    app.append.append(organisation("swedsoft")).await.unwrap();
+    let applied = |coalition: &str| {
+        event(v1::event_payload::Event::MembershipApplied(v1::MembershipApplied {
+            coalition_id: coalition.into(),
+            organisation_id: "swedsoft".into(),
+            applied_on: date(2019, 1, 10),
+        }))
+    };
+    // Before the event-type registry, the append service loaded no coalition for an application, so this was
+    // refused with membership.coalition_exists although the coalition exists.
+    let reply = app.append.append(membership("se", "swedsoft", vec![applied("se")])).await.unwrap().into_inner();
+    assert_eq!(reply.positions.len(), 1);
+    let err = app.append.append(membership("fi", "swedsoft", vec![applied("fi")])).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("membership.coalition_exists"), "{}", err.message());
+}
