@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 
 use crate::config::Settings;
 use crate::metrics::Sources;
@@ -133,7 +134,9 @@ impl Application {
             sources.append = Some(service.metrics.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
-            let router = grpc_router(health_service, &auth, tls.clone())?.add_service(LedgerAppendServer::new(service));
+            let served = [<LedgerAppendServer<AppendService> as NamedService>::NAME];
+            let router =
+                grpc_router(health_service, &auth, tls.clone(), &served)?.add_service(LedgerAppendServer::new(service));
             tracing::info!(%addr, "append API listening");
             spawn_grpc(&mut tasks, "append API", router, listener, shutdown.clone());
         }
@@ -153,7 +156,11 @@ impl Application {
                     ("dashboard", r.context("dashboard server"))
                 });
             }
-            let router = grpc_router(health_service, &auth, tls.clone())?
+            let served = [
+                <LedgerQueryServer<QueryService> as NamedService>::NAME,
+                <LedgerReplayServer<ReplayService> as NamedService>::NAME,
+            ];
+            let router = grpc_router(health_service, &auth, tls.clone(), &served)?
                 .add_service(LedgerQueryServer::new(service))
                 .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
             tracing::info!(%addr, "query API listening");
@@ -201,11 +208,13 @@ type GrpcRouter =
     tonic::transport::server::Router<tower::layer::util::Stack<ledger_auth::AuthLayer, tower::layer::util::Identity>>;
 
 /// A gRPC server with every call authenticated by the auth layer (but health checks), TLS if configured, and
-/// health checks and server reflection (v1 and v1alpha) already added.
+/// health checks and server reflection (v1 and v1alpha) already added. Reflection lists the `served` services
+/// (the ones the caller adds to this port), health and itself: nothing a client of this port cannot call.
 fn grpc_router(
     health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     auth: &ledger_auth::Authenticator,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    served: &[&str],
 ) -> anyhow::Result<GrpcRouter> {
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
@@ -214,8 +223,8 @@ fn grpc_router(
     Ok(server
         .layer(ledger_auth::AuthLayer::new(auth.clone()))
         .add_service(health)
-        .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?))
+        .add_service(reflection(served, "grpc.reflection.v1.ServerReflection").build_v1()?)
+        .add_service(reflection(served, "grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?))
 }
 
 /// Serves `router` on `listener` until `stop`; in-flight calls finish first.
@@ -250,22 +259,15 @@ fn incoming(
     })
 }
 
-fn reflection_v1() -> anyhow::Result<
-    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
-> {
-    Ok(tonic_reflection::server::Builder::configure()
+/// A reflection service over the ledger's and health's descriptors that lists `served`, health and itself (named
+/// `own_name`, as v1 and v1alpha differ).
+fn reflection<'a>(served: &[&str], own_name: &str) -> tonic_reflection::server::Builder<'a> {
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?)
-}
-
-fn reflection_v1alpha() -> anyhow::Result<
-    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
-> {
-    Ok(tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ledger_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(own_name);
+    served.iter().fold(builder, |b, name| b.with_service_name(*name))
 }
 
 /// Creates the database if it does not exist, then applies the migrations.
@@ -359,6 +361,9 @@ pub fn shutdown_on_signals() -> CancellationToken {
     });
     token
 }
+
+/// The health service's name, as reflection lists it.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// How long a stopped process waits for in-flight work before giving up.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
