@@ -298,3 +298,52 @@ async fn a_duplicate_join_in_the_log_is_quarantined_whatever_the_batch_boundarie
     let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut pg).await.unwrap();
     assert_eq!(report.differing_rows, Some(0), "{report:?}");
 }
+
+#[tokio::test]
+async fn the_status_under_load_never_shows_a_projection_past_the_log_end() {
+    let mut app = TestApp::spawn().await;
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
+    // Eight clients appending while the status is polled: positions move between any two reads.
+    let mut load = tokio::task::JoinSet::new();
+    for client in 0..8 {
+        let mut appender = app.append.clone();
+        load.spawn(async move {
+            for i in 0..150 {
+                appender.append(organisation(&format!("o-{client}-{i}"))).await.unwrap();
+            }
+        });
+    }
+    // Sixteen pollers for the query service's eight pooled connections: a poll also waits for a connection, so
+    // positions have time to move while it is answered.
+    let mut pollers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let mut query = app.query.clone();
+        pollers.spawn(async move {
+            let mut polls = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while polls < 200 && tokio::time::Instant::now() < deadline {
+                let s = query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
+                for p in &s.projections {
+                    assert!(
+                        p.position <= s.log_end,
+                        "{} at {} above log_end {} in one answer",
+                        p.name,
+                        p.position,
+                        s.log_end
+                    );
+                    assert_eq!(p.lag, s.log_end - p.position);
+                }
+                polls += 1;
+            }
+            polls
+        });
+    }
+    let mut polls = 0;
+    while let Some(n) = pollers.join_next().await {
+        polls += n.unwrap();
+    }
+    while let Some(done) = load.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(polls, 16 * 200, "every poller answered 200 times within its minute");
+}

@@ -311,9 +311,12 @@ impl LedgerQuery for QueryService {
     ) -> Result<Response<v1::ProjectionStatusResponse>, Status> {
         // Positions and states of the read models: for anyone who may read one.
         read_scope(&request)?;
-        let log_end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        // The positions first (one statement: one snapshot of every projection), the log's end after: positions
+        // only move to events already in the log, so no position in the answer is above its `log_end`.
         let mut conn = self.pool.get().await.map_err(QueryError::from)?;
         let rows = ledger_readmodel::status(conn.client()).await.map_err(|e| Status::unavailable(e.to_string()))?;
+        drop(conn);
+        let log_end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let projections = rows
             .into_iter()
             .map(|p| v1::ProjectionState {
