@@ -939,7 +939,7 @@ async fn run_peer(binary: &std::path::Path, ledger: &Settings, tag: &str, args: 
         anyhow::bail!("--database-url must end in /<database>");
     };
     let url = format!("{base}/ledger_benchpeer_{tag}");
-    crate::startup::create_database(&url).await?;
+    ledger_readmodel::create_database(&url).await?;
     let levels = args.concurrency.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let out = tokio::process::Command::new(binary)
         .args([&url, &args.events.to_string(), &levels])
