@@ -144,6 +144,23 @@ impl Settings {
         }
     }
 
+    /// What `ledger bench` needs of these settings. It starts this executable for the ledger's roles, with the
+    /// settings in its environment.
+    pub fn bench_config(&self) -> anyhow::Result<ledger_workload::bench::Config> {
+        use anyhow::Context as _;
+        Ok(ledger_workload::bench::Config {
+            nats_url: self.nats_url.clone(),
+            database_url: self.database_url.clone(),
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+            append_addr: self.append_addr,
+            query_addr: self.query_addr,
+            auth_issuer: self.auth.auth_issuer.clone(),
+            auth_audience: self.auth.auth_audience.clone(),
+            insecure_no_auth: self.auth.insecure_no_auth,
+            ledger_executable: std::env::current_exe().context("finding the ledger binary")?,
+        })
+    }
+
     /// Checks what flags and environment cannot express by type.
     pub fn validate(&self) -> anyhow::Result<()> {
         let token_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');

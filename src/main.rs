@@ -3,7 +3,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coalition_ledger::config::Settings;
 use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
-use coalition_ledger::{bench, demo, telemetry};
+use coalition_ledger::telemetry;
+use ledger_workload::{bench, demo};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Coalition Ledger: an event-sourced activity ledger")]
@@ -147,7 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Demo(args) => return demo::run(args).await,
-        Command::Bench(args) => return bench::run(cli.settings, args).await,
+        Command::Bench(args) => return bench::run(cli.settings.bench_config()?, args).await,
         Command::Auth(command) => return auth_command(&cli.settings, command),
     };
     // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.

@@ -270,46 +270,14 @@ fn reflection<'a>(served: &[&str], own_name: &str) -> tonic_reflection::server::
     served.iter().fold(builder, |b, name| b.with_service_name(*name))
 }
 
-/// Creates the database if it does not exist, then applies the migrations.
+/// Creates the database if it does not exist, then applies the migrations (`ledger_readmodel::migrate_database`); a
+/// failure to connect names the server, with its credentials redacted.
 pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
-    let mut client = match ledger_readmodel::connect(database_url).await {
-        Ok(c) => c,
-        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
-            create_database(database_url).await?;
-            ledger_readmodel::connect(database_url).await?
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("connecting to Postgres at {}", ledger_log::redact(database_url)));
-        }
-    };
-    ledger_readmodel::migrate(&mut client).await.context("applying migrations")
-}
-
-/// Creates the database the URL names (nothing if another process created it first), through the `postgres` one.
-pub async fn create_database(database_url: &str) -> anyhow::Result<()> {
-    let config: tokio_postgres::Config = database_url.parse().context("parsing the database URL")?;
-    let name = config.get_dbname().context("the database URL names no database")?.to_owned();
-    anyhow::ensure!(
-        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "database name {name:?}: create it yourself or use letters, digits and _"
-    );
-    let mut admin = config.clone();
-    admin.dbname("postgres");
-    let (client, connection) =
-        admin.connect(tokio_postgres::NoTls).await.context("connecting to create the database")?;
-    let driver = tokio::spawn(connection);
-    let result = client.batch_execute(&format!("CREATE DATABASE {name}")).await;
-    drop(client);
-    if let Ok(Err(e)) = driver.await {
-        tracing::debug!(error = %e, "admin connection ended");
-    }
-    match result {
-        Ok(()) => tracing::info!(database = %name, "created database"),
-        // Another process created it meanwhile.
-        Err(e) if e.as_db_error().map(|d| d.code()) == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
-        Err(e) => return Err(e).context("creating the database"),
-    }
-    Ok(())
+    ledger_readmodel::migrate_database(database_url).await.map_err(|e| match e {
+        ledger_readmodel::DatabaseError::Connect(source) => anyhow::Error::new(source)
+            .context(format!("connecting to Postgres at {}", ledger_log::redact(database_url))),
+        other => other.into(),
+    })
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C. The listening task logs which signal arrived and ends with it.

@@ -286,7 +286,7 @@ async fn http_get(url: &str, token: Option<&str>) -> (u16, String) {
 /// Writes the demo's tokens into `dir`: a writer and a coalition admin per coalition, a platform admin, an
 /// auditor and a reader of Sweden's coalition.
 fn demo_tokens(keys: &Keys, dir: &Path) {
-    let coalitions = std::iter::once("eu").chain(coalition_ledger::generator::NATIONAL.iter().map(|c| c.0));
+    let coalitions = std::iter::once("eu").chain(ledger_workload::generator::NATIONAL.iter().map(|c| c.0));
     for c in coalitions {
         std::fs::write(dir.join(format!("writer-{c}.jwt")), keys.token(&format!("{c}-service"), "writer", &[c]))
             .unwrap();
@@ -328,14 +328,14 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
     let mut app = secured(&keys).await;
     let tokens = tempfile::tempdir().unwrap();
     demo_tokens(&keys, tokens.path());
-    let args = coalition_ledger::demo::DemoArgs {
+    let args = ledger_workload::demo::DemoArgs {
         append_url: format!("http://{}", app.append_addr),
         query_url: format!("http://{}", app.query_addr),
         seed: 2013,
         tokens: Some(tokens.path().to_owned()),
     };
     // Every append of the history with the token of its coalition's writer or admin; refusals as expected.
-    coalition_ledger::demo::run(args).await.unwrap();
+    ledger_workload::demo::run(args).await.unwrap();
     let read = |n: &str| std::fs::read_to_string(tokens.path().join(format!("{n}.jwt"))).unwrap();
     let (auditor, reader) = (read("auditor"), read("reader-se"));
 

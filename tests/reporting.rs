@@ -62,17 +62,17 @@ macro_rules! every_page {
 #[tokio::test]
 async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_log() {
     let mut app = TestApp::spawn().await;
-    let args = coalition_ledger::demo::DemoArgs {
+    let args = ledger_workload::demo::DemoArgs {
         append_url: format!("http://{}", app.append_addr),
         query_url: format!("http://{}", app.query_addr),
         seed: 2013,
         tokens: None,
     };
     // Fails if any generated event is refused, an invalid command is accepted, or the log grows meanwhile.
-    coalition_ledger::demo::run(args.clone()).await.unwrap();
+    ledger_workload::demo::run(args.clone()).await.unwrap();
     let events = replay(&app).await;
     let end = events.len() as u64;
-    assert_eq!(end, coalition_ledger::generator::generate(2013).len() as u64);
+    assert_eq!(end, ledger_workload::generator::generate(2013).len() as u64);
     app.wait_projected(end).await;
     let mut query = LedgerQueryClient::new(channel(app.query_addr).await);
     check_growth(&mut query, &events, end).await;
@@ -87,7 +87,7 @@ async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_
         assert_eq!((p.state.as_str(), p.lag, p.quarantined), ("live", 0, 0), "{p:?}");
     }
     // Running the demo again writes nothing.
-    coalition_ledger::demo::run(args).await.unwrap();
+    ledger_workload::demo::run(args).await.unwrap();
     let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
     assert_eq!(again, end);
 }
@@ -328,7 +328,7 @@ async fn check_participation_and_content(query: &mut LedgerQueryClient<Channel>,
 }
 
 async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {
-    let as_of = coalition_ledger::generator::end_of_history();
+    let as_of = ledger_workload::generator::end_of_history();
     let year_before = as_of.replace_year(as_of.year() - 1).unwrap();
     let mut members: HashMap<(String, String), Date> = HashMap::new();
     // Engagement counts per coalition: a course's and a pledge's coalition come from their first event.
@@ -490,7 +490,7 @@ async fn a_stalled_projection_holds_back_no_other_and_the_status_shows_its_lag()
     let tx = blocker.transaction().await.unwrap();
     tx.batch_execute(&format!("LOCK TABLE {schema}.pledges IN ACCESS EXCLUSIVE MODE")).await.unwrap();
 
-    let history = coalition_ledger::generator::generate(2013);
+    let history = ledger_workload::generator::generate(2013);
     let mut last = end;
     for item in history.into_iter().skip(500).take(500) {
         last = app.append.append(item.request).await.unwrap().into_inner().revision.max(last);

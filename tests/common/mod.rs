@@ -408,7 +408,7 @@ pub fn reporting(coalition: &str, consistency: Option<v1::Consistency>) -> v1::R
 /// Appends the first `n` requests of the demo history (seed 2013) through the API; returns the log end.
 pub async fn append_history(app: &mut TestApp, n: usize) -> u64 {
     let mut end = 0;
-    for item in coalition_ledger::generator::generate(2013).into_iter().take(n) {
+    for item in ledger_workload::generator::generate(2013).into_iter().take(n) {
         end = app.append.append(item.request).await.unwrap().into_inner().revision.max(end);
     }
     end

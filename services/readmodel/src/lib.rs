@@ -1,6 +1,6 @@
 //! The read models' catalogue and their home in Postgres: which projections exist (name, version, tables, views),
 //! which reports read them (view, columns, filters), where each projection stands (its bookkeeping row), and the
-//! connection, pool and migrations every Postgres user of the ledger shares.
+//! connection, pool, migrations and database creation every Postgres user of the ledger shares.
 //!
 //! This crate depends on no other crate of the ledger. The projector (which writes read models), the query service
 //! (which reads them), rebuilds, start-up and the tests all iterate over [`ReadModel::ALL`] and [`REPORTS`]
@@ -11,12 +11,14 @@
 //! handler per report in the query service.
 mod bookkeeping;
 mod catalogue;
+mod database;
 mod migrate;
 mod pool;
 pub mod reports;
 
 pub use bookkeeping::{ProjectionStatus, installed_views, lock_views, position, set_state, state, status};
 pub use catalogue::{ReadModel, Spec};
+pub use database::{DatabaseError, create_database, migrate_database};
 pub use migrate::{MIGRATIONS, MigrationError, migrate};
 pub use pool::{Conn, Pool, connect};
 pub use reports::{REPORTS, Report};
