@@ -137,6 +137,8 @@ fn spans_coalitions(rpc: Rpc) -> bool {
     matches!(rpc, Rpc::NationalCoalitions | Rpc::OrganisationScoreboard)
 }
 
+/// One table of every call against every kind of caller, with the expected code beside each row: kept in one
+/// function (over 100 lines) so that the table reads as one.
 #[tokio::test]
 async fn every_rpc_answers_each_kind_of_caller_with_the_expected_code() {
     let keys = Keys::new();

@@ -4,7 +4,7 @@
 use ledger_domain::EventKind;
 use ledger_proto::RecordedEvent;
 use ledger_readmodel::ReadModel;
-use tokio_postgres::Transaction;
+use tokio_postgres::{Statement, Transaction};
 
 use crate::Projection;
 use crate::sql::{Organisations, Pipeline, column_comments, params};
@@ -122,54 +122,19 @@ impl Projection for Pledges {
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
         let organisations = Organisations::prepare(tx, s).await?;
-        let coalition =
-            tx.prepare(&format!("INSERT INTO {s}.coalitions VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
-        let submitted = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.pledges (pledge_id, organisation_id, coalition_id, title, status, submitted_on)
-                 VALUES ($1, $2, $3, $4, 'submitted', $5) ON CONFLICT (pledge_id) DO NOTHING"
-            ))
-            .await?;
-        let approved = tx
-            .prepare(&format!("UPDATE {s}.pledges SET status = 'approved', approved_on = $2 WHERE pledge_id = $1"))
-            .await?;
-        let status = tx.prepare(&format!("UPDATE {s}.pledges SET status = $2 WHERE pledge_id = $1")).await?;
-        let target = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.targets VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE SET target = EXCLUDED.target"
-            ))
-            .await?;
-        let revised = tx
-            .prepare(&format!(
-                "UPDATE {s}.targets SET target = $4 WHERE pledge_id = $1 AND initiative_id = $2 AND indicator = $3"
-            ))
-            .await?;
-        let report =
-            tx.prepare(&format!("INSERT INTO {s}.reports VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")).await?;
-        let progress = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.progress VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE
-                 SET achieved = EXCLUDED.achieved, period_end = EXCLUDED.period_end
-                 WHERE {s}.progress.period_end <= EXCLUDED.period_end"
-            ))
-            .await?;
-        let filed = tx
-            .prepare(&format!(
-                "UPDATE {s}.pledges SET last_report_on = greatest(last_report_on, $2) WHERE pledge_id = $1"
-            ))
-            .await?;
-        let corrected = tx
-            .prepare(&format!(
-                "UPDATE {s}.progress g SET achieved = $4
-                 FROM {s}.reports r
-                 WHERE r.pledge_id = $1 AND r.report_id = $2 AND g.pledge_id = r.pledge_id
-                   AND g.initiative_id = r.initiative_id AND g.indicator = $3 AND g.period_end = r.period_end"
-            ))
-            .await?;
-        let correction =
-            tx.prepare(&format!("UPDATE {s}.pledges SET corrections = corrections + 1 WHERE pledge_id = $1")).await?;
+        let Statements {
+            coalition,
+            submitted,
+            approved,
+            status,
+            target,
+            revised,
+            report,
+            progress,
+            filed,
+            corrected,
+            correction,
+        } = Statements::prepare(tx, s).await?;
         let mut p = Pipeline::new(tx);
         for r in events {
             if organisations.push(&mut p, r) {
@@ -222,5 +187,86 @@ impl Projection for Pledges {
             }
         }
         p.run().await
+    }
+}
+
+/// The statements a batch of pledge events is written with, prepared once per batch.
+struct Statements {
+    coalition: Statement,
+    submitted: Statement,
+    approved: Statement,
+    status: Statement,
+    target: Statement,
+    revised: Statement,
+    report: Statement,
+    progress: Statement,
+    filed: Statement,
+    corrected: Statement,
+    correction: Statement,
+}
+
+impl Statements {
+    async fn prepare(tx: &Transaction<'_>, s: &str) -> Result<Self, tokio_postgres::Error> {
+        let coalition =
+            tx.prepare(&format!("INSERT INTO {s}.coalitions VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
+        let submitted = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.pledges (pledge_id, organisation_id, coalition_id, title, status, submitted_on)
+                     VALUES ($1, $2, $3, $4, 'submitted', $5) ON CONFLICT (pledge_id) DO NOTHING"
+            ))
+            .await?;
+        let approved = tx
+            .prepare(&format!("UPDATE {s}.pledges SET status = 'approved', approved_on = $2 WHERE pledge_id = $1"))
+            .await?;
+        let status = tx.prepare(&format!("UPDATE {s}.pledges SET status = $2 WHERE pledge_id = $1")).await?;
+        let target = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.targets VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE SET target = EXCLUDED.target"
+            ))
+            .await?;
+        let revised = tx
+            .prepare(&format!(
+                "UPDATE {s}.targets SET target = $4 WHERE pledge_id = $1 AND initiative_id = $2 AND indicator = $3"
+            ))
+            .await?;
+        let report =
+            tx.prepare(&format!("INSERT INTO {s}.reports VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")).await?;
+        let progress = tx
+            .prepare(&format!(
+                "INSERT INTO {s}.progress VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (pledge_id, initiative_id, indicator) DO UPDATE
+                     SET achieved = EXCLUDED.achieved, period_end = EXCLUDED.period_end
+                     WHERE {s}.progress.period_end <= EXCLUDED.period_end"
+            ))
+            .await?;
+        let filed = tx
+            .prepare(&format!(
+                "UPDATE {s}.pledges SET last_report_on = greatest(last_report_on, $2) WHERE pledge_id = $1"
+            ))
+            .await?;
+        let corrected = tx
+            .prepare(&format!(
+                "UPDATE {s}.progress g SET achieved = $4
+                     FROM {s}.reports r
+                     WHERE r.pledge_id = $1 AND r.report_id = $2 AND g.pledge_id = r.pledge_id
+                       AND g.initiative_id = r.initiative_id AND g.indicator = $3 AND g.period_end = r.period_end"
+            ))
+            .await?;
+        let correction =
+            tx.prepare(&format!("UPDATE {s}.pledges SET corrections = corrections + 1 WHERE pledge_id = $1")).await?;
+        Ok(Self {
+            coalition,
+            submitted,
+            approved,
+            status,
+            target,
+            revised,
+            report,
+            progress,
+            filed,
+            corrected,
+            correction,
+        })
     }
 }
