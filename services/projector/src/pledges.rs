@@ -122,19 +122,7 @@ impl Projection for Pledges {
 
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
         let organisations = Organisations::prepare(tx, s).await?;
-        let Statements {
-            coalition,
-            submitted,
-            approved,
-            status,
-            target,
-            revised,
-            report,
-            progress,
-            filed,
-            corrected,
-            correction,
-        } = Statements::prepare(tx, s).await?;
+        let st = Statements::prepare(tx, s).await?;
         let mut p = Pipeline::new(tx);
         for r in events {
             if organisations.push(&mut p, r) {
@@ -143,10 +131,10 @@ impl Projection for Pledges {
             let id = r.aggregate.id().to_owned();
             match &r.event.kind {
                 EventKind::CoalitionEstablished(e) => {
-                    p.push(&coalition, params![id, e.country.as_ref().map(|c| c.as_str().to_owned())]);
+                    p.push(&st.coalition, params![id, e.country.as_ref().map(|c| c.as_str().to_owned())]);
                 }
                 EventKind::PledgeSubmitted(e) => p.push(
-                    &submitted,
+                    &st.submitted,
                     params![
                         id,
                         e.organisation_id.to_string(),
@@ -155,33 +143,36 @@ impl Projection for Pledges {
                         r.event.meta.occurred_at.date()
                     ],
                 ),
-                EventKind::PledgeApproved(e) => p.push(&approved, params![id, e.approved_on]),
-                EventKind::PledgeCompleted(_) => p.push(&status, params![id, "completed"]),
-                EventKind::PledgeWithdrawn(_) => p.push(&status, params![id, "withdrawn"]),
+                EventKind::PledgeApproved(e) => p.push(&st.approved, params![id, e.approved_on]),
+                EventKind::PledgeCompleted(_) => p.push(&st.status, params![id, "completed"]),
+                EventKind::PledgeWithdrawn(_) => p.push(&st.status, params![id, "withdrawn"]),
                 EventKind::InitiativeAdded(e) => {
                     for (indicator, n) in &e.targets {
                         p.push(
-                            &target,
+                            &st.target,
                             params![id.clone(), e.initiative_id.to_string(), indicator.name(), *n, e.pillar.name()],
                         );
                     }
                 }
                 EventKind::TargetRevised(e) => {
-                    p.push(&revised, params![id, e.initiative_id.to_string(), e.indicator.name(), e.new_target]);
+                    p.push(&st.revised, params![id, e.initiative_id.to_string(), e.indicator.name(), e.new_target]);
                 }
                 EventKind::ProgressReported(e) => {
                     let (report_id, initiative) = (e.report_id.to_string(), e.initiative_id.to_string());
-                    p.push(&report, params![id.clone(), report_id, initiative.clone(), e.period_end]);
+                    p.push(&st.report, params![id.clone(), report_id, initiative.clone(), e.period_end]);
                     for (indicator, n) in &e.progress.cumulative {
-                        p.push(&progress, params![id.clone(), initiative.clone(), indicator.name(), *n, e.period_end]);
+                        p.push(
+                            &st.progress,
+                            params![id.clone(), initiative.clone(), indicator.name(), *n, e.period_end],
+                        );
                     }
-                    p.push(&filed, params![id, r.event.meta.occurred_at.date()]);
+                    p.push(&st.filed, params![id, r.event.meta.occurred_at.date()]);
                 }
                 EventKind::ProgressCorrected(e) => {
                     for (indicator, n) in &e.progress.cumulative {
-                        p.push(&corrected, params![id.clone(), e.report_id.to_string(), indicator.name(), *n]);
+                        p.push(&st.corrected, params![id.clone(), e.report_id.to_string(), indicator.name(), *n]);
                     }
-                    p.push(&correction, params![id]);
+                    p.push(&st.correction, params![id]);
                 }
                 _ => {}
             }
