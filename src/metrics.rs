@@ -79,6 +79,13 @@ async fn log_families(out: &mut Exposition, s: &Sources) {
         }
         Err(_) => out.family("ledger_log_up", "1 if the log answered this scrape.", "gauge", &single(0)),
     }
+    let c = s.log.connection_stats();
+    let connected = u64::from(c.connected.load(Ordering::Relaxed));
+    out.family("ledger_nats_connected", "1 while the connection to NATS is up.", "gauge", &single(connected));
+    let lost = c.disconnects.load(Ordering::Relaxed);
+    out.family("ledger_nats_disconnects_total", "Times the connection to NATS was lost.", "counter", &single(lost));
+    let back = c.reconnects.load(Ordering::Relaxed);
+    out.family("ledger_nats_reconnects_total", "Times it was established again.", "counter", &single(back));
 }
 
 /// Appends by outcome, events written, and the group committer's batches.

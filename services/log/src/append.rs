@@ -3,6 +3,7 @@
 use async_nats::jetstream::context::PublishErrorKind;
 use ledger_domain::Aggregate;
 
+use crate::connection::{NOT_CONNECTED, OUTCOME_UNKNOWN};
 use crate::protocol::{
     BATCH_DUPLICATE_MESSAGE_ID, BatchError, BatchMessage, Check, OutgoingEvent, WRONG_LAST_SEQUENCE, publish_atomic,
 };
@@ -85,13 +86,23 @@ impl Log {
             PublishErrorKind::Other => LogError::Unavailable(err.to_string()),
             _ => LogError::Rejected(err.to_string()),
         };
+        let publish = async {
+            self.js
+                .publish_with_headers(subject.clone(), h, e.body.clone())
+                .await
+                .map_err(|err| map(err, &subject))?
+                .await
+                .map_err(|err| map(err, &subject))
+        };
         let ack = self
-            .js
-            .publish_with_headers(subject.clone(), h, e.body.clone())
-            .await
-            .map_err(|err| map(err, &subject))?
-            .await
-            .map_err(|err| map(err, &subject))?;
+            .connection
+            .write(
+                &self.client,
+                publish,
+                || LogError::Unavailable(NOT_CONNECTED.to_owned()),
+                || LogError::Unavailable(OUTCOME_UNKNOWN.to_owned()),
+            )
+            .await?;
         if ack.duplicate {
             // JetStream already holds a message with this id (within its duplicate window) and wrote nothing.
             return Err(LogError::DuplicateId { event_id: e.event_id.to_string(), position: ack.sequence });
@@ -118,7 +129,8 @@ impl Log {
                 BatchMessage { subject: subject.clone(), headers, body: e.body.clone() }
             })
             .collect();
-        publish_atomic(&self.client, messages).await.map_err(|err| match err {
+        publish_atomic(&self.client, &self.connection, messages).await.map_err(|err| match err {
+            BatchError::NotConnected => LogError::Unavailable(NOT_CONNECTED.to_owned()),
             BatchError::NoAnswer(e) => LogError::Unavailable(format!("batch publish: {e}")),
             BatchError::Unreadable(e) => LogError::Rejected(format!("unreadable batch reply: {e}")),
             BatchError::Refused { code, .. } if WRONG_LAST_SEQUENCE.contains(&code) => {

@@ -147,7 +147,8 @@ async fn commit(log: Log, group: Vec<Write>) {
 enum GroupError {
     /// The server answered that it wrote nothing.
     Refused(String),
-    /// No answer: the group may or may not have been written.
+    /// No answer (the group may or may not have been written), or not sent because the connection is down: each
+    /// append is answered UNAVAILABLE with the reason.
     Unknown(String),
 }
 
@@ -164,7 +165,9 @@ async fn publish_group(log: &Log, group: &[Write]) -> Result<Vec<u64>, GroupErro
             messages.push(BatchMessage { subject: w.subject.clone(), headers, body: e.body.clone() });
         }
     }
-    publish_atomic(&log.client, messages).await.map_err(|err| match err {
+    publish_atomic(&log.client, &log.connection, messages).await.map_err(|err| match err {
+        // Nothing was sent: each append is answered so, as an unknown outcome would be (UNAVAILABLE).
+        BatchError::NotConnected => GroupError::Unknown(crate::NOT_CONNECTED.to_owned()),
         BatchError::NoAnswer(e) => GroupError::Unknown(format!("group commit: {e}")),
         BatchError::Unreadable(e) => GroupError::Unknown(format!("unreadable group reply: {e}")),
         BatchError::Refused { code, description } => {

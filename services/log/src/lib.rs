@@ -1,6 +1,7 @@
 //! The JetStream log: the single source of truth. Connecting (with a server version check), creating or checking
 //! the immutable stream, appending with per-aggregate revision checks, and reading back.
 mod append;
+mod connection;
 mod error;
 mod group;
 mod protocol;
@@ -10,6 +11,7 @@ mod version;
 
 use std::time::Duration;
 
+pub use connection::{Connection, ConnectionStats, MAX_RECONNECT_DELAY, NOT_CONNECTED, OUTCOME_UNKNOWN};
 pub use error::LogError;
 pub use group::GroupStats;
 pub use protocol::{BatchError, BatchMessage, OutgoingEvent, headers, publish_atomic};
@@ -66,6 +68,8 @@ pub struct Log {
     /// Group commit, when the server has atomic batches and it was asked for (see `group.rs`).
     committer: Option<tokio::sync::mpsc::Sender<group::Write>>,
     group_stats: std::sync::Arc<GroupStats>,
+    /// Losses of the connection, watched by writes waiting for their acknowledgement.
+    connection: Connection,
 }
 
 impl std::fmt::Debug for Log {
@@ -78,7 +82,9 @@ impl Log {
     /// Connects, refuses a server older than 2.10, and creates the stream or checks that the existing one is
     /// immutable. Fails with a message naming what is wrong.
     pub async fn connect(config: &LogConfig) -> Result<Self, LogError> {
-        let client = async_nats::ConnectOptions::new()
+        let connection = Connection::default();
+        let client = connection
+            .options(async_nats::ConnectOptions::new())
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(10)))
             .name("coalition-ledger")
@@ -97,6 +103,7 @@ impl Log {
             atomic_batches,
             committer: None,
             group_stats: Default::default(),
+            connection,
         };
         let group_commit = config.group_commit && atomic_batches;
         if group_commit {
@@ -116,6 +123,11 @@ impl Log {
     }
 
     /// What group commit did so far (shared by every clone of this log).
+    /// The connection's losses and reconnections, for metrics.
+    pub fn connection_stats(&self) -> &ConnectionStats {
+        &self.connection.stats
+    }
+
     pub fn group_stats(&self) -> &GroupStats {
         &self.group_stats
     }

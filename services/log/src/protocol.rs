@@ -6,6 +6,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::connection::{Connection, OUTCOME_UNKNOWN};
+
 /// Header names the ledger sets on every message (besides JetStream's own).
 pub mod headers {
     pub const EVENT_ID: &str = "Ledger-Event-Id";
@@ -96,6 +98,8 @@ pub struct BatchMessage {
 /// Why an atomic batch did not land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
+    /// The connection to NATS is down: nothing was sent.
+    NotConnected,
     /// A publish or the commit request failed: the batch may or may not have been written.
     NoAnswer(String),
     /// The commit's reply could not be read.
@@ -107,8 +111,25 @@ pub enum BatchError {
     Inconsistent(String),
 }
 
-/// Publishes `messages` as one atomic batch, all or none; returns the positions written, in order.
-pub async fn publish_atomic(client: &async_nats::Client, messages: Vec<BatchMessage>) -> Result<Vec<u64>, BatchError> {
+/// Publishes `messages` as one atomic batch, all or none; returns the positions written, in order. Refused at once
+/// while `connection` is down (nothing is sent); answered at once if it is lost before the commit's reply
+/// ([`crate::OUTCOME_UNKNOWN`]).
+pub async fn publish_atomic(
+    client: &async_nats::Client,
+    connection: &Connection,
+    messages: Vec<BatchMessage>,
+) -> Result<Vec<u64>, BatchError> {
+    connection
+        .write(
+            client,
+            publish_and_commit(client, messages),
+            || BatchError::NotConnected,
+            || BatchError::NoAnswer(OUTCOME_UNKNOWN.to_owned()),
+        )
+        .await
+}
+
+async fn publish_and_commit(client: &async_nats::Client, messages: Vec<BatchMessage>) -> Result<Vec<u64>, BatchError> {
     let total = messages.len();
     let batch_id = Uuid::new_v4().simple().to_string();
     for (i, m) in messages.into_iter().enumerate() {

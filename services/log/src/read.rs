@@ -61,6 +61,10 @@ impl Log {
     /// All messages of one aggregate's consistency scope (its own subject, or all of its organisation's
     /// memberships and pledges) after position `after`, in order.
     pub async fn read_scope(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
+        // While the connection is down a read would wait for it (or the request timeout): say so at once instead.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(LogError::Unavailable(crate::NOT_CONNECTED.to_owned()));
+        }
         let subject = self.scope(aggregate);
         let mut out = Vec::new();
         let mut next = after + 1;

@@ -47,7 +47,9 @@ pub(super) async fn raw_batches(
                 body: body.clone(),
             })
             .collect();
-        ledger_log::publish_atomic(client, batch).await.map_err(|e| anyhow::anyhow!("batch refused: {e:?}"))?;
+        ledger_log::publish_atomic(client, &ledger_log::Connection::default(), batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("batch refused: {e:?}"))?;
     }
     Ok(started.elapsed())
 }
