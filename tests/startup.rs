@@ -218,3 +218,60 @@ async fn the_reporting_role_reads_the_reporting_views_and_nothing_else() {
     let _ = driver.await;
     client.batch_execute(&format!("DROP OWNED BY {user}; DROP ROLE {user}")).await.unwrap();
 }
+
+/// Sends `body` as the request of `path`, whatever it holds (a client that sends garbage).
+async fn raw_call(addr: std::net::SocketAddr, path: &'static str, body: Vec<u8>) -> tonic::Status {
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct Raw;
+    struct RawEncoder;
+    struct RawDecoder;
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            bytes::BufMut::put_slice(buf, &item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawDecoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+            let n = bytes::Buf::remaining(buf);
+            Ok(Some(bytes::Buf::copy_to_bytes(buf, n).to_vec()))
+        }
+    }
+    impl Codec for Raw {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+    let mut grpc = tonic::client::Grpc::new(channel(addr).await);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(body), path, Raw).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_message() {
+    let app = TestApp::spawn().await;
+    for (addr, path, message) in [
+        (app.append_addr, "/coalition.ledger.v1.LedgerAppend/Append", "AppendRequest"),
+        (app.query_addr, "/coalition.ledger.v1.LedgerQuery/CoalitionGrowth", "ReportRequest"),
+    ] {
+        for body in [vec![0xff, 0xff, 0xff], vec![0x0a, 0x05, 0x01]] {
+            let status = raw_call(addr, path, body).await;
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{path}: {status:?}");
+            assert!(status.message().contains(message), "{path}: {}", status.message());
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //! - `PERMISSION_DENIED`: the caller lacks the grant; the message names it (`missing grant writer:se: ...`). Decided
 //!   on the request alone, or, for events that do not name their coalition, once the aggregate is known to belong
 //!   to another coalition or not to exist (one message for both).
-//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path.
+//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path. A body that does not decode
+//!   is answered so by the codec (`ledger_proto::codec`), naming the message expected.
 //! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`).
 //! - `ABORTED`: revision conflict; the message carries the current revision, also in the `ledger-current-revision`
 //!   metadata entry.
