@@ -311,3 +311,60 @@ async fn an_application_alone_is_checked_against_the_coalition_it_names() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains("membership.coalition_exists"), "{}", err.message());
 }
+
+#[tokio::test]
+async fn bad_input_is_refused_as_invalid_argument_naming_the_field_and_nothing_is_written() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    let se = || coalition("se", "SE", date(2018, 5, 3));
+    let mut cases: Vec<(&str, v1::AppendRequest)> = Vec::new();
+
+    let mut r = se();
+    r.events[0].source = v1::Source::Unspecified.into();
+    cases.push(("events[0].source", r));
+    let mut r = se();
+    r.events[0].event_id = uuid::Uuid::nil().to_string();
+    cases.push(("events[0].event_id", r));
+    let mut r = se();
+    r.events[0].correlation_id = uuid::Uuid::nil().to_string();
+    cases.push(("events[0].correlation_id", r));
+    cases.push(("events[0].payload.country", coalition("zz", "ZZ", date(2018, 5, 3))));
+    cases.push(("events[0].payload.launched_on", coalition("se", "SE", date(9999, 12, 31))));
+    cases.push(("events[0].payload.launched_on", coalition("se", "SE", date(-9999, 1, 1))));
+    let mut r = organisation("acme");
+    if let Some(P::OrganisationRegistered(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Acme\u{202E}emcA".into();
+    }
+    cases.push(("events[0].payload.name", r));
+    let mut r = organisation("acme");
+    if let Some(P::OrganisationRegistered(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Ac\u{200B}me".into();
+    }
+    cases.push(("events[0].payload.name", r));
+    let website = |url: &str| {
+        let connected = P::CoalitionWebsiteConnected(v1::CoalitionWebsiteConnected {
+            connected_on: date(2021, 6, 1),
+            url: url.into(),
+        });
+        request(v1::AggregateType::Coalition, "se", None, vec![event(connected)])
+    };
+    cases.push(("events[0].payload.url", website("javascript:alert(document.cookie)")));
+    cases.push(("events[0].payload.url", website("https://")));
+    let mut r = pledge("a", "p1");
+    if let Some(P::PledgeSubmitted(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.countries = vec!["SE".into(), "DK".into(), "SE".into()];
+    }
+    cases.push(("events[0].payload.countries[2]", r));
+    let mut r = pledge("a", "p1");
+    if let Some(P::PledgeSubmitted(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.pillars = vec![v1::Pillar::Education.into(), v1::Pillar::Education.into()];
+    }
+    cases.push(("events[0].payload.pillars[1]", r));
+
+    for (field, req) in cases {
+        let err = app.append.append(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(err.message().starts_with(&format!("invalid {field}:")), "{field}: {}", err.message());
+    }
+    assert!(replay_all(&mut app).await.is_empty(), "refused appends write nothing");
+}

@@ -15,8 +15,8 @@ use futures::StreamExt;
 use ledger_domain::access::{AppendAccess, Principal, authorize_append};
 use ledger_domain::{DomainError, ExpectedRevision, Token};
 use ledger_proto::convert::{
-    aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain, timestamp_to_domain,
-    uuid_to_domain,
+    aggregate_to_domain, new_id_to_domain, optional_new_id_to_domain, payload_to_domain, source_to_domain,
+    timestamp_to_domain,
 };
 use ledger_proto::v1;
 use ledger_proto::v1::ledger_append_server::LedgerAppend;
@@ -62,13 +62,15 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
         .enumerate()
         .map(|(i, e)| {
             let at = |f: &str| format!("events[{i}].{f}");
+            let occurred_at = timestamp_to_domain(&at("occurred_at"), e.occurred_at.as_ref())?;
+            ledger_domain::event::business_date(&at("occurred_at"), occurred_at.date())?;
             Ok(NewEvent {
-                event_id: uuid_to_domain(&at("event_id"), &e.event_id)?,
-                occurred_at: timestamp_to_domain(&at("occurred_at"), e.occurred_at.as_ref())?,
+                event_id: new_id_to_domain(&at("event_id"), &e.event_id)?,
+                occurred_at,
                 actor: e.actor.clone(),
                 source: source_to_domain(&at("source"), e.source)?,
-                correlation_id: optional_uuid_to_domain(&at("correlation_id"), &e.correlation_id)?,
-                causation_id: optional_uuid_to_domain(&at("causation_id"), &e.causation_id)?,
+                correlation_id: optional_new_id_to_domain(&at("correlation_id"), &e.correlation_id)?,
+                causation_id: optional_new_id_to_domain(&at("causation_id"), &e.causation_id)?,
                 kind: payload_to_domain(e.payload.as_ref()).map_err(|d| d.in_field(&format!("events[{i}].")))?,
             })
         })

@@ -380,8 +380,7 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
         if e.actor.trim().is_empty() || e.actor.len() > 200 {
             return Err(invalid(format!("events[{i}].actor"), "required, at most 200 characters".into()));
         }
-        ledger_domain::event::no_control_characters(&format!("events[{i}].actor"), &e.actor)
-            .map_err(AppendError::Invalid)?;
+        ledger_domain::event::plain_line(&format!("events[{i}].actor"), &e.actor).map_err(AppendError::Invalid)?;
     }
     Ok(())
 }

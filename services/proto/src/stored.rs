@@ -156,7 +156,12 @@ pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> R
         occurred_at: timestamp_to_domain("occurred_at", s.occurred_at.as_ref()).map_err(field)?,
         recorded_at: timestamp_to_domain("recorded_at", s.recorded_at.as_ref()).map_err(field)?,
         actor: s.actor,
-        source: source_to_domain("source", s.source).map_err(field)?,
+        // The envelope always holds a specified source (it is written from the domain's); 0 would read as API,
+        // as requests without one were recorded before they were refused.
+        source: match s.source {
+            0 => ledger_domain::Source::Api,
+            n => source_to_domain("source", n).map_err(field)?,
+        },
         correlation_id: uuid_to_domain("correlation_id", &s.correlation_id).map_err(field)?,
         causation_id: optional_uuid_to_domain("causation_id", &s.causation_id).map_err(field)?,
     };
