@@ -368,3 +368,49 @@ async fn bad_input_is_refused_as_invalid_argument_naming_the_field_and_nothing_i
     }
     assert!(replay_all(&mut app).await.is_empty(), "refused appends write nothing");
 }
+
+#[tokio::test]
+async fn an_event_id_reused_for_another_event_of_the_aggregate_is_refused_naming_it_and_a_true_retry_is_not() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    let original = coalition("se", "SE", date(2018, 5, 3));
+    let first = app.append.append(original.clone()).await.unwrap().into_inner();
+    let id = original.events[0].event_id.clone();
+
+    let again = app.append.append(original.clone()).await.unwrap().into_inner();
+    assert_eq!((again.positions, again.deduplicated), (first.positions.clone(), true));
+
+    // Another payload, another occurred_at, another actor: each is another event under the same id.
+    let mut payload = original.clone();
+    if let Some(P::CoalitionEstablished(e)) = payload.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Sweden's coalition, renamed".into();
+    }
+    let mut occurred = original.clone();
+    occurred.events[0].occurred_at = Some(prost_types::Timestamp { seconds: 1_600_000_001, nanos: 0 });
+    let mut actor = original.clone();
+    actor.events[0].actor = "someone else".into();
+    let different = || [payload.clone(), occurred.clone(), actor.clone()];
+    for req in different() {
+        let err = app.append.append(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with("invalid events[0].event_id:"), "{}", err.message());
+        assert!(err.message().contains(&id), "{}", err.message());
+        assert!(err.message().contains(&format!("position {}", first.positions[0])), "{}", err.message());
+    }
+
+    // After a restart the digest comes from the log: still the same answers.
+    let (nats, db, settings, r) = app.stop().await;
+    r.unwrap();
+    let mut app = TestApp::start(nats, db, settings, coalition_ledger::startup::Roles::ALL).await;
+    for req in different() {
+        assert_eq!(app.append.append(req).await.unwrap_err().code(), Code::InvalidArgument);
+    }
+    let late = app.append.append(original).await.unwrap().into_inner();
+    assert_eq!((late.positions, late.deduplicated), (first.positions, true));
+    let log = replay_all(&mut app).await;
+    assert_eq!(log.len(), 1, "nothing but the original is written");
+    match log[0].payload.as_ref().and_then(|p| p.event.as_ref()) {
+        Some(P::CoalitionEstablished(e)) => assert_eq!(e.name, "Coalition se"),
+        other => panic!("{other:?}"),
+    }
+}

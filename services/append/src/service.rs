@@ -53,12 +53,20 @@ pub struct AppendOutcome {
     pub deduplicated: bool,
 }
 
+/// An event of the aggregate, as far as deduplication cares: where it is and what it is.
+#[derive(Debug, Clone, Copy)]
+struct Recorded {
+    position: u64,
+    /// [`ledger_proto::stored::digest`]: tells a retry of the event from another event under its id.
+    digest: [u8; 32],
+}
+
 /// What the service knows about one aggregate, as of its `revision`.
 #[derive(Debug)]
 struct AggregateView {
     revision: u64,
     state: AggregateState,
-    event_ids: HashMap<Uuid, u64>,
+    event_ids: HashMap<Uuid, Recorded>,
     /// The coalition the aggregate belongs to: by its id, or as its first event naming one says.
     coalition: Option<Token>,
 }
@@ -73,9 +81,11 @@ impl AggregateView {
         }
     }
 
-    fn apply(&mut self, kind: &EventKind, event_id: Uuid, position: u64) {
+    fn apply(&mut self, aggregate: &Aggregate, event: &Event, position: u64) {
+        let kind = &event.kind;
         self.state.apply(kind);
-        self.event_ids.insert(event_id, position);
+        let digest = ledger_proto::stored::digest(aggregate, event);
+        self.event_ids.insert(event.meta.event_id, Recorded { position, digest });
         if self.coalition.is_none() {
             self.coalition = kind.coalition_id().cloned();
         }
@@ -251,7 +261,7 @@ impl AppendService {
             match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
-                        view.apply(&e.kind, e.meta.event_id, *p);
+                        view.apply(&cmd.aggregate, e, *p);
                     }
                     let revision = positions.last().copied().unwrap_or(view.revision);
                     view.revision = revision;
@@ -309,7 +319,7 @@ impl AppendService {
                 ))
             })?;
             let view = loaded.aggregates.entry(r.aggregate.clone()).or_insert_with(|| AggregateView::new(&r.aggregate));
-            view.apply(&r.event.kind, r.event.meta.event_id, r.position);
+            view.apply(&r.aggregate, &r.event, r.position);
             view.revision = m.position;
             loaded.revision = m.position;
         }
@@ -385,10 +395,11 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
     Ok(())
 }
 
-/// If the command's events are already in the aggregate, the original outcome; a partial overlap is an error.
+/// If the command's events are already in the aggregate, the original outcome. A partial overlap is an error, and
+/// so is an id recorded with another event (another type, payload or client metadata: [`Recorded::digest`]).
 fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Option<AppendOutcome>, AppendError> {
     let Some(view) = view else { return Ok(None) };
-    let found: Vec<Option<u64>> = cmd.events.iter().map(|e| view.event_ids.get(&e.event_id).copied()).collect();
+    let found: Vec<Option<Recorded>> = cmd.events.iter().map(|e| view.event_ids.get(&e.event_id).copied()).collect();
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
@@ -402,7 +413,22 @@ fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Opti
             ),
         )));
     }
-    let positions: Vec<u64> = found.into_iter().flatten().collect();
+    for (i, (event, recorded)) in build_events(cmd).iter().zip(&found).enumerate() {
+        if let Some(r) = recorded
+            && ledger_proto::stored::digest(&cmd.aggregate, event) != r.digest
+        {
+            return Err(AppendError::Invalid(DomainError::invalid(
+                format!("events[{i}].event_id"),
+                format!(
+                    "{} is already recorded at position {} for another event (its type, payload, occurred_at, \
+                     actor, source, correlation or causation id differ): a retry must resend the original event \
+                     unchanged, and a new event needs a new id",
+                    event.meta.event_id, r.position
+                ),
+            )));
+        }
+    }
+    let positions: Vec<u64> = found.into_iter().flatten().map(|r| r.position).collect();
     Ok(Some(AppendOutcome { revision: positions.last().copied().unwrap_or(0), positions, deduplicated: true }))
 }
 
