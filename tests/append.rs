@@ -414,3 +414,35 @@ async fn an_event_id_reused_for_another_event_of_the_aggregate_is_refused_naming
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_event_freezes_only_its_aggregate_with_failed_precondition_naming_its_position() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    app.append.append(organisation("bad")).await.unwrap();
+    let corrupt = app.publish_by_hand("ledger.organisation.bad", b"\x08\xff\xff not protobuf".to_vec()).await;
+    let newer = stored_event("organisation", "newer", "organisation_renamed", 99, 1_700_000_000, vec![]);
+    let newer = app.publish_by_hand("ledger.organisation.newer", newer).await;
+    let rename = |id: &str| {
+        let renamed = P::OrganisationRenamed(v1::OrganisationRenamed { name: "Renamed".into() });
+        request(v1::AggregateType::Organisation, id, None, vec![event(renamed)])
+    };
+    for (id, position, cause) in [("bad", corrupt, "corrupt"), ("newer", newer, "newer version")] {
+        for _ in 0..2 {
+            let err = app.append.append(rename(id)).await.unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+            let m = err.message();
+            assert!(m.starts_with("rule `aggregate.history_readable` broken: organisation/"), "{m}");
+            assert!(m.contains(&format!("position {position}")) && m.contains(cause), "{m}");
+        }
+    }
+    // An append whose rules need the frozen aggregate's facts is refused the same way, naming it.
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
+    let err =
+        app.append.append(membership("se", "bad", vec![joined("se", "bad", date(2019, 1, 1))])).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains(&format!("organisation/bad: the event at position {corrupt}")), "{}", err.message());
+    // Everything else goes on.
+    app.append.append(organisation("good")).await.unwrap();
+    app.append.append(membership("se", "good", vec![joined("se", "good", date(2019, 1, 1))])).await.unwrap();
+}

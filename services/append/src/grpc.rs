@@ -9,11 +9,15 @@
 //!   by another aggregate's event, or by another event of this aggregate (its digest differs: type, payload or the
 //!   client's metadata, `ledger_proto::stored::digest`), naming the id and the position it is recorded at. A true
 //!   retry (the same events, unchanged) is not an error: it answers the original positions, `deduplicated`.
-//! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`).
+//! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`). Also
+//!   `aggregate.history_readable`: an event of the aggregate's scope (or of an aggregate whose facts its rules need)
+//!   cannot be read by this code; the message names the aggregate and the position, and says whether a newer
+//!   version wrote it (upgrade this service) or it is corrupt (README, "An unreadable event in the log"). Not
+//!   `INTERNAL`: nothing is broken in the service, and retrying changes nothing until the operator acts.
 //! - `ABORTED`: revision conflict; the message carries the current revision, also in the `ledger-current-revision`
 //!   metadata entry.
 //! - `UNAVAILABLE`: the log cannot be reached or the outcome is unknown; retry with the same event ids.
-//! - `INTERNAL`: the aggregate's history cannot be read by this code.
+//! - `INTERNAL`: a bug (an append without an authenticated principal, a stream the log refuses to write to).
 use futures::StreamExt;
 use ledger_domain::access::{AppendAccess, Principal, authorize_append};
 use ledger_domain::{DomainError, ExpectedRevision, Token};
@@ -36,6 +40,7 @@ impl From<AppendError> for Status {
             AppendError::Invalid(d) => Status::invalid_argument(d.to_string()),
             AppendError::Denied(d) => Status::permission_denied(d.to_string()),
             AppendError::Rule(d) => Status::failed_precondition(d.to_string()),
+            AppendError::Unreadable { .. } => Status::failed_precondition(e.to_string()),
             AppendError::Conflict { current, .. } => {
                 let mut s = Status::aborted(e.to_string());
                 if let Ok(v) = current.to_string().parse() {
@@ -124,7 +129,7 @@ impl AppendService {
             Err(AppendError::Denied(d)) => Err(ledger_auth::deny(principal, d)),
             Err(e) => {
                 match &e {
-                    AppendError::Unavailable(_) | AppendError::Internal(_) => {
+                    AppendError::Unavailable(_) | AppendError::Internal(_) | AppendError::Unreadable { .. } => {
                         tracing::warn!(error = %e, "append failed")
                     }
                     _ => tracing::debug!(error = %e, "append refused"),

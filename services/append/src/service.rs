@@ -135,6 +135,7 @@ pub struct AppendMetrics {
     pub rule: AtomicU64,
     pub conflict: AtomicU64,
     pub unavailable: AtomicU64,
+    pub unreadable: AtomicU64,
     pub internal: AtomicU64,
 }
 
@@ -151,6 +152,7 @@ impl AppendMetrics {
             Err(AppendError::Rule(_)) => &self.rule,
             Err(AppendError::Conflict { .. }) => &self.conflict,
             Err(AppendError::Unavailable(_)) => &self.unavailable,
+            Err(AppendError::Unreadable { .. }) => &self.unreadable,
             Err(AppendError::Internal(_)) => &self.internal,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -185,7 +187,10 @@ impl AppendService {
         // One append at a time per scope in this process: keeps their order and avoids self-inflicted conflicts.
         let mut guard = slot.lock().await;
         let result = self.append_locked(&cmd, &mut guard).await;
-        if matches!(result, Err(AppendError::Unavailable(_) | AppendError::Internal(_))) {
+        if matches!(
+            result,
+            Err(AppendError::Unavailable(_) | AppendError::Internal(_) | AppendError::Unreadable { .. })
+        ) {
             // The write may or may not have happened: forget what we knew and reload next time.
             *guard = None;
         }
@@ -311,12 +316,15 @@ impl AppendService {
     /// Reads what was written to `aggregate`'s scope since `loaded.revision` and folds it in.
     async fn catch_up(&self, aggregate: &Aggregate, loaded: &mut Loaded) -> Result<(), AppendError> {
         for m in self.log.read_scope(aggregate, loaded.revision).await? {
-            let r = m.decode().map_err(|e| {
-                AppendError::Internal(format!(
-                    "{aggregate}: the event at position {} in its consistency scope cannot be read ({e}); no rule \
-                     can be checked against it, so nothing is appended here",
-                    m.position
-                ))
+            let r = m.decode().map_err(|e| AppendError::Unreadable {
+                aggregate: aggregate.to_string(),
+                position: m.position,
+                hint: if e.is_unknown_to_this_code() {
+                    ": it was written by a newer version of the ledger; upgrade this append service"
+                } else {
+                    ": the event is corrupt and the log immutable; see the README, \"An unreadable event in the log\""
+                },
+                reason: e.to_string(),
             })?;
             let view = loaded.aggregates.entry(r.aggregate.clone()).or_insert_with(|| AggregateView::new(&r.aggregate));
             view.apply(&r.aggregate, &r.event, r.position);
