@@ -446,3 +446,17 @@ async fn an_unreadable_event_freezes_only_its_aggregate_with_failed_precondition
     app.append.append(organisation("good")).await.unwrap();
     app.append.append(membership("se", "good", vec![joined("se", "good", date(2019, 1, 1))])).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_invalid_argument() {
+    let app = TestApp::spawn().await;
+    let mut grpc = tonic::client::Grpc::new(channel(app.append_addr).await);
+    grpc.ready().await.unwrap();
+    // A `Date` where an `AppendRequest` belongs: field 1 is a varint, not the aggregate's message.
+    let codec = ledger_proto::codec::LedgerCodec::<v1::Date, v1::AppendResponse>::default();
+    let path = http::uri::PathAndQuery::from_static("/coalition.ledger.v1.LedgerAppend/Append");
+    let not_a_request = tonic::Request::new(v1::Date { year: 2018, month: 5, day: 3 });
+    let err = grpc.unary(not_a_request, path, codec).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("does not decode as AppendRequest"), "{}", err.message());
+}

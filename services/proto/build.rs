@@ -40,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("ledger_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
     // The query answers are also served as JSON to the web dashboard.
-    let mut builder = tonic_prost_build::configure().build_client(true).build_server(true);
+    // Undecodable requests are INVALID_ARGUMENT, not prost's INTERNAL (`src/codec.rs`).
+    let mut builder =
+        tonic_prost_build::configure().build_client(true).build_server(true).codec_path("crate::codec::LedgerCodec");
     for message in JSON_MESSAGES {
         builder = builder.type_attribute(format!(".coalition.ledger.v1.{message}"), "#[derive(serde::Serialize)]");
     }

@@ -5,7 +5,8 @@
 //! - `PERMISSION_DENIED`: the caller lacks the grant; the message names it (`missing grant writer:se: ...`). Decided
 //!   on the request alone, or, for events that do not name their coalition, once the aggregate is known to belong
 //!   to another coalition or not to exist (one message for both).
-//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path. Also an event id already used:
+//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path (or says that the body is not
+//!   the request message at all: `ledger_proto::codec`, for every service). Also an event id already used:
 //!   by another aggregate's event, or by another event of this aggregate (its digest differs: type, payload or the
 //!   client's metadata, `ledger_proto::stored::digest`), naming the id and the position it is recorded at. A true
 //!   retry (the same events, unchanged) is not an error: it answers the original positions, `deduplicated`.

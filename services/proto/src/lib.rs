@@ -1,5 +1,6 @@
 //! Generated protobuf and gRPC types (`coalition.ledger.v1`) and the explicit conversions between them and the
 //! domain. Nothing outside the service edges should touch a generated type.
+pub mod codec;
 pub mod convert;
 pub mod stored;
 
