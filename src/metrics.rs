@@ -98,6 +98,7 @@ fn append_families(out: &mut Exposition, a: &AppendMetrics, log: &Log) {
         ("rule", &a.rule),
         ("conflict", &a.conflict),
         ("unavailable", &a.unavailable),
+        ("unreadable", &a.unreadable),
         ("internal", &a.internal),
     ];
     let samples: Samples = outcomes.iter().map(|(o, c)| ((*o).to_owned(), c.load(Ordering::Relaxed))).collect();

@@ -381,3 +381,138 @@ async fn after_nats_is_killed_and_restarted_appends_are_acknowledged_within_two_
     }
     assert_eq!(replay_all(&mut app).await.len(), 1 + answers.len());
 }
+
+#[tokio::test]
+async fn bad_input_is_refused_as_invalid_argument_naming_the_field_and_nothing_is_written() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    let se = || coalition("se", "SE", date(2018, 5, 3));
+    let mut cases: Vec<(&str, v1::AppendRequest)> = Vec::new();
+
+    let mut r = se();
+    r.events[0].source = v1::Source::Unspecified.into();
+    cases.push(("events[0].source", r));
+    let mut r = se();
+    r.events[0].event_id = uuid::Uuid::nil().to_string();
+    cases.push(("events[0].event_id", r));
+    let mut r = se();
+    r.events[0].correlation_id = uuid::Uuid::nil().to_string();
+    cases.push(("events[0].correlation_id", r));
+    cases.push(("events[0].payload.country", coalition("zz", "ZZ", date(2018, 5, 3))));
+    cases.push(("events[0].payload.launched_on", coalition("se", "SE", date(9999, 12, 31))));
+    cases.push(("events[0].payload.launched_on", coalition("se", "SE", date(-9999, 1, 1))));
+    let mut r = organisation("acme");
+    if let Some(P::OrganisationRegistered(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Acme\u{202E}emcA".into();
+    }
+    cases.push(("events[0].payload.name", r));
+    let mut r = organisation("acme");
+    if let Some(P::OrganisationRegistered(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Ac\u{200B}me".into();
+    }
+    cases.push(("events[0].payload.name", r));
+    let website = |url: &str| {
+        let connected = P::CoalitionWebsiteConnected(v1::CoalitionWebsiteConnected {
+            connected_on: date(2021, 6, 1),
+            url: url.into(),
+        });
+        request(v1::AggregateType::Coalition, "se", None, vec![event(connected)])
+    };
+    cases.push(("events[0].payload.url", website("javascript:alert(document.cookie)")));
+    cases.push(("events[0].payload.url", website("https://")));
+    let mut r = pledge("a", "p1");
+    if let Some(P::PledgeSubmitted(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.countries = vec!["SE".into(), "DK".into(), "SE".into()];
+    }
+    cases.push(("events[0].payload.countries[2]", r));
+    let mut r = pledge("a", "p1");
+    if let Some(P::PledgeSubmitted(e)) = r.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.pillars = vec![v1::Pillar::Education.into(), v1::Pillar::Education.into()];
+    }
+    cases.push(("events[0].payload.pillars[1]", r));
+
+    for (field, req) in cases {
+        let err = app.append.append(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(err.message().starts_with(&format!("invalid {field}:")), "{field}: {}", err.message());
+    }
+    assert!(replay_all(&mut app).await.is_empty(), "refused appends write nothing");
+}
+
+#[tokio::test]
+async fn an_event_id_reused_for_another_event_of_the_aggregate_is_refused_naming_it_and_a_true_retry_is_not() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    let original = coalition("se", "SE", date(2018, 5, 3));
+    let first = app.append.append(original.clone()).await.unwrap().into_inner();
+    let id = original.events[0].event_id.clone();
+
+    let again = app.append.append(original.clone()).await.unwrap().into_inner();
+    assert_eq!((again.positions, again.deduplicated), (first.positions.clone(), true));
+
+    // Another payload, another occurred_at, another actor: each is another event under the same id.
+    let mut payload = original.clone();
+    if let Some(P::CoalitionEstablished(e)) = payload.events[0].payload.as_mut().and_then(|p| p.event.as_mut()) {
+        e.name = "Sweden's coalition, renamed".into();
+    }
+    let mut occurred = original.clone();
+    occurred.events[0].occurred_at = Some(prost_types::Timestamp { seconds: 1_600_000_001, nanos: 0 });
+    let mut actor = original.clone();
+    actor.events[0].actor = "someone else".into();
+    let different = || [payload.clone(), occurred.clone(), actor.clone()];
+    for req in different() {
+        let err = app.append.append(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with("invalid events[0].event_id:"), "{}", err.message());
+        assert!(err.message().contains(&id), "{}", err.message());
+        assert!(err.message().contains(&format!("position {}", first.positions[0])), "{}", err.message());
+    }
+
+    // After a restart the digest comes from the log: still the same answers.
+    let (nats, db, settings, r) = app.stop().await;
+    r.unwrap();
+    let mut app = TestApp::start(nats, db, settings, coalition_ledger::startup::Roles::ALL).await;
+    for req in different() {
+        assert_eq!(app.append.append(req).await.unwrap_err().code(), Code::InvalidArgument);
+    }
+    let late = app.append.append(original).await.unwrap().into_inner();
+    assert_eq!((late.positions, late.deduplicated), (first.positions, true));
+    let log = replay_all(&mut app).await;
+    assert_eq!(log.len(), 1, "nothing but the original is written");
+    match log[0].payload.as_ref().and_then(|p| p.event.as_ref()) {
+        Some(P::CoalitionEstablished(e)) => assert_eq!(e.name, "Coalition se"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_event_freezes_only_its_aggregate_with_failed_precondition_naming_its_position() {
+    use v1::event_payload::Event as P;
+    let mut app = TestApp::spawn().await;
+    app.append.append(organisation("bad")).await.unwrap();
+    let corrupt = app.publish_by_hand("ledger.organisation.bad", b"\x08\xff\xff not protobuf".to_vec()).await;
+    let newer = stored_event("organisation", "newer", "organisation_renamed", 99, 1_700_000_000, vec![]);
+    let newer = app.publish_by_hand("ledger.organisation.newer", newer).await;
+    let rename = |id: &str| {
+        let renamed = P::OrganisationRenamed(v1::OrganisationRenamed { name: "Renamed".into() });
+        request(v1::AggregateType::Organisation, id, None, vec![event(renamed)])
+    };
+    for (id, position, cause) in [("bad", corrupt, "corrupt"), ("newer", newer, "newer version")] {
+        for _ in 0..2 {
+            let err = app.append.append(rename(id)).await.unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+            let m = err.message();
+            assert!(m.starts_with("rule `aggregate.history_readable` broken: organisation/"), "{m}");
+            assert!(m.contains(&format!("position {position}")) && m.contains(cause), "{m}");
+        }
+    }
+    // An append whose rules need the frozen aggregate's facts is refused the same way, naming it.
+    app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
+    let err =
+        app.append.append(membership("se", "bad", vec![joined("se", "bad", date(2019, 1, 1))])).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains(&format!("organisation/bad: the event at position {corrupt}")), "{}", err.message());
+    // Everything else goes on.
+    app.append.append(organisation("good")).await.unwrap();
+    app.append.append(membership("se", "good", vec![joined("se", "good", date(2019, 1, 1))])).await.unwrap();
+}

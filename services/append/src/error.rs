@@ -21,7 +21,17 @@ pub enum AppendError {
     /// The log cannot be reached, or the write's outcome is unknown; retry with the same event ids. -> UNAVAILABLE
     #[error("{0}")]
     Unavailable(String),
-    /// The aggregate's history cannot be read by this code (corrupt or written by a newer version). -> INTERNAL
+    /// An event in the aggregate's consistency scope (or in an aggregate whose facts the rules need) cannot be read
+    /// by this code, so no decision can be taken: the event was written by a newer version (upgrade), or it is
+    /// corrupt (the aggregate is frozen; README, "An unreadable event"). Names the aggregate and the position.
+    /// -> FAILED_PRECONDITION (`aggregate.history_readable`)
+    #[error(
+        "rule `aggregate.history_readable` broken: {aggregate}: the event at position {position} in its consistency \
+         scope cannot be read by this code ({reason}); no rule can be checked against it, so nothing is appended \
+         here{hint}"
+    )]
+    Unreadable { aggregate: String, position: u64, reason: String, hint: &'static str },
+    /// A bug: something the service itself should have ensured does not hold. -> INTERNAL
     #[error("{0}")]
     Internal(String),
 }

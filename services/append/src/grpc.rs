@@ -5,19 +5,26 @@
 //! - `PERMISSION_DENIED`: the caller lacks the grant; the message names it (`missing grant writer:se: ...`). Decided
 //!   on the request alone, or, for events that do not name their coalition, once the aggregate is known to belong
 //!   to another coalition or not to exist (one message for both).
-//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path. A body that does not decode
-//!   is answered so by the codec (`ledger_proto::codec`), naming the message expected.
-//! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`).
+//! - `INVALID_ARGUMENT`: malformed request; the message starts with the field path (or says that the body is not
+//!   the request message at all: `ledger_proto::codec`, for every service). Also an event id already used:
+//!   by another aggregate's event, or by another event of this aggregate (its digest differs: type, payload or the
+//!   client's metadata, `ledger_proto::stored::digest`), naming the id and the position it is recorded at. A true
+//!   retry (the same events, unchanged) is not an error: it answers the original positions, `deduplicated`.
+//! - `FAILED_PRECONDITION`: a domain rule is broken; the message names the rule (`rule \`...\` broken: ...`). Also
+//!   `aggregate.history_readable`: an event of the aggregate's scope (or of an aggregate whose facts its rules need)
+//!   cannot be read by this code; the message names the aggregate and the position, and says whether a newer
+//!   version wrote it (upgrade this service) or it is corrupt (README, "An unreadable event in the log"). Not
+//!   `INTERNAL`: nothing is broken in the service, and retrying changes nothing until the operator acts.
 //! - `ABORTED`: revision conflict; the message carries the current revision, also in the `ledger-current-revision`
 //!   metadata entry.
 //! - `UNAVAILABLE`: the log cannot be reached or the outcome is unknown; retry with the same event ids.
-//! - `INTERNAL`: the aggregate's history cannot be read by this code.
+//! - `INTERNAL`: a bug (an append without an authenticated principal, a stream the log refuses to write to).
 use futures::StreamExt;
 use ledger_domain::access::{AppendAccess, Principal, authorize_append};
 use ledger_domain::{DomainError, ExpectedRevision, Token};
 use ledger_proto::convert::{
-    aggregate_to_domain, optional_uuid_to_domain, payload_to_domain, source_to_domain, timestamp_to_domain,
-    uuid_to_domain,
+    aggregate_to_domain, new_id_to_domain, optional_new_id_to_domain, payload_to_domain, source_to_domain,
+    timestamp_to_domain,
 };
 use ledger_proto::v1;
 use ledger_proto::v1::ledger_append_server::LedgerAppend;
@@ -34,6 +41,7 @@ impl From<AppendError> for Status {
             AppendError::Invalid(d) => Status::invalid_argument(d.to_string()),
             AppendError::Denied(d) => Status::permission_denied(d.to_string()),
             AppendError::Rule(d) => Status::failed_precondition(d.to_string()),
+            AppendError::Unreadable { .. } => Status::failed_precondition(e.to_string()),
             AppendError::Conflict { current, .. } => {
                 let mut s = Status::aborted(e.to_string());
                 if let Ok(v) = current.to_string().parse() {
@@ -63,13 +71,15 @@ pub fn command_from_request(req: &v1::AppendRequest) -> Result<AppendCommand, Do
         .enumerate()
         .map(|(i, e)| {
             let at = |f: &str| format!("events[{i}].{f}");
+            let occurred_at = timestamp_to_domain(&at("occurred_at"), e.occurred_at.as_ref())?;
+            ledger_domain::event::business_date(&at("occurred_at"), occurred_at.date())?;
             Ok(NewEvent {
-                event_id: uuid_to_domain(&at("event_id"), &e.event_id)?,
-                occurred_at: timestamp_to_domain(&at("occurred_at"), e.occurred_at.as_ref())?,
+                event_id: new_id_to_domain(&at("event_id"), &e.event_id)?,
+                occurred_at,
                 actor: e.actor.clone(),
                 source: source_to_domain(&at("source"), e.source)?,
-                correlation_id: optional_uuid_to_domain(&at("correlation_id"), &e.correlation_id)?,
-                causation_id: optional_uuid_to_domain(&at("causation_id"), &e.causation_id)?,
+                correlation_id: optional_new_id_to_domain(&at("correlation_id"), &e.correlation_id)?,
+                causation_id: optional_new_id_to_domain(&at("causation_id"), &e.causation_id)?,
                 kind: payload_to_domain(e.payload.as_ref()).map_err(|d| d.in_field(&format!("events[{i}].")))?,
             })
         })
@@ -120,7 +130,7 @@ impl AppendService {
             Err(AppendError::Denied(d)) => Err(ledger_auth::deny(principal, d)),
             Err(e) => {
                 match &e {
-                    AppendError::Unavailable(_) | AppendError::Internal(_) => {
+                    AppendError::Unavailable(_) | AppendError::Internal(_) | AppendError::Unreadable { .. } => {
                         tracing::warn!(error = %e, "append failed")
                     }
                     _ => tracing::debug!(error = %e, "append refused"),

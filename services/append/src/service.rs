@@ -53,12 +53,20 @@ pub struct AppendOutcome {
     pub deduplicated: bool,
 }
 
+/// An event of the aggregate, as far as deduplication cares: where it is and what it is.
+#[derive(Debug, Clone, Copy)]
+struct Recorded {
+    position: u64,
+    /// [`ledger_proto::stored::digest`]: tells a retry of the event from another event under its id.
+    digest: [u8; 32],
+}
+
 /// What the service knows about one aggregate, as of its `revision`.
 #[derive(Debug)]
 struct AggregateView {
     revision: u64,
     state: AggregateState,
-    event_ids: HashMap<Uuid, u64>,
+    event_ids: HashMap<Uuid, Recorded>,
     /// The coalition the aggregate belongs to: by its id, or as its first event naming one says.
     coalition: Option<Token>,
 }
@@ -73,9 +81,11 @@ impl AggregateView {
         }
     }
 
-    fn apply(&mut self, kind: &EventKind, event_id: Uuid, position: u64) {
+    fn apply(&mut self, aggregate: &Aggregate, event: &Event, position: u64) {
+        let kind = &event.kind;
         self.state.apply(kind);
-        self.event_ids.insert(event_id, position);
+        let digest = ledger_proto::stored::digest(aggregate, event);
+        self.event_ids.insert(event.meta.event_id, Recorded { position, digest });
         if self.coalition.is_none() {
             self.coalition = kind.coalition_id().cloned();
         }
@@ -125,6 +135,7 @@ pub struct AppendMetrics {
     pub rule: AtomicU64,
     pub conflict: AtomicU64,
     pub unavailable: AtomicU64,
+    pub unreadable: AtomicU64,
     pub internal: AtomicU64,
 }
 
@@ -141,6 +152,7 @@ impl AppendMetrics {
             Err(AppendError::Rule(_)) => &self.rule,
             Err(AppendError::Conflict { .. }) => &self.conflict,
             Err(AppendError::Unavailable(_)) => &self.unavailable,
+            Err(AppendError::Unreadable { .. }) => &self.unreadable,
             Err(AppendError::Internal(_)) => &self.internal,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +187,10 @@ impl AppendService {
         // One append at a time per scope in this process: keeps their order and avoids self-inflicted conflicts.
         let mut guard = slot.lock().await;
         let result = self.append_locked(&cmd, &mut guard).await;
-        if matches!(result, Err(AppendError::Unavailable(_) | AppendError::Internal(_))) {
+        if matches!(
+            result,
+            Err(AppendError::Unavailable(_) | AppendError::Internal(_) | AppendError::Unreadable { .. })
+        ) {
             // The write may or may not have happened: forget what we knew and reload next time.
             *guard = None;
         }
@@ -251,7 +266,7 @@ impl AppendService {
             match self.log.append(&cmd.aggregate, Some(loaded.revision), &outgoing).await {
                 Ok(positions) => {
                     for (e, p) in events.iter().zip(&positions) {
-                        view.apply(&e.kind, e.meta.event_id, *p);
+                        view.apply(&cmd.aggregate, e, *p);
                     }
                     let revision = positions.last().copied().unwrap_or(view.revision);
                     view.revision = revision;
@@ -301,15 +316,18 @@ impl AppendService {
     /// Reads what was written to `aggregate`'s scope since `loaded.revision` and folds it in.
     async fn catch_up(&self, aggregate: &Aggregate, loaded: &mut Loaded) -> Result<(), AppendError> {
         for m in self.log.read_scope(aggregate, loaded.revision).await? {
-            let r = m.decode().map_err(|e| {
-                AppendError::Internal(format!(
-                    "{aggregate}: the event at position {} in its consistency scope cannot be read ({e}); no rule \
-                     can be checked against it, so nothing is appended here",
-                    m.position
-                ))
+            let r = m.decode().map_err(|e| AppendError::Unreadable {
+                aggregate: aggregate.to_string(),
+                position: m.position,
+                hint: if e.is_unknown_to_this_code() {
+                    ": it was written by a newer version of the ledger; upgrade this append service"
+                } else {
+                    ": the event is corrupt and the log immutable; see the README, \"An unreadable event in the log\""
+                },
+                reason: e.to_string(),
             })?;
             let view = loaded.aggregates.entry(r.aggregate.clone()).or_insert_with(|| AggregateView::new(&r.aggregate));
-            view.apply(&r.event.kind, r.event.meta.event_id, r.position);
+            view.apply(&r.aggregate, &r.event, r.position);
             view.revision = m.position;
             loaded.revision = m.position;
         }
@@ -380,16 +398,16 @@ fn check_shape(cmd: &AppendCommand) -> Result<(), AppendError> {
         if e.actor.trim().is_empty() || e.actor.len() > 200 {
             return Err(invalid(format!("events[{i}].actor"), "required, at most 200 characters".into()));
         }
-        ledger_domain::event::no_control_characters(&format!("events[{i}].actor"), &e.actor)
-            .map_err(AppendError::Invalid)?;
+        ledger_domain::event::plain_line(&format!("events[{i}].actor"), &e.actor).map_err(AppendError::Invalid)?;
     }
     Ok(())
 }
 
-/// If the command's events are already in the aggregate, the original outcome; a partial overlap is an error.
+/// If the command's events are already in the aggregate, the original outcome. A partial overlap is an error, and
+/// so is an id recorded with another event (another type, payload or client metadata: [`Recorded::digest`]).
 fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Option<AppendOutcome>, AppendError> {
     let Some(view) = view else { return Ok(None) };
-    let found: Vec<Option<u64>> = cmd.events.iter().map(|e| view.event_ids.get(&e.event_id).copied()).collect();
+    let found: Vec<Option<Recorded>> = cmd.events.iter().map(|e| view.event_ids.get(&e.event_id).copied()).collect();
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
@@ -403,7 +421,22 @@ fn deduplicate(cmd: &AppendCommand, view: Option<&AggregateView>) -> Result<Opti
             ),
         )));
     }
-    let positions: Vec<u64> = found.into_iter().flatten().collect();
+    for (i, (event, recorded)) in build_events(cmd).iter().zip(&found).enumerate() {
+        if let Some(r) = recorded
+            && ledger_proto::stored::digest(&cmd.aggregate, event) != r.digest
+        {
+            return Err(AppendError::Invalid(DomainError::invalid(
+                format!("events[{i}].event_id"),
+                format!(
+                    "{} is already recorded at position {} for another event (its type, payload, occurred_at, \
+                     actor, source, correlation or causation id differ): a retry must resend the original event \
+                     unchanged, and a new event needs a new id",
+                    event.meta.event_id, r.position
+                ),
+            )));
+        }
+    }
+    let positions: Vec<u64> = found.into_iter().flatten().map(|r| r.position).collect();
     Ok(Some(AppendOutcome { revision: positions.last().copied().unwrap_or(0), positions, deduplicated: true }))
 }
 

@@ -182,22 +182,71 @@ impl fmt::Display for Aggregate {
     }
 }
 
-/// ISO 3166-1 alpha-2 code, upper case (the EU's own "EL" for Greece is accepted).
+/// The officially assigned ISO 3166-1 alpha-2 codes (249, as of ISO 3166-1:2020 and its newsletters since; the
+/// list of the iso-codes project). Greece is `GR` here; the ledger writes it as the EU's `EL` (see [`CountryCode`]).
+pub const ISO_3166_1_ALPHA_2: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD",
+    "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA",
+    "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE",
+    "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA",
+    "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK",
+    "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP",
+    "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT",
+    "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS",
+    "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ",
+    "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS",
+    "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST",
+    "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
+    "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA",
+    "ZM", "ZW",
+];
+
+/// A country code: two upper-case letters.
+///
+/// The ledger follows the EU's usage, in which Greece is `EL` (the Interinstitutional Style Guide, Eurostat and the
+/// Commission's data): `EL` is the code written and read back for Greece, and `GR`, its ISO 3166-1 code, is
+/// accepted and normalised to `EL` by [`CountryCode::parse`], so that one country never counts under two codes.
+/// (The EU's other exception, `UK` for the United Kingdom, is not accepted: use `GB`.)
+///
+/// [`CountryCode::parse`] checks the shape only, so that history written before the list was enforced still reads;
+/// a new event's codes must also be assigned ([`CountryCode::assigned`], which the rules' shape checks ask).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CountryCode(String);
 
 impl CountryCode {
+    /// The EU's code for Greece, written for `GR` too.
+    pub const GREECE: &'static str = "EL";
+
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
-            Ok(Self(s.to_owned()))
+            Ok(Self(if s == "GR" { Self::GREECE.to_owned() } else { s.to_owned() }))
         } else {
             Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {s:?}")))
+        }
+    }
+
+    /// Whether the code is an assigned ISO 3166-1 alpha-2 code (or `EL`, Greece).
+    pub fn is_assigned(&self) -> bool {
+        self.0 == Self::GREECE || ISO_3166_1_ALPHA_2.binary_search(&self.0.as_str()).is_ok()
+    }
+
+    /// Refuses a code that is not assigned to a country ([`Self::is_assigned`]), naming `field`.
+    pub fn assigned(&self, field: &str) -> Result<(), DomainError> {
+        if self.is_assigned() {
+            Ok(())
+        } else {
+            Err(DomainError::invalid(field, format!("{:?} is not an ISO 3166-1 alpha-2 country code", self.0)))
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Refuses the nil UUID (all zeros) as an id the client chooses: it is what an unset id looks like.
+pub fn not_nil(field: &str, id: uuid::Uuid) -> Result<uuid::Uuid, DomainError> {
+    if id.is_nil() { Err(DomainError::invalid(field, "the nil UUID is not an id")) } else { Ok(id) }
 }
 
 #[cfg(test)]
@@ -234,5 +283,26 @@ mod tests {
         assert!(CountryCode::parse("c", "SE").is_ok());
         assert!(CountryCode::parse("c", "se").is_err());
         assert!(CountryCode::parse("c", "SWE").is_err());
+    }
+
+    #[test]
+    fn only_assigned_codes_are_countries_and_greece_is_el_whichever_code_is_given() {
+        let code = |s: &str| CountryCode::parse("c", s).unwrap();
+        assert!(ISO_3166_1_ALPHA_2.windows(2).all(|w| w[0] < w[1]), "sorted, for the binary search");
+        for ok in ["SE", "DE", "GB", "PT", "EL", "GR"] {
+            assert_eq!(code(ok).assigned("c"), Ok(()), "{ok}");
+        }
+        assert_eq!(code("GR"), code("EL"));
+        assert_eq!(code("GR").as_str(), "EL");
+        for bad in ["ZZ", "UK", "XK", "EU", "AA"] {
+            let err = code(bad).assigned("payload.country").unwrap_err();
+            assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "payload.country"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_nil_uuid_is_not_an_id() {
+        assert!(not_nil("events[0].event_id", uuid::Uuid::nil()).unwrap_err().to_string().contains("event_id"));
+        assert!(not_nil("id", uuid::Uuid::from_u128(7)).is_ok());
     }
 }

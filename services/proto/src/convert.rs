@@ -44,11 +44,27 @@ pub fn optional_uuid_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, Dom
     if s.is_empty() { Ok(None) } else { uuid_to_domain(field, s).map(Some) }
 }
 
+/// An id a client chooses for a new event (event, correlation or causation id): a UUID, not the nil one.
+/// (History is read with [`uuid_to_domain`], which takes what was written before nil ids were refused.)
+pub fn new_id_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
+    ledger_domain::ids::not_nil(field, uuid_to_domain(field, s)?)
+}
+
+/// An optional id for a new event: empty for none, else as [`new_id_to_domain`].
+pub fn optional_new_id_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, DomainError> {
+    if s.is_empty() { Ok(None) } else { new_id_to_domain(field, s).map(Some) }
+}
+
+/// The event's source; unspecified (0) is refused: a client says where its events come from.
 pub fn source_to_domain(field: &str, s: i32) -> Result<Source, DomainError> {
     match v1::Source::try_from(s) {
-        Ok(v1::Source::Api) | Ok(v1::Source::Unspecified) => Ok(Source::Api),
+        Ok(v1::Source::Api) => Ok(Source::Api),
         Ok(v1::Source::Import) => Ok(Source::Import),
         Ok(v1::Source::PlatformSync) => Ok(Source::PlatformSync),
+        Ok(v1::Source::Unspecified) => Err(DomainError::invalid(
+            field,
+            "required: SOURCE_API, SOURCE_IMPORT or SOURCE_PLATFORM_SYNC (SOURCE_UNSPECIFIED is not a source)",
+        )),
         Err(_) => Err(DomainError::invalid(field, format!("unknown source {s}"))),
     }
 }

@@ -7,6 +7,7 @@ use ledger_domain::access::UNKNOWN_PRINCIPAL;
 use ledger_domain::event::EventType;
 use ledger_domain::{Aggregate, AggregateType, DomainError, Event, EventKind, EventMeta};
 use prost::Message;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::convert::{
@@ -77,6 +78,25 @@ fn principal_of(s: &v1::StoredEvent) -> Result<String, DecodeError> {
 
 /// Encodes an event of `aggregate` as a log message body (at the current schema version).
 pub fn encode(aggregate: &Aggregate, event: &Event) -> Vec<u8> {
+    envelope(aggregate, event).encode_to_vec()
+}
+
+/// A SHA-256 digest of what defines an event: what tells a client's retry (the same event id, the same event)
+/// from a reuse of the id for another event. It covers the aggregate, the event's type and payload (in the current
+/// schema, so an event upcast from an older version compares by what it reads as today) and everything the client
+/// chose for it: `event_id`, `occurred_at`, `actor`, `source`, `correlation_id` (once defaulted to the first
+/// event's id) and `causation_id`. It leaves out what the server sets, `recorded_at` and the principal: a retry
+/// arrives later, and perhaps through another of the client's credentials. Computed from a decoded event, so
+/// from what the log holds after any restart as well as from a request.
+pub fn digest(aggregate: &Aggregate, event: &Event) -> [u8; 32] {
+    let mut e = envelope(aggregate, event);
+    e.recorded_at = None;
+    e.principal.clear();
+    e.envelope_version = 0;
+    Sha256::digest(e.encode_to_vec()).into()
+}
+
+fn envelope(aggregate: &Aggregate, event: &Event) -> v1::StoredEvent {
     let payload = payload_from_domain(&event.kind).event.map(|e| encode_inner(&e)).unwrap_or_default();
     let m = &event.meta;
     v1::StoredEvent {
@@ -95,7 +115,6 @@ pub fn encode(aggregate: &Aggregate, event: &Event) -> Vec<u8> {
         principal: m.principal.clone(),
         envelope_version: ENVELOPE_VERSION,
     }
-    .encode_to_vec()
 }
 
 /// Encodes the message inside a payload's oneof (what `StoredEvent.payload` holds).
@@ -156,7 +175,12 @@ pub fn to_recorded(position: u64, subject_suffix: &str, s: v1::StoredEvent) -> R
         occurred_at: timestamp_to_domain("occurred_at", s.occurred_at.as_ref()).map_err(field)?,
         recorded_at: timestamp_to_domain("recorded_at", s.recorded_at.as_ref()).map_err(field)?,
         actor: s.actor,
-        source: source_to_domain("source", s.source).map_err(field)?,
+        // The envelope always holds a specified source (it is written from the domain's); 0 would read as API,
+        // as requests without one were recorded before they were refused.
+        source: match s.source {
+            0 => ledger_domain::Source::Api,
+            n => source_to_domain("source", n).map_err(field)?,
+        },
         correlation_id: uuid_to_domain("correlation_id", &s.correlation_id).map_err(field)?,
         causation_id: optional_uuid_to_domain("causation_id", &s.causation_id).map_err(field)?,
     };
@@ -372,5 +396,33 @@ mod tests {
         s.event_type = "membership_approved".into();
         s.schema_version = 9;
         assert!(to_recorded(1, &agg.subject_suffix(), s).unwrap_err().is_unknown_to_this_code());
+    }
+
+    #[test]
+    fn the_digest_is_what_the_client_chose_and_survives_the_log() {
+        let (agg, e) = event();
+        let stored = decode(7, &agg.subject_suffix(), &encode(&agg, &e)).unwrap();
+        assert_eq!(digest(&stored.aggregate, &stored.event), digest(&agg, &e), "from the log as from the request");
+        let mut retry = e.clone();
+        retry.meta.recorded_at = datetime!(2027-01-01 00:00 UTC);
+        retry.meta.principal = "svc-se-rotated".into();
+        assert_eq!(digest(&agg, &retry), digest(&agg, &e), "the server's fields do not count");
+        let changes: [fn(&mut Event); 6] = [
+            |e| e.meta.occurred_at = datetime!(2018-05-03 10:00:01 UTC),
+            |e| e.meta.actor = "another".into(),
+            |e| e.meta.source = ledger_domain::Source::Api,
+            |e| e.meta.correlation_id = Uuid::from_u128(3),
+            |e| e.meta.causation_id = Some(Uuid::from_u128(4)),
+            |e| {
+                if let EventKind::MembershipApproved(m) = &mut e.kind {
+                    m.joined_on = date!(2018 - 05 - 04);
+                }
+            },
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut other = e.clone();
+            change(&mut other);
+            assert_ne!(digest(&agg, &other), digest(&agg, &e), "change {i}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! aggregate type), one payload struct in `payload.rs` and one [`crate::rules::Rule`] implementation beside the
 //! rules of its concern. Everything else about a type is derived from those, or is an exhaustive `match` that
 //! does not compile until the type is given its arm.
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::{AggregateType, DomainError, Token};
@@ -198,32 +198,153 @@ pub fn current_schema_version(type_name: &str) -> Option<u32> {
     EventType::from_name(type_name).map(EventType::schema_version)
 }
 
-/// Refuses NUL and other control characters (except tab and newline): they are invalid in Postgres text and
-/// invisible to readers.
-pub fn no_control_characters(field: &str, s: &str) -> Result<(), DomainError> {
-    match s.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
-        Some(c) => Err(DomainError::invalid(field, format!("contains the control character {:?}", c))),
+/// The Unicode format characters (general category Cf, Unicode 15.1) as inclusive ranges: invisible, and able to
+/// make text read otherwise than it is stored (the right-to-left override U+202E and the other bidirectional
+/// controls, zero-width spaces and joiners, the word joiner, the soft hyphen, the byte order mark, tag characters).
+const FORMAT_CHARACTERS: [(char, char); 21] = [
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character (general category Cf).
+pub fn is_format_character(c: char) -> bool {
+    FORMAT_CHARACTERS.iter().any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// Refuses control characters (NUL and the others: invalid in Postgres text or invisible to readers) and Unicode
+/// format characters ([`is_format_character`]); `line_breaks` allows newline and tab (free text such as a reason).
+fn no_hidden_characters(field: &str, s: &str, line_breaks: bool) -> Result<(), DomainError> {
+    let allowed = |c: char| line_breaks && (c == '\n' || c == '\t');
+    match s.chars().find(|c| (c.is_control() && !allowed(*c)) || is_format_character(*c)) {
+        Some(c) if c.is_control() => {
+            Err(DomainError::invalid(field, format!("contains the control character U+{:04X}", u32::from(c))))
+        }
+        Some(c) => Err(DomainError::invalid(
+            field,
+            format!("contains the invisible format character U+{:04X} (zero-width or bidirectional)", u32::from(c)),
+        )),
         None => Ok(()),
     }
 }
 
-/// Required text: present, at most `max` characters, no control characters.
+/// A one-line text the client chooses outside a payload (an event's actor): no control or format characters.
+pub fn plain_line(field: &str, s: &str) -> Result<(), DomainError> {
+    no_hidden_characters(field, s, false)
+}
+
+/// A required name or title: present, at most `max` characters, one line, no control or format characters.
 pub(crate) fn text(field: &str, s: &str, max: usize) -> Result<(), DomainError> {
+    required(field, s, max)?;
+    no_hidden_characters(field, s, false)
+}
+
+/// A required reason (`payload.reason`): present, at most `max` characters, no format characters and no control
+/// characters but newline and tab.
+pub(crate) fn required_reason(s: &str, max: usize) -> Result<(), DomainError> {
+    required("payload.reason", s, max)?;
+    no_hidden_characters("payload.reason", s, true)
+}
+
+fn required(field: &str, s: &str, max: usize) -> Result<(), DomainError> {
     if s.trim().is_empty() {
         return Err(DomainError::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
         return Err(DomainError::invalid(field, format!("longer than {max} characters")));
     }
-    no_control_characters(field, s)
+    Ok(())
 }
 
-/// An optional reason (`payload.reason`): at most 1000 characters, no control characters.
+/// An optional reason (`payload.reason`): at most 1000 characters, no format characters and no control
+/// characters but newline and tab.
 pub(crate) fn reason(reason: &str) -> Result<(), DomainError> {
     if reason.chars().count() > 1000 {
         return Err(DomainError::invalid("payload.reason", "longer than 1000 characters"));
     }
-    no_control_characters("payload.reason", reason)
+    no_hidden_characters("payload.reason", reason, true)
+}
+
+/// The earliest business date the ledger takes: the coalitions began in 2013 (the Grand Coalition for Digital
+/// Jobs; Lithuania's national coalition on 7 Nov 2013), so an earlier date is a mistake. See `docs/domain.md`.
+pub const EARLIEST_BUSINESS_DATE: Date = time::macros::date!(2000 - 01 - 01);
+/// The latest business date the ledger takes: far enough for any pledge's planned end.
+pub const LATEST_BUSINESS_DATE: Date = time::macros::date!(2100 - 12 - 31);
+
+/// A business date (`..._on`, a period's end) within [`EARLIEST_BUSINESS_DATE`]..=[`LATEST_BUSINESS_DATE`].
+pub fn business_date(field: &str, d: Date) -> Result<(), DomainError> {
+    if (EARLIEST_BUSINESS_DATE..=LATEST_BUSINESS_DATE).contains(&d) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("{d} is outside the business dates {EARLIEST_BUSINESS_DATE}..={LATEST_BUSINESS_DATE}"),
+        ))
+    }
+}
+
+/// A website address: `http` or `https`, with a host (a name or an IP address), at most 500 characters, no
+/// spaces, credentials, control or format characters. Refuses `javascript:`, `data:`, `file:` and relative URLs.
+pub(crate) fn web_url(field: &str, url: &str) -> Result<(), DomainError> {
+    required(field, url, 500)?;
+    no_hidden_characters(field, url, false)?;
+    let bad = |why: &str| Err(DomainError::invalid(field, format!("{url:?} is not a web address: {why}")));
+    if url.chars().any(char::is_whitespace) {
+        return bad("it contains a space");
+    }
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) else {
+        return bad("it must start with http:// or https://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return bad("it must not carry credentials");
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port, v6) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+        Some((v6, "")) => ("", None, Some(v6)),
+        Some((v6, rest)) => ("", Some(rest.strip_prefix(':').unwrap_or("not a port")), Some(v6)),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port), None),
+            None => (authority, None, None),
+        },
+    };
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return bad("its port must be 1 to 65535");
+    }
+    let ok = match v6 {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        // Labels of letters, digits and hyphens (not at either end); a trailing dot (a fully qualified name) is fine.
+        None => {
+            let name = host.strip_suffix('.').unwrap_or(host);
+            !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                })
+        }
+    };
+    if ok { Ok(()) } else { bad("it has no valid host") }
 }
 
 #[cfg(test)]
@@ -271,5 +392,19 @@ mod tests {
             assert_eq!(current_schema_version(t.name()), Some(t.schema_version()));
         }
         assert_eq!(EventType::from_name("pledge_teleported"), None);
+    }
+
+    #[test]
+    fn format_characters_are_those_of_unicode_category_cf() {
+        assert!(FORMAT_CHARACTERS.windows(2).all(|w| w[0].1 < w[1].0), "sorted and disjoint");
+        for c in ['\u{00AD}', '\u{200B}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2060}', '\u{2064}', '\u{2066}'] {
+            assert!(is_format_character(c), "{c:?}");
+        }
+        for c in ['\u{2069}', '\u{FEFF}', '\u{E0001}', '\u{061C}'] {
+            assert!(is_format_character(c), "{c:?}");
+        }
+        for c in ['a', 'Ä', 'λ', ' ', '-', '\u{2010}', '\u{00A0}', '\u{2065}'] {
+            assert!(!is_format_character(c), "{c:?}");
+        }
     }
 }

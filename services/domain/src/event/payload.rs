@@ -114,6 +114,33 @@ pub struct TargetRevised {
     pub reason: String,
 }
 
+/// Refuses a value that repeats an earlier one of the list `field`, naming the repeat (`field[i]suffix`).
+pub(crate) fn once_each<'a, T: PartialEq + 'a>(
+    field: &str,
+    suffix: &str,
+    items: impl IntoIterator<Item = &'a T>,
+) -> Result<(), DomainError> {
+    let items: Vec<&T> = items.into_iter().collect();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(j) = items[..i].iter().position(|earlier| earlier == item) {
+            return Err(DomainError::invalid(format!("{field}[{i}]{suffix}"), format!("repeats {field}[{j}]{suffix}")));
+        }
+    }
+    Ok(())
+}
+
+/// A list of countries (`field[i]suffix`): each an assigned code, each once.
+pub(crate) fn countries<'a>(
+    field: &str,
+    suffix: &str,
+    codes: impl IntoIterator<Item = &'a CountryCode> + Clone,
+) -> Result<(), DomainError> {
+    for (i, c) in codes.clone().into_iter().enumerate() {
+        c.assigned(&format!("{field}[{i}]{suffix}"))?;
+    }
+    once_each(field, suffix, codes)
+}
+
 /// Progress to date of one initiative.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -124,7 +151,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Counts non-negative, women <= people, the country breakdown sums to people.
+    /// Counts non-negative, each indicator and country once, countries assigned, women <= people, the country
+    /// breakdown sums to people.
     pub fn validate(&self, field: &str) -> Result<(), DomainError> {
         let mut seen = std::collections::HashSet::new();
         for (i, (indicator, n)) in self.cumulative.iter().enumerate() {
@@ -154,6 +182,7 @@ impl Progress {
             if let Some((c, n)) = self.per_country.iter().find(|(_, n)| *n < 0) {
                 return Err(DomainError::invalid(format!("{field}.per_country"), format!("{} is {n}", c.as_str())));
             }
+            countries(&format!("{field}.per_country"), ".country", self.per_country.iter().map(|(c, _)| c))?;
             let sum: i128 = self.per_country.iter().map(|(_, n)| i128::from(*n)).sum();
             if sum != i128::from(self.people) {
                 return Err(DomainError::invalid(

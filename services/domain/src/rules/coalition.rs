@@ -4,7 +4,7 @@ use time::Date;
 use super::{AggregateState, Context, FactsNeeded, Rule};
 use crate::event::{
     CoalitionCoordinatorChanged, CoalitionDeactivated, CoalitionEstablished, CoalitionKind, CoalitionWebsiteConnected,
-    OrganisationRegistered, OrganisationRenamed, reason, text,
+    OrganisationRegistered, OrganisationRenamed, business_date, reason, text, web_url,
 };
 use crate::{Aggregate, DomainError};
 
@@ -40,6 +40,10 @@ fn coalition_exists(state: &AggregateState, aggregate: &Aggregate) -> Result<(),
 impl Rule for CoalitionEstablished {
     fn validate(&self) -> Result<(), DomainError> {
         text("payload.name", &self.name, 200)?;
+        business_date("payload.launched_on", self.launched_on)?;
+        if let Some(c) = &self.country {
+            c.assigned("payload.country")?;
+        }
         match (self.kind, &self.country) {
             (CoalitionKind::National, None) => {
                 Err(DomainError::invalid("payload.country", "a national coalition needs a country"))
@@ -99,7 +103,8 @@ fn change(state: &mut AggregateState, f: fn(&mut CoalitionFacts)) {
 
 impl Rule for CoalitionWebsiteConnected {
     fn validate(&self) -> Result<(), DomainError> {
-        text("payload.url", &self.url, 500)
+        business_date("payload.connected_on", self.connected_on)?;
+        web_url("payload.url", &self.url)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -117,7 +122,7 @@ impl Rule for CoalitionWebsiteConnected {
 
 impl Rule for CoalitionCoordinatorChanged {
     fn validate(&self) -> Result<(), DomainError> {
-        Ok(())
+        business_date("payload.changed_on", self.changed_on)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -133,6 +138,7 @@ impl Rule for CoalitionCoordinatorChanged {
 
 impl Rule for CoalitionDeactivated {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.deactivated_on", self.deactivated_on)?;
         reason(&self.reason)
     }
 
@@ -151,7 +157,8 @@ impl Rule for CoalitionDeactivated {
 
 impl Rule for OrganisationRegistered {
     fn validate(&self) -> Result<(), DomainError> {
-        text("payload.name", &self.name, 300)
+        text("payload.name", &self.name, 300)?;
+        self.country.assigned("payload.country")
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -286,5 +293,135 @@ mod tests {
             ],
         };
         assert!(overflow.validate("p").unwrap_err().to_string().contains("per_country"));
+    }
+
+    /// The field a validation error names, or a panic saying what came instead.
+    fn invalid_field(r: Result<(), DomainError>) -> String {
+        match r {
+            Err(DomainError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    fn established_with(f: impl FnOnce(&mut CoalitionEstablished)) -> EventKind {
+        let EventKind::CoalitionEstablished(mut e) = established() else { unreachable!() };
+        f(&mut e);
+        EventKind::CoalitionEstablished(e)
+    }
+
+    #[test]
+    fn a_coalition_country_is_an_assigned_code_and_greece_is_el_or_gr() {
+        let none = Context::default();
+        for ok in ["EL", "GR", "SE", "DE"] {
+            let e = established_with(|e| e.country = Some(CountryCode::parse("c", ok).unwrap()));
+            assert_eq!(given_when(se(), &[], e, &none), Ok(()), "{ok}");
+        }
+        for bad in ["ZZ", "UK", "EU"] {
+            let e = established_with(|e| e.country = Some(CountryCode::parse("c", bad).unwrap()));
+            assert_eq!(invalid_field(given_when(se(), &[], e, &none)), "events[0].payload.country", "{bad}");
+        }
+        let org = Aggregate::organisation(&tok("acme"));
+        let zz = EventKind::OrganisationRegistered(OrganisationRegistered {
+            name: "Acme".into(),
+            country: CountryCode::parse("c", "ZZ").unwrap(),
+            organisation_type: OrganisationType::IctCompany,
+            size: OrganisationSize::Sme,
+        });
+        assert_eq!(invalid_field(given_when(org, &[], zz, &none)), "events[0].payload.country");
+    }
+
+    #[test]
+    fn a_website_is_an_http_or_https_address_with_a_host() {
+        let given = [established()];
+        let when = |url: &str| {
+            let e = EventKind::CoalitionWebsiteConnected(CoalitionWebsiteConnected {
+                connected_on: date!(2021 - 06 - 01),
+                url: url.into(),
+            });
+            given_when(se(), &given, e, &Context::default())
+        };
+        for ok in [
+            "https://example.org",
+            "http://example.org/",
+            "HTTPS://Example.ORG:8443/path?q=1#top",
+            "https://digital-skills-jobs.europa.eu/en/national-coalition/se",
+            "https://[2001:db8::1]/",
+            "https://bücher.example/",
+            "https://example.org./",
+        ] {
+            assert_eq!(when(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://example.org/%0Aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "ftp://example.org",
+            "//example.org",
+            "example.org",
+            "https://",
+            "https:///path",
+            "https://user:secret@example.org",
+            "https://exa mple.org",
+            "https://example.org:0/",
+            "https://example.org:99999/",
+            "https://-bad-.org/",
+            "https://example..org/",
+            "https://[not-v6]/",
+            "https://example.org/\u{202E}gro",
+        ] {
+            assert_eq!(invalid_field(when(bad)), "events[0].payload.url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_refuse_invisible_format_characters_and_control_characters() {
+        let none = Context::default();
+        for ok in ["Sverige", "Ελλάδα", "Teknikföretagen & IT&Telekomföretagen", "Česko"] {
+            let e = established_with(|e| e.name = ok.into());
+            assert_eq!(given_when(se(), &[], e, &none), Ok(()), "{ok}");
+        }
+        for bad in [
+            "Swe\u{202E}nedeS",
+            "Swe\u{200B}den",
+            "Swe\u{200D}den",
+            "\u{FEFF}Sweden",
+            "Swe\u{00AD}den",
+            "Swe\u{2066}den\u{2069}",
+            "Swe\u{2060}den",
+            "Swe\nden",
+            "Swe\u{7}den",
+        ] {
+            let e = established_with(|e| e.name = bad.into());
+            assert_eq!(invalid_field(given_when(se(), &[], e, &none)), "events[0].payload.name", "{bad:?}");
+        }
+        // A reason may have line breaks, but no format characters either.
+        let with_reason = |reason: &str| {
+            let e = EventKind::CoalitionDeactivated(CoalitionDeactivated {
+                deactivated_on: date!(2025 - 1 - 1),
+                reason: reason.into(),
+            });
+            given_when(se(), &[established()], e, &none)
+        };
+        assert_eq!(with_reason("merged\nwith another"), Ok(()));
+        assert_eq!(invalid_field(with_reason("merged\u{202E}")), "events[0].payload.reason");
+    }
+
+    #[test]
+    fn business_dates_are_within_the_documented_bounds() {
+        let none = Context::default();
+        let on = |d: Date| given_when(se(), &[], established_with(|e| e.launched_on = d), &none);
+        assert_eq!(on(crate::event::EARLIEST_BUSINESS_DATE), Ok(()));
+        assert_eq!(on(crate::event::LATEST_BUSINESS_DATE), Ok(()));
+        for bad in [date!(9999 - 12 - 31), date!(-9999 - 01 - 01), date!(1999 - 12 - 31), date!(2101 - 01 - 01)] {
+            assert_eq!(invalid_field(on(bad)), "events[0].payload.launched_on", "{bad}");
+        }
+        let connected = EventKind::CoalitionWebsiteConnected(CoalitionWebsiteConnected {
+            connected_on: date!(9999 - 01 - 01),
+            url: "https://example.org".into(),
+        });
+        assert_eq!(
+            invalid_field(given_when(se(), &[established()], connected, &none)),
+            "events[0].payload.connected_on"
+        );
     }
 }

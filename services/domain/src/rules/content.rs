@@ -1,10 +1,11 @@
 //! Content: shared once to the platform by a coalition whose website is connected, withdrawn once shared.
 use super::{AggregateState, Context, FactsNeeded, Rule, coalition_takes_part};
-use crate::event::{ContentShared, ContentWithdrawn, reason, text};
+use crate::event::{ContentShared, ContentWithdrawn, business_date, reason, text};
 use crate::{Aggregate, DomainError};
 
 impl Rule for ContentShared {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.shared_on", self.shared_on)?;
         text("payload.title", &self.title, 300)
     }
 
@@ -41,6 +42,7 @@ impl Rule for ContentShared {
 
 impl Rule for ContentWithdrawn {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.withdrawn_on", self.withdrawn_on)?;
         reason(&self.reason)
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::{AggregateState, Context, FactsNeeded, Rule, coalition_takes_part, organisation_registered};
-use crate::event::{ActivityReported, CourseListed, CourseRunCompleted, Progress, text};
+use crate::event::{ActivityReported, CourseListed, CourseRunCompleted, Progress, business_date, text};
 use crate::{Aggregate, DomainError};
 
 impl Rule for CourseListed {
@@ -42,6 +42,7 @@ impl Rule for CourseListed {
 impl Rule for CourseRunCompleted {
     fn validate(&self) -> Result<(), DomainError> {
         let e = self;
+        business_date("payload.ended_on", e.ended_on)?;
         let check = |field: &str, ok: bool, what: String| {
             if ok { Ok(()) } else { Err(DomainError::invalid(format!("payload.{field}"), what)) }
         };
@@ -101,6 +102,7 @@ impl Rule for CourseRunCompleted {
 
 impl Rule for ActivityReported {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.held_on", self.held_on)?;
         Progress {
             cumulative: vec![],
             people: self.participants,
@@ -195,10 +197,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn activities_are_reported_once_in_an_active_coalition() {
-        let agg = Aggregate::parse(AggregateType::Activity, "a1").unwrap();
-        let reported = EventKind::ActivityReported(ActivityReported {
+    /// A class of 30 (16 women) by skolverket in Sweden's coalition, with the country breakdown given.
+    fn activity(per_country: Vec<(CountryCode, i64)>) -> EventKind {
+        EventKind::ActivityReported(ActivityReported {
             organisation_id: tok("skolverket"),
             coalition_id: tok("se"),
             kind: ActivityKind::Class,
@@ -206,8 +207,14 @@ mod tests {
             held_on: date!(2020 - 1 - 1),
             participants: 30,
             women: 16,
-            per_country: vec![(CountryCode::parse("c", "SE").unwrap(), 30)],
-        });
+            per_country,
+        })
+    }
+
+    #[test]
+    fn activities_are_reported_once_in_an_active_coalition() {
+        let agg = Aggregate::parse(AggregateType::Activity, "a1").unwrap();
+        let reported = activity(vec![(CountryCode::parse("c", "SE").unwrap(), 30)]);
         assert_eq!(given_when(agg.clone(), &[], reported.clone(), &sweden()), Ok(()));
         assert_eq!(
             rule_of(given_when(agg.clone(), &[reported.clone()], reported.clone(), &sweden())),
@@ -215,5 +222,17 @@ mod tests {
         );
         let closed = ctx_with(|c| c.deactivated = true);
         assert_eq!(rule_of(given_when(agg, &[], reported, &closed)), "coalition.active");
+    }
+
+    #[test]
+    fn an_activity_breakdown_names_each_country_once() {
+        let agg = Aggregate::parse(AggregateType::Activity, "a1").unwrap();
+        let c = |s: &str| CountryCode::parse("c", s).unwrap();
+        let reported = activity(vec![(c("SE"), 10), (c("FI"), 10), (c("SE"), 10)]);
+        let err = given_when(agg, &[], reported, &sweden()).unwrap_err();
+        assert!(
+            matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.per_country[2].country"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,9 @@
 use time::Date;
 
 use super::{AggregateState, Context, FactsNeeded, Rule};
-use crate::event::{MembershipApplied, MembershipApproved, MembershipLeft, MembershipRoleAssigned, reason};
+use crate::event::{
+    MembershipApplied, MembershipApproved, MembershipLeft, MembershipRoleAssigned, business_date, reason,
+};
 use crate::{Aggregate, DomainError, Token};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +30,7 @@ fn own_membership(aggregate: &Aggregate, coalition_id: &Token, organisation_id: 
 
 impl Rule for MembershipApproved {
     fn validate(&self) -> Result<(), DomainError> {
-        Ok(())
+        business_date("payload.joined_on", self.joined_on)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -87,6 +89,7 @@ impl Rule for MembershipApproved {
 
 impl Rule for MembershipLeft {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.left_on", self.left_on)?;
         reason(&self.reason)
     }
 
@@ -121,7 +124,7 @@ impl Rule for MembershipLeft {
 
 impl Rule for MembershipApplied {
     fn validate(&self) -> Result<(), DomainError> {
-        Ok(())
+        business_date("payload.applied_on", self.applied_on)
     }
 
     /// The coalition must exist (its organisation's registration is checked when the membership is approved).

@@ -6,7 +6,10 @@ use time::Date;
 
 use super::progress::InitiativeFacts;
 use super::{AggregateState, Context, FactsNeeded, Rule, coalition_takes_part};
-use crate::event::{Pillar, PledgeApproved, PledgeCompleted, PledgeSubmitted, PledgeWithdrawn, reason, text};
+use crate::event::{
+    Pillar, PledgeApproved, PledgeCompleted, PledgeSubmitted, PledgeWithdrawn, business_date, countries, once_each,
+    reason, text,
+};
 use crate::{Aggregate, DomainError, Token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,10 @@ impl Rule for PledgeSubmitted {
         if e.pillars.is_empty() {
             return Err(DomainError::invalid("payload.pillars", "a pledge needs at least one pillar"));
         }
+        once_each("payload.pillars", "", &e.pillars)?;
+        countries("payload.countries", "", &e.countries)?;
+        business_date("payload.starts_on", e.starts_on)?;
+        business_date("payload.ends_on", e.ends_on)?;
         if e.starts_on > e.ends_on {
             return Err(DomainError::invalid(
                 "payload.ends_on",
@@ -168,7 +175,7 @@ impl Rule for PledgeSubmitted {
 
 impl Rule for PledgeApproved {
     fn validate(&self) -> Result<(), DomainError> {
-        Ok(())
+        business_date("payload.approved_on", self.approved_on)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -186,7 +193,7 @@ impl Rule for PledgeApproved {
 
 impl Rule for PledgeCompleted {
     fn validate(&self) -> Result<(), DomainError> {
-        Ok(())
+        business_date("payload.completed_on", self.completed_on)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -204,6 +211,7 @@ impl Rule for PledgeCompleted {
 
 impl Rule for PledgeWithdrawn {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.withdrawn_on", self.withdrawn_on)?;
         reason(&self.reason)
     }
 
@@ -310,5 +318,29 @@ pub(super) mod tests {
         p.ends_on = date!(2018 - 12 - 31);
         let err = given_when(&[], &[EventKind::PledgeSubmitted(p)], &member_of_se()).unwrap_err();
         assert!(matches!(err, DomainError::Validation { ref field, .. } if field == "events[0].payload.ends_on"));
+    }
+
+    #[test]
+    fn a_pledge_names_each_pillar_and_country_once_and_only_assigned_countries() {
+        let when = |f: &dyn Fn(&mut PledgeSubmitted)| {
+            let EventKind::PledgeSubmitted(mut p) = submitted() else { unreachable!() };
+            f(&mut p);
+            match given_when(&[], &[EventKind::PledgeSubmitted(p)], &member_of_se()) {
+                Err(DomainError::Validation { field, .. }) => field,
+                other => panic!("expected a validation error, got {other:?}"),
+            }
+        };
+        let c = |s: &str| CountryCode::parse("c", s).unwrap();
+        assert_eq!(
+            when(&|p| p.pillars = vec![Pillar::Education, Pillar::All, Pillar::Education]),
+            "events[0].payload.pillars[2]"
+        );
+        assert_eq!(when(&|p| p.countries = vec![c("SE"), c("DK"), c("SE")]), "events[0].payload.countries[2]");
+        // Greece under either code is one country.
+        assert_eq!(when(&|p| p.countries = vec![c("EL"), c("GR")]), "events[0].payload.countries[1]");
+        assert_eq!(when(&|p| p.countries = vec![c("SE"), c("ZZ")]), "events[0].payload.countries[1]");
+        assert_eq!(when(&|p| p.starts_on = date!(1900 - 01 - 01)), "events[0].payload.starts_on");
+        assert_eq!(when(&|p| p.ends_on = date!(9999 - 12 - 31)), "events[0].payload.ends_on");
+        assert_eq!(when(&|p| p.title = "Teachers\u{200B}".into()), "events[0].payload.title");
     }
 }

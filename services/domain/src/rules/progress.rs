@@ -6,7 +6,10 @@ use time::Date;
 
 use super::pledge::{PledgeFacts, PledgeStatus, status, submitted, submitted_and_open, submitted_mut};
 use super::{AggregateState, Context, FactsNeeded, Rule};
-use crate::event::{Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, text};
+use crate::event::{
+    Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, business_date, once_each,
+    required_reason, text,
+};
 use crate::{Aggregate, DomainError, Token};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +69,7 @@ impl Rule for InitiativeAdded {
         if let Some((i, (_, n))) = e.targets.iter().enumerate().find(|(_, (_, n))| *n < 0) {
             return Err(DomainError::invalid(format!("payload.targets[{i}].amount"), format!("{n} is negative")));
         }
-        Ok(())
+        once_each("payload.targets", ".indicator", e.targets.iter().map(|(indicator, _)| indicator))
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -104,7 +107,7 @@ impl Rule for TargetRevised {
         if self.new_target < 0 || self.old_target < 0 {
             return Err(DomainError::invalid("payload.new_target", "targets must not be negative"));
         }
-        text("payload.reason", &self.reason, 1000)
+        required_reason(&self.reason, 1000)
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -136,6 +139,7 @@ impl Rule for TargetRevised {
 
 impl Rule for ProgressReported {
     fn validate(&self) -> Result<(), DomainError> {
+        business_date("payload.period_end", self.period_end)?;
         self.progress.validate("payload.progress")
     }
 
@@ -167,7 +171,7 @@ impl Rule for ProgressReported {
 
 impl Rule for ProgressCorrected {
     fn validate(&self) -> Result<(), DomainError> {
-        text("payload.reason", &self.reason, 1000)?;
+        required_reason(&self.reason, 1000)?;
         self.progress.validate("payload.progress")
     }
 
@@ -292,5 +296,30 @@ mod tests {
         let withdrawn =
             EventKind::PledgeWithdrawn(PledgeWithdrawn { withdrawn_on: date!(2019 - 3 - 1), reason: "x".into() });
         assert_eq!(rule_of(given_when(&[submitted(), withdrawn], &[revise(1000)], &sweden())), "pledge.open");
+    }
+
+    #[test]
+    fn targets_name_each_indicator_once_and_breakdowns_each_country_once() {
+        let field = |r: Result<(), DomainError>| match r {
+            Err(DomainError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        let twice = EventKind::InitiativeAdded(InitiativeAdded {
+            initiative_id: tok("i1"),
+            title: "Courses".into(),
+            pillar: Pillar::Education,
+            targets: vec![(TrainingsOnline, 1000), (Certifications, 10), (TrainingsOnline, 5)],
+        });
+        assert_eq!(field(given_when(&[submitted()], &[twice], &sweden())), "events[0].payload.targets[2].indicator");
+        let past = [submitted(), approved(), initiative(Pillar::Education)];
+        let with_countries = |codes: &[&str]| {
+            let EventKind::ProgressReported(mut r) = report("r1", 10, 4, 2) else { unreachable!() };
+            r.progress.per_country = codes.iter().map(|c| (CountryCode::parse("c", c).unwrap(), 2)).collect();
+            given_when(&past, &[EventKind::ProgressReported(r)], &sweden())
+        };
+        assert_eq!(with_countries(&["SE", "EL"]), Ok(()));
+        assert_eq!(field(with_countries(&["SE", "SE"])), "events[0].payload.progress.per_country[1].country");
+        assert_eq!(field(with_countries(&["GR", "EL"])), "events[0].payload.progress.per_country[1].country");
+        assert_eq!(field(with_countries(&["ZZ", "SE"])), "events[0].payload.progress.per_country[0].country");
     }
 }
