@@ -322,11 +322,11 @@ async fn after_nats_is_killed_and_restarted_appends_are_acknowledged_within_two_
     app.append.append(coalition("se", "SE", date(2018, 5, 3))).await.unwrap();
     // Four clients append all along; each answer is recorded with when it came and how long it took.
     let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..4 {
-        let (mut a, stop) = (app.append.clone(), stop.clone());
+        let (mut a, stop, answers) = (app.append.clone(), stop.clone(), answers.clone());
         clients.spawn(async move {
-            let mut answers = Vec::new();
             for i in 0.. {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -335,12 +335,11 @@ async fn after_nats_is_killed_and_restarted_appends_are_acknowledged_within_two_
                 let sent = Instant::now();
                 let result = a.append(req.clone()).await;
                 let failed = result.as_ref().err().map(|s| (s.code(), s.message().to_owned()));
-                answers.push((req, sent, Instant::now(), failed.clone()));
+                answers.lock().unwrap().push((req, sent, Instant::now(), failed.clone()));
                 if failed.is_some() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
-            answers
         });
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -348,12 +347,17 @@ async fn after_nats_is_killed_and_restarted_appends_are_acknowledged_within_two_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.nats.restart();
     let ready = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut answers = Vec::new();
-    while let Some(a) = clients.join_next().await {
-        answers.extend(a.unwrap());
+    // Appends go on for a second after the first acknowledgement since the restart (or 20 s without one).
+    let acknowledged_since = |t: Instant| answers.lock().unwrap().iter().any(|a| a.3.is_none() && a.2 > t);
+    while !acknowledged_since(ready) && ready.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
 
     let first_ack_after_restart =
         answers.iter().filter(|a| a.3.is_none() && a.2 > ready).map(|a| a.2).min().expect("no append after restart");

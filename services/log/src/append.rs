@@ -96,7 +96,7 @@ impl Log {
         };
         let ack = self
             .connection
-            .write(
+            .call(
                 &self.client,
                 publish,
                 || LogError::Unavailable(NOT_CONNECTED.to_owned()),

@@ -76,10 +76,10 @@ impl Connection {
         }
     }
 
-    /// Runs `write` on `client` if its connection is up (else answers `not_connected()`: a write sent while it is
+    /// Runs `write` (a write or a read) on `client` if its connection is up (else answers `not_connected()`: a write sent while it is
     /// down would wait in a buffer, unanswered), and answers `lost()` at once if the connection is lost before
     /// `write` ends. Losses are watched from before the check, so one between the check and the send is seen too.
-    pub async fn write<T, E>(
+    pub async fn call<T, E>(
         &self,
         client: &async_nats::Client,
         write: impl Future<Output = Result<T, E>>,
@@ -116,6 +116,9 @@ async fn until_lost<T, E>(
 /// What a write whose acknowledgement was lost with the connection is answered.
 pub const OUTCOME_UNKNOWN: &str = "the connection to NATS was lost before the write was acknowledged: its outcome is unknown; retry with the same \
      event ids (a write that landed is then answered as deduplicated)";
+
+/// What a read interrupted by the loss of the connection is answered.
+pub const OUTCOME_UNKNOWN_READ: &str = "the connection to NATS was lost during the read; retry";
 
 /// What a write refused because the connection is down is answered (nothing was sent).
 pub const NOT_CONNECTED: &str = "NATS is not reachable: nothing was written; retry later";

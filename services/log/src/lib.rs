@@ -11,7 +11,9 @@ mod version;
 
 use std::time::Duration;
 
-pub use connection::{Connection, ConnectionStats, MAX_RECONNECT_DELAY, NOT_CONNECTED, OUTCOME_UNKNOWN};
+pub use connection::{
+    Connection, ConnectionStats, MAX_RECONNECT_DELAY, NOT_CONNECTED, OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_READ,
+};
 pub use error::LogError;
 pub use group::GroupStats;
 pub use protocol::{BatchError, BatchMessage, OutgoingEvent, headers, publish_atomic};

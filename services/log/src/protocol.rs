@@ -120,7 +120,7 @@ pub async fn publish_atomic(
     messages: Vec<BatchMessage>,
 ) -> Result<Vec<u64>, BatchError> {
     connection
-        .write(
+        .call(
             client,
             publish_and_commit(client, messages),
             || BatchError::NotConnected,

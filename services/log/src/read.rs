@@ -61,10 +61,14 @@ impl Log {
     /// All messages of one aggregate's consistency scope (its own subject, or all of its organisation's
     /// memberships and pledges) after position `after`, in order.
     pub async fn read_scope(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
-        // While the connection is down a read would wait for it (or the request timeout): say so at once instead.
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(LogError::Unavailable(crate::NOT_CONNECTED.to_owned()));
-        }
+        // Refused at once while the connection is down, and answered at once if it is lost during the read: a read
+        // would otherwise wait for the connection, or the request timeout.
+        let lost = || LogError::Unavailable(format!("reading {aggregate}: {}", crate::OUTCOME_UNKNOWN_READ));
+        let not_connected = || LogError::Unavailable(crate::NOT_CONNECTED.to_owned());
+        self.connection.call(&self.client, self.read_scope_now(aggregate, after), not_connected, lost).await
+    }
+
+    async fn read_scope_now(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
         let subject = self.scope(aggregate);
         let mut out = Vec::new();
         let mut next = after + 1;
