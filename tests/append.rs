@@ -520,3 +520,15 @@ async fn an_unreadable_event_freezes_only_its_aggregate_with_failed_precondition
     app.append.append(organisation("good")).await.unwrap();
     app.append.append(membership("se", "good", vec![joined("se", "good", date(2019, 1, 1))])).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_huge_value_is_not_echoed_whole_in_the_error() {
+    let mut app = TestApp::spawn().await;
+    // A membership id of 3 MB (three dotted parts where two belong): refused, quoting only its start.
+    let id = format!("{}.x.y", "a".repeat(3_000_000));
+    let req = request(v1::AggregateType::Membership, &id, None, vec![joined("se", "a", date(2019, 1, 1))]);
+    let err = app.append.append(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", &err.message()[..200.min(err.message().len())]);
+    assert!(err.message().len() < 300, "{} bytes echoed", err.message().len());
+    assert!(err.message().contains("(3000004 bytes)"), "{}", err.message());
+}

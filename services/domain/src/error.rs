@@ -32,3 +32,29 @@ impl DomainError {
         }
     }
 }
+
+/// A value from outside, quoted for an error message: whole if short, else its first [`ECHO_CHARS`] characters
+/// and its length, so that a huge input is never sent back whole (in `grpc-message`, in logs).
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),
+    }
+}
+
+/// How much of an outside value an error message quotes.
+pub const ECHO_CHARS: usize = 40;
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_value_is_quoted_whole_and_a_long_one_cut_with_its_length() {
+        assert_eq!(echo("se"), "\"se\"");
+        let long = "é".repeat(3_000_000);
+        let quoted = echo(&long);
+        assert!(quoted.len() < 120, "{quoted}");
+        assert!(quoted.ends_with("… (6000000 bytes)"), "{quoted}");
+    }
+}

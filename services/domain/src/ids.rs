@@ -1,7 +1,7 @@
 //! Validated identifiers: aggregate references, subject-safe tokens and country codes.
 use std::fmt;
 
-use crate::DomainError;
+use crate::{DomainError, echo};
 
 /// 1 to 64 characters of `[A-Za-z0-9_-]`: safe as one NATS subject token and in URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,7 +95,7 @@ impl Aggregate {
         if parts.len() != kind.id_tokens() {
             return Err(DomainError::invalid(
                 "aggregate.id",
-                format!("a {} id has {} dot-separated part(s), got {id:?}", kind.name(), kind.id_tokens()),
+                format!("a {} id has {} dot-separated part(s), got {}", kind.name(), kind.id_tokens(), echo(id)),
             ));
         }
         for p in parts {
@@ -163,7 +163,7 @@ impl Aggregate {
 
     /// Parses a subject suffix written by [`Self::subject_suffix`].
     pub fn from_subject_suffix(s: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::invalid("subject", format!("{s:?} is not an aggregate's subject"));
+        let bad = || DomainError::invalid("subject", format!("{} is not an aggregate's subject", echo(s)));
         let parts: Vec<&str> = s.split('.').collect();
         match parts.as_slice() {
             ["org", o, "membership", c] => Self::parse(AggregateType::Membership, &format!("{c}.{o}")),
@@ -221,7 +221,7 @@ impl CountryCode {
         if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
             Ok(Self(if s == "GR" { Self::GREECE.to_owned() } else { s.to_owned() }))
         } else {
-            Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {s:?}")))
+            Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {}", echo(s))))
         }
     }
 

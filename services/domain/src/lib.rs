@@ -9,7 +9,7 @@ pub mod ids;
 pub mod revision;
 pub mod rules;
 
-pub use error::DomainError;
+pub use error::{DomainError, echo};
 pub use event::{Event, EventKind, EventMeta, EventType, Source};
 pub use ids::{Aggregate, AggregateType, CountryCode, Token};
 pub use revision::ExpectedRevision;

@@ -37,7 +37,8 @@ pub fn uuid_to_domain(field: &str, s: &str) -> Result<Uuid, DomainError> {
     if s.is_empty() {
         return Err(DomainError::invalid(field, "required (a UUID)"));
     }
-    Uuid::parse_str(s).map_err(|e| DomainError::invalid(field, format!("{s:?} is not a UUID: {e}")))
+    Uuid::parse_str(s)
+        .map_err(|e| DomainError::invalid(field, format!("{} is not a UUID: {e}", ledger_domain::echo(s))))
 }
 
 pub fn optional_uuid_to_domain(field: &str, s: &str) -> Result<Option<Uuid>, DomainError> {
