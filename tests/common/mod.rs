@@ -173,7 +173,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         no_group_commit: false,
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
-        // Tests about access (tests/access.rs) configure keys; the others run open.
+        // Tests about access (tests/access.rs, tests/keys_and_tls.rs) configure keys; the others run open.
         auth: AuthSettings {
             auth_issuer: ledger_auth::DEFAULT_ISSUER.into(),
             auth_audience: ledger_auth::DEFAULT_AUDIENCE.into(),
