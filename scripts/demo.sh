@@ -26,29 +26,40 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "nats-server (>= 2.12, JetStream, sync_interval: always) on 127.0.0.1:$nats_port"
+step "building the ledger (release)"
+cargo build --release --quiet --bin ledger
+ledger="$root/target/release/ledger"
+
+step "nats-server (>= 2.12, JetStream, sync_interval: always) on 127.0.0.1:$nats_port, no anonymous clients"
+# The ledger's NATS users (`ledger nats authorization`): the operator manages the stream, `ledger` runs every role
+# of `ledger all`, `append` and `reader` are for the roles run on their own. Passwords in .demo/nats-secrets/, given
+# to nats-server through its environment.
 nats_bin=$(bash scripts/nats-server.sh)
 "$nats_bin" --version
-if ! { [ -f "$state/nats.pid" ] && kill -0 "$(cat "$state/nats.pid")" 2>/dev/null; }; then
-  cat > "$state/nats.conf" <<CONF
-host: 127.0.0.1
-port: $nats_port
-jetstream { store_dir: "$state/nats", sync_interval: always }
-CONF
-  "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" >> "$state/nats.log" 2>&1 & echo $! > "$state/nats.pid"
-  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
+secrets="$state/nats-secrets"
+(umask 077; mkdir -p "$secrets"
+ for u in operator append reader ledger; do
+   [ -s "$secrets/$u" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secrets/$u"
+ done)
+{ printf 'host: 127.0.0.1\nport: %s\njetstream { store_dir: "%s", sync_interval: always }\n' "$nats_port" "$state/nats"
+  "$ledger" nats authorization; } > "$state/nats.conf"
+if [ -f "$state/nats.pid" ] && kill -0 "$(cat "$state/nats.pid")" 2>/dev/null; then
+  kill -TERM "$(cat "$state/nats.pid")"; sleep 1  # restarted, so that it runs with this configuration
 fi
+LEDGER_NATS_OPERATOR_PASSWORD=$(cat "$secrets/operator") LEDGER_NATS_APPEND_PASSWORD=$(cat "$secrets/append") \
+LEDGER_NATS_READER_PASSWORD=$(cat "$secrets/reader") LEDGER_NATS_LEDGER_PASSWORD=$(cat "$secrets/ledger") \
+  "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" >> "$state/nats.log" 2>&1 & echo $! > "$state/nats.pid"
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
 
 step "PostgreSQL"
 admin=$(bash scripts/postgres.sh)
 db_url="${admin%/*}/ledger_demo"
 echo "read models in $db_url"
 
-step "building the ledger (release)"
-cargo build --release --quiet --bin ledger
-ledger="$root/target/release/ledger"
-
 export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port" LEDGER_DATABASE_URL="$db_url"
+step "the log's stream, created by the NATS operator (refused if the read models say it held events)"
+LEDGER_NATS_USER=operator LEDGER_NATS_PASSWORD_FILE="$secrets/operator" "$ledger" nats create-stream
+export LEDGER_NATS_USER=ledger LEDGER_NATS_PASSWORD_FILE="$secrets/ledger"
 export LEDGER_APPEND_ADDR="127.0.0.1:$append_port" LEDGER_QUERY_ADDR="127.0.0.1:$query_port"
 export LEDGER_METRICS_ADDR="127.0.0.1:${LEDGER_DEMO_METRICS_PORT:-9464}"
 export LEDGER_DASHBOARD_ADDR="127.0.0.1:${LEDGER_DEMO_DASHBOARD_PORT:-8080}"
@@ -97,6 +108,7 @@ cat <<TXT
     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics   (ledger_auth_failures_total, ledger_auth_denied_total, ...)
   a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition dk --ttl 12h
-  rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_DATABASE_URL=$db_url $ledger rebuild
+  rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_NATS_USER=reader LEDGER_NATS_PASSWORD_FILE=.demo/nats-secrets/reader LEDGER_DATABASE_URL=$db_url $ledger rebuild
+  an anonymous NATS client is refused: nats-server's users are in .demo/nats.conf
   logs:               .demo/ledger.log, .demo/nats.log
 TXT

@@ -8,9 +8,12 @@ use clap::Args;
 /// Where the ledger's dependencies are and how to reach them.
 #[derive(Clone, Args)]
 pub struct Settings {
-    /// NATS server URL (credentials, if any, in the URL).
+    /// NATS server URL. Credentials may be in it (`nats://user:password@host`), taken out before the URL is used
+    /// or logged; prefer --nats-password-file or the environment, as a flag is visible to other local users.
     #[arg(long, global = true, env = "LEDGER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsSettings,
     /// Postgres URL for the read models.
     #[arg(
         long,
@@ -46,11 +49,106 @@ pub struct Settings {
     /// Write each append on its own instead of coalescing concurrent appends into atomic batches (group commit).
     #[arg(long, global = true, env = "LEDGER_NO_GROUP_COMMIT")]
     pub no_group_commit: bool,
+    /// Seconds between checks of the stream's settings and sequence range (every role checks).
+    #[arg(long, global = true, env = "LEDGER_STREAM_CHECK_SECS", default_value_t = 5)]
+    pub stream_check_secs: u64,
     /// Messages per projector transaction.
     #[arg(long, global = true, env = "LEDGER_PROJECTOR_BATCH", default_value_t = 1000)]
     pub projector_batch: usize,
     #[command(flatten)]
     pub auth: AuthSettings,
+}
+
+/// How the ledger authenticates to NATS and secures the connection (see the README's "NATS permissions").
+/// Secrets come from files, or from the environment variables `LEDGER_NATS_PASSWORD`, `LEDGER_NATS_TOKEN` and
+/// `LEDGER_NATS_NKEY_SEED`: never from a flag's value, which other local users can read.
+#[derive(Clone, Debug, Default, Args)]
+pub struct NatsSettings {
+    /// NATS user name (its password from --nats-password-file or LEDGER_NATS_PASSWORD).
+    #[arg(long, global = true, env = "LEDGER_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// File holding the NATS user's password.
+    #[arg(long, global = true, env = "LEDGER_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
+    /// File holding a NATS authentication token (or LEDGER_NATS_TOKEN).
+    #[arg(long, global = true, env = "LEDGER_NATS_TOKEN_FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// File holding an nkey seed (`SU...`; or LEDGER_NATS_NKEY_SEED).
+    #[arg(long, global = true, env = "LEDGER_NATS_NKEY_FILE")]
+    pub nats_nkey_file: Option<PathBuf>,
+    /// A NATS `.creds` file (user JWT and seed, for servers in operator mode).
+    #[arg(long, global = true, env = "LEDGER_NATS_CREDS_FILE")]
+    pub nats_creds_file: Option<PathBuf>,
+    /// CA certificate (PEM) of the NATS server's certificate; turns TLS on.
+    #[arg(long, global = true, env = "LEDGER_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for NATS servers that verify clients; turns TLS on.
+    #[arg(long, global = true, env = "LEDGER_NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "LEDGER_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Refuse a NATS server that does not offer TLS (implied by the other TLS options).
+    #[arg(long, global = true, env = "LEDGER_NATS_TLS_REQUIRED")]
+    pub nats_tls_required: bool,
+}
+
+impl NatsSettings {
+    /// The credentials these settings name, read from their files or the environment. At most one kind.
+    pub fn credentials(&self) -> anyhow::Result<ledger_log::NatsCredentials> {
+        self.credentials_from(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::credentials`], with the environment given (for tests).
+    pub fn credentials_from(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<ledger_log::NatsCredentials> {
+        use anyhow::Context as _;
+        use ledger_log::{NatsAuth, Secret};
+        let read = |path: &PathBuf, what: &str| -> anyhow::Result<Secret> {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the {what} file {}", path.display()))?;
+            let value = text.trim_end_matches(['\r', '\n']).to_owned();
+            anyhow::ensure!(!value.is_empty(), "the {what} file {} is empty", path.display());
+            Ok(Secret::new(value))
+        };
+        let secret = |file: &Option<PathBuf>, var: &str, what: &str| -> anyhow::Result<Option<Secret>> {
+            match (file, env(var).filter(|v| !v.is_empty())) {
+                (Some(_), Some(_)) => {
+                    anyhow::bail!("the NATS {what} is given both as a file and in {var}: give it once")
+                }
+                (Some(path), None) => read(path, &format!("NATS {what}")).map(Some),
+                (None, Some(v)) => Ok(Some(Secret::new(v))),
+                (None, None) => Ok(None),
+            }
+        };
+        let password = secret(&self.nats_password_file, "LEDGER_NATS_PASSWORD", "password")?;
+        let token = secret(&self.nats_token_file, "LEDGER_NATS_TOKEN", "token")?;
+        let seed = secret(&self.nats_nkey_file, "LEDGER_NATS_NKEY_SEED", "nkey seed")?;
+        let mut kinds = Vec::new();
+        if let Some(user) = &self.nats_user {
+            let password =
+                password.context("--nats-user needs a password: --nats-password-file or LEDGER_NATS_PASSWORD")?;
+            kinds.push(NatsAuth::UserPassword { user: user.clone(), password });
+        } else {
+            anyhow::ensure!(password.is_none(), "a NATS password is given without --nats-user");
+        }
+        kinds.extend(token.map(NatsAuth::Token));
+        kinds.extend(seed.map(NatsAuth::NkeySeed));
+        kinds.extend(self.nats_creds_file.clone().map(NatsAuth::CredsFile));
+        anyhow::ensure!(
+            kinds.len() <= 1,
+            "several kinds of NATS credentials are given ({}): give one",
+            kinds.iter().map(NatsAuth::kind).collect::<Vec<_>>().join(", ")
+        );
+        let tls = ledger_log::NatsTls {
+            ca: self.nats_tls_ca.clone(),
+            client_cert: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+            required: self.nats_tls_required,
+        };
+        Ok(ledger_log::NatsCredentials { auth: kinds.pop().unwrap_or_default(), tls })
+    }
 }
 
 /// How callers are authenticated (see the README's "Access" section).
@@ -134,14 +232,19 @@ impl AuthSettings {
 }
 
 impl Settings {
-    pub fn log_config(&self) -> ledger_log::LogConfig {
-        ledger_log::LogConfig {
+    /// Where the log is and how to reach it; reads the NATS credentials' files.
+    pub fn log_config(&self) -> anyhow::Result<ledger_log::LogConfig> {
+        Ok(ledger_log::LogConfig {
             url: self.nats_url.clone(),
+            credentials: self.nats.credentials()?,
             stream: self.stream.clone(),
             subject_prefix: self.subject_prefix.clone(),
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),
             group_commit: !self.no_group_commit,
-        }
+            // Set by the roles that read the checkpoints (`startup.rs`) and by `ledger stream create`.
+            known_position: 0,
+            create_missing: false,
+        })
     }
 
     /// What `ledger bench` needs of these settings. It starts this executable for the ledger's roles, with the
@@ -150,6 +253,7 @@ impl Settings {
         use anyhow::Context as _;
         Ok(ledger_workload::bench::Config {
             nats_url: self.nats_url.clone(),
+            nats_credentials: self.nats.credentials()?,
             database_url: self.database_url.clone(),
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),
             append_addr: self.append_addr,
@@ -171,6 +275,7 @@ impl Settings {
             self.subject_prefix
         );
         anyhow::ensure!(self.projector_batch > 0, "--projector-batch must be at least 1");
+        anyhow::ensure!(self.stream_check_secs > 0, "--stream-check-secs must be at least 1");
         anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
         Ok(())
     }
@@ -180,6 +285,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("nats_url", &ledger_log::redact(&self.nats_url))
+            .field("nats", &self.nats)
             .field("database_url", &ledger_log::redact(&self.database_url))
             .field("stream", &self.stream)
             .field("subject_prefix", &self.subject_prefix)

@@ -36,6 +36,55 @@ enum Command {
     /// Keys and tokens for authentication.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// The log's stream and the NATS users of the ledger's roles.
+    #[command(subcommand)]
+    Nats(NatsCommand),
+}
+
+#[derive(Subcommand)]
+enum NatsCommand {
+    /// Create the log's stream, run with the NATS operator's credentials (the roles' users may not). Refused if the
+    /// read models' database (--database-url, when it can be reached) has checkpoints: the stream held events and
+    /// is restored, not created empty. An existing stream is only checked.
+    CreateStream,
+    /// Print the nats-server `authorization` block of the ledger's users for this stream and subject prefix: the
+    /// operator, `append` (append API), `reader` (projector, query API) and `ledger` (`ledger all`). Passwords are
+    /// `$LEDGER_NATS_<USER>_PASSWORD` variables, read by nats-server from its environment.
+    Authorization,
+}
+
+async fn nats_command(settings: &Settings, command: NatsCommand) -> anyhow::Result<()> {
+    use ledger_log::{NatsRole, NatsUser};
+    match command {
+        NatsCommand::CreateStream => {
+            let mut config = settings.log_config()?;
+            config.create_missing = true;
+            match coalition_ledger::startup::highest_checkpoint(&settings.database_url).await {
+                Ok(position) => config.known_position = position,
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the read models' database cannot be read: creating the stream without checking its checkpoints"
+                ),
+            }
+            let log = ledger_log::Log::connect(&config).await.context("creating or checking the stream")?;
+            println!("stream {} is ready: its last position is {}", log.stream_name(), log.end().await?);
+        }
+        NatsCommand::Authorization => {
+            let users = [
+                ("operator", NatsRole::Operator),
+                ("append", NatsRole::Append),
+                ("reader", NatsRole::Read),
+                ("ledger", NatsRole::AllRoles),
+            ]
+            .map(|(name, role)| NatsUser {
+                name: name.into(),
+                password: format!("$LEDGER_NATS_{}_PASSWORD", name.to_uppercase()),
+                role,
+            });
+            print!("{}", ledger_log::authorization(&settings.stream, &settings.subject_prefix, &users));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -124,8 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rebuild => {
             cli.settings.validate()?;
-            let log = ledger_log::Log::connect(&cli.settings.log_config()).await.context("opening the log")?;
             migrate(&cli.settings.database_url).await?;
+            let mut log_config = cli.settings.log_config()?;
+            log_config.known_position =
+                coalition_ledger::startup::highest_checkpoint(&cli.settings.database_url).await?;
+            let log = ledger_log::Log::connect(&log_config).await.context("opening the log")?;
             let mut client = ledger_readmodel::connect(&cli.settings.database_url).await?;
             for r in ledger_projector::rebuild_all(&log, &mut client).await? {
                 let secs = r.elapsed.as_secs_f64();
@@ -150,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => return demo::run(args).await,
         Command::Bench(args) => return bench::run(cli.settings.bench_config()?, args).await,
         Command::Auth(command) => return auth_command(&cli.settings, command),
+        Command::Nats(command) => return nats_command(&cli.settings, command).await,
     };
     // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.
     let shutdown = shutdown_on_signals();

@@ -86,6 +86,23 @@ async fn log_families(out: &mut Exposition, s: &Sources) {
     out.family("ledger_nats_disconnects_total", "Times the connection to NATS was lost.", "counter", &single(lost));
     let back = c.reconnects.load(Ordering::Relaxed);
     out.family("ledger_nats_reconnects_total", "Times it was established again.", "counter", &single(back));
+    let intact = u64::from(s.log.stream_fault().is_none());
+    out.family(
+        "ledger_stream_intact",
+        "1 while the stream passes its checks (settings, first sequence 1, nothing lost); 0: appends are refused.",
+        "gauge",
+        &single(intact),
+    );
+    let (checks, violations) = s.log.stream_checks();
+    out.family("ledger_stream_checks_total", "Checks of the stream's settings and range.", "counter", &single(checks));
+    out.family("ledger_stream_violations_total", "Checks that found a violation.", "counter", &single(violations));
+    let seen = s.log.highest_seen();
+    out.family(
+        "ledger_log_highest_seen",
+        "The highest position this process knows the log held.",
+        "gauge",
+        &single(seen),
+    );
 }
 
 /// Appends by outcome, events written, and the group committer's batches.

@@ -74,10 +74,14 @@ impl Application {
                 );
             }
         }
-        let log = Log::connect(&settings.log_config()).await.context("opening the log")?;
+        let mut log_config = settings.log_config()?;
         if roles.query || roles.projector {
             migrate(&settings.database_url).await?;
+            // The checkpoints say how far the log went: it may not end below, nor be created empty in its place.
+            log_config.known_position = highest_checkpoint(&settings.database_url).await?;
+            log_config.create_missing = true;
         }
+        let log = Log::connect(&log_config).await.context("opening the log")?;
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.with_context(|| format!("binding the {what} server to {addr}"))
         };
@@ -128,6 +132,7 @@ impl Application {
             });
         }
         let tls = self.tls.clone();
+        let mut reporters = Vec::new();
         if let Some(listener) = self.append {
             let addr = listener.local_addr()?;
             let service = AppendService::new(self.log.clone());
@@ -135,6 +140,7 @@ impl Application {
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
             let served = [<LedgerAppendServer<AppendService> as NamedService>::NAME];
+            reporters.push((health, served.to_vec()));
             let router =
                 grpc_router(health_service, &auth, tls.clone(), &served)?.add_service(LedgerAppendServer::new(service));
             tracing::info!(%addr, "append API listening");
@@ -160,6 +166,7 @@ impl Application {
                 <LedgerQueryServer<QueryService> as NamedService>::NAME,
                 <LedgerReplayServer<ReplayService> as NamedService>::NAME,
             ];
+            reporters.push((health, served.to_vec()));
             let router = grpc_router(health_service, &auth, tls.clone(), &served)?
                 .add_service(LedgerQueryServer::new(service))
                 .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
@@ -176,6 +183,11 @@ impl Application {
                 sources.projections.push((model.name(), metrics));
                 tasks.spawn(async move { (model.name(), run.await.context("projector")) });
             }
+        }
+        {
+            let (log, every, stop) =
+                (self.log.clone(), Duration::from_secs(self.settings.stream_check_secs), shutdown.clone());
+            tasks.spawn(async move { ("stream supervisor", supervise_stream(log, every, reporters, stop).await) });
         }
         if let Some(listener) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening on /metrics");
@@ -268,6 +280,53 @@ fn reflection<'a>(served: &[&str], own_name: &str) -> tonic_reflection::server::
         .with_service_name(HEALTH_SERVICE)
         .with_service_name(own_name);
     served.iter().fold(builder, |b, name| b.with_service_name(*name))
+}
+
+/// The highest checkpoint of the read models (0 for a new database).
+pub async fn highest_checkpoint(database_url: &str) -> anyhow::Result<u64> {
+    let client = ledger_readmodel::connect(database_url)
+        .await
+        .with_context(|| format!("connecting to Postgres at {}", ledger_log::redact(database_url)))?;
+    ledger_readmodel::highest_position(&client).await.context("reading the checkpoints")
+}
+
+/// Checks the stream every `every` until `stop`; each change of its fault sets the health of `services` (and of
+/// the server as a whole) to NOT_SERVING or back to SERVING. An unreachable server is not a fault of the stream.
+async fn supervise_stream(
+    log: Log,
+    every: Duration,
+    health: Vec<(tonic_health::server::HealthReporter, Vec<&'static str>)>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut faults = log.watch_stream_fault();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = ticks.tick() => {
+                if let Err(e) = log.check_stream().await
+                    && !matches!(e, ledger_log::LogError::StreamViolated(_))
+                {
+                    tracing::debug!(error = %e, "the stream could not be checked now");
+                }
+            }
+            changed = faults.changed() => {
+                changed.context("the log's fault channel closed")?;
+                let status = if faults.borrow_and_update().is_some() {
+                    tonic_health::ServingStatus::NotServing
+                } else {
+                    tonic_health::ServingStatus::Serving
+                };
+                for (reporter, services) in &health {
+                    reporter.set_service_status("", status).await;
+                    for s in services {
+                        reporter.set_service_status(*s, status).await;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Creates the database if it does not exist, then applies the migrations (`ledger_readmodel::migrate_database`); a

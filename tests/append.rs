@@ -219,7 +219,7 @@ async fn a_bulk_call_applies_each_append_with_its_own_guarantees_and_concurrent_
     positions.sort_unstable();
     positions.dedup();
     assert_eq!(positions.len(), 303);
-    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap();
     assert_eq!(log.end().await.unwrap(), first + 1 + 303);
     // The membership's three appends landed in the order given.
     let [j1, l, j2] = [302, 303, 304].map(|i| match results[i].result.as_ref().unwrap() {
@@ -238,12 +238,7 @@ async fn a_bulk_call_applies_each_append_with_its_own_guarantees_and_concurrent_
 }
 
 async fn reqwest_metrics(app: &TestApp) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(app.metrics_addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    metrics_text(app.metrics_addr).await
 }
 
 fn metric(text: &str, name: &str) -> u64 {

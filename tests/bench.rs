@@ -55,7 +55,7 @@ async fn the_benchmark_smoke_run_measures_everything_writes_json_and_cleans_up()
 
     // Nothing left behind: its streams are deleted, and so are its databases.
     let tag = r["tag"].as_str().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let js = async_nats::jetstream::new(nats_client(&nats.url).await.unwrap());
     for s in ["BENCH", "BENCHRB", "BENCHRAW"] {
         assert!(js.get_stream(format!("{s}_{tag}")).await.is_err(), "stream {s}_{tag} left behind");
     }

@@ -149,6 +149,7 @@ async fn mutual_tls_maps_client_certificates_to_principals_and_refuses_clients_w
     s.auth.tls_key = Some(key);
     s.auth.tls_client_ca = Some(ca.clone());
     s.auth.tls_client_principals = Some(principals);
+    common::create_stream(&nats, &s).await;
     let app = Application::build(s, Roles::ALL).await.unwrap();
     let addr = app.append_addr().unwrap();
     let query_addr = app.query_addr().unwrap();

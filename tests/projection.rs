@@ -20,7 +20,7 @@ async fn replay(app: &mut TestApp, req: v1::ReplayRequest) -> Vec<v1::RecordedEv
 async fn run_projector(app: &TestApp, fault: Option<&str>, stop_at: Option<u64>) -> ExitStatus {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
     cmd.arg("projector")
-        .env("LEDGER_NATS_URL", &app.settings.nats_url)
+        .envs(app.nats.env_as("reader"))
         .env("LEDGER_DATABASE_URL", &app.settings.database_url)
         .env("LEDGER_PROJECTOR_BATCH", "7")
         .env("RUST_LOG", "warn");
@@ -154,7 +154,7 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model() {
     app.wait_projected(end + 1).await;
     let before = app.query.coalition_growth(reporting("", None)).await.unwrap().into_inner();
 
-    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap();
     let mut client = app.db.client().await;
     let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut client).await.unwrap();
     assert_eq!(report.differing_rows, Some(0), "{report:?}");
@@ -293,7 +293,7 @@ async fn a_duplicate_join_in_the_log_is_quarantined_whatever_the_batch_boundarie
         .get(0);
     assert_eq!(joins, 2, "the seeded member and the first approval");
     // A rebuild reads both approvals in one chunk and must come to the same read model.
-    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap();
     let mut pg = app.db.client().await;
     let report = ledger_projector::rebuild::<ledger_projector::CoalitionGrowth>(&log, &mut pg).await.unwrap();
     assert_eq!(report.differing_rows, Some(0), "{report:?}");

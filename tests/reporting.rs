@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 
 /// Every event of the log, decoded, in order.
 async fn replay(app: &TestApp) -> Vec<RecordedEvent> {
-    let log = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap();
     let end = log.end().await.unwrap();
     let msgs: Vec<_> = log.read(ReadFrom::Position(1), None, end).await.unwrap().try_collect().await.unwrap();
     msgs.iter().map(|m| m.decode().unwrap()).collect()
@@ -88,7 +88,7 @@ async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_
     }
     // Running the demo again writes nothing.
     ledger_workload::demo::run(args).await.unwrap();
-    let again = ledger_log::Log::connect(&app.settings.log_config()).await.unwrap().end().await.unwrap();
+    let again = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap().end().await.unwrap();
     assert_eq!(again, end);
 }
 

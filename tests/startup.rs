@@ -51,7 +51,7 @@ async fn the_service_refuses_a_nats_server_older_than_2_10_and_says_what_to_inst
 async fn the_service_refuses_a_stream_that_allows_history_to_be_purged() {
     let nats = Nats::start();
     let db = Db::create().await;
-    let client = async_nats::connect(&nats.url).await.unwrap();
+    let client = nats_client(&nats.url).await.unwrap();
     let js = async_nats::jetstream::new(client);
     js.create_stream(async_nats::jetstream::stream::Config {
         name: "LEDGER".into(),

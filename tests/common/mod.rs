@@ -36,13 +36,25 @@ pub fn nats_binary() -> PathBuf {
     .clone()
 }
 
-/// A nats-server with JetStream and `sync_interval: always`, killed on drop.
+/// A nats-server with JetStream and `sync_interval: always`, killed on drop. It accepts no anonymous client: its
+/// users are those of `ledger nats authorization` (`ledger_log::authorization`), each with a password of its own.
 pub struct Nats {
     child: Child,
+    /// The operator's URL (credentials inside): for tests that manage or tamper with the stream.
     pub url: String,
+    /// The URL without credentials.
+    pub plain_url: String,
     pub port: u16,
     dir: tempfile::TempDir,
 }
+
+/// The harness's NATS users: (name, role).
+pub const NATS_USERS: [(&str, ledger_log::NatsRole); 4] = [
+    ("operator", ledger_log::NatsRole::Operator),
+    ("ledger", ledger_log::NatsRole::AllRoles),
+    ("append", ledger_log::NatsRole::Append),
+    ("reader", ledger_log::NatsRole::Read),
+];
 
 impl Nats {
     pub fn start() -> Self {
@@ -53,10 +65,24 @@ impl Nats {
     fn start_in(dir: tempfile::TempDir, port: u16) -> Self {
         let conf = dir.path().join("nats.conf");
         let port_conf = if port == 0 { "-1".to_string() } else { port.to_string() };
+        // Passwords are kept across a restart (same directory).
+        let users: Vec<ledger_log::NatsUser> = NATS_USERS
+            .iter()
+            .map(|&(name, role)| {
+                let file = dir.path().join(format!("{name}.password"));
+                if !file.exists() {
+                    std::fs::write(&file, Uuid::new_v4().simple().to_string()).unwrap();
+                }
+                let password = std::fs::read_to_string(&file).unwrap();
+                ledger_log::NatsUser { name: name.into(), password: format!("{password:?}"), role }
+            })
+            .collect();
+        let authorization =
+            ledger_log::authorization(ledger_log::DEFAULT_STREAM, ledger_log::DEFAULT_SUBJECT_PREFIX, &users);
         std::fs::write(
             &conf,
             format!(
-                "host: 127.0.0.1\nport: {port_conf}\njetstream {{ store_dir: {:?}, sync_interval: always }}\n",
+                "host: 127.0.0.1\nport: {port_conf}\njetstream {{ store_dir: {:?}, sync_interval: always }}\n{authorization}",
                 dir.path().join("js")
             ),
         )
@@ -83,7 +109,39 @@ impl Nats {
         });
         let addr = rx.recv_timeout(Duration::from_secs(20)).expect("nats-server did not start");
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        Self { child, url: format!("nats://127.0.0.1:{port}"), port, dir }
+        let plain_url = format!("nats://127.0.0.1:{port}");
+        let mut nats = Self { child, url: String::new(), plain_url, port, dir };
+        nats.url = nats.url_as("operator");
+        nats
+    }
+
+    /// The file holding `user`'s password.
+    pub fn password_file(&self, user: &str) -> PathBuf {
+        self.dir.path().join(format!("{user}.password"))
+    }
+
+    /// A URL with `user`'s credentials inside.
+    pub fn url_as(&self, user: &str) -> String {
+        let password = std::fs::read_to_string(self.password_file(user)).unwrap();
+        format!("nats://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+
+    /// Settings that make the ledger connect as `user` (password from its file).
+    pub fn connect_as(&self, user: &str) -> coalition_ledger::config::NatsSettings {
+        coalition_ledger::config::NatsSettings {
+            nats_user: Some(user.into()),
+            nats_password_file: Some(self.password_file(user)),
+            ..Default::default()
+        }
+    }
+
+    /// The environment that makes a `ledger` process connect as `user`.
+    pub fn env_as(&self, user: &str) -> [(&'static str, String); 3] {
+        [
+            ("LEDGER_NATS_URL", self.plain_url.clone()),
+            ("LEDGER_NATS_USER", user.into()),
+            ("LEDGER_NATS_PASSWORD_FILE", self.password_file(user).display().to_string()),
+        ]
     }
 
     /// Stops the server (SIGKILL).
@@ -161,7 +219,9 @@ impl Drop for Db {
 
 pub fn settings(nats: &Nats, db: &Db) -> Settings {
     Settings {
-        nats_url: nats.url.clone(),
+        // The ledger runs every role in one process: the `ledger` user (the union of the roles' permissions).
+        nats_url: nats.plain_url.clone(),
+        nats: nats.connect_as("ledger"),
         database_url: db.url.clone(),
         stream: ledger_log::DEFAULT_STREAM.into(),
         subject_prefix: ledger_log::DEFAULT_SUBJECT_PREFIX.into(),
@@ -173,6 +233,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         no_group_commit: false,
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         projector_batch: 100,
+        stream_check_secs: 1,
         // Tests about access (tests/access.rs, tests/keys_and_tls.rs) configure keys; the others run open.
         auth: AuthSettings {
             auth_issuer: ledger_auth::DEFAULT_ISSUER.into(),
@@ -200,6 +261,37 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A NATS client for `url`, credentials in it included (async-nats ignores a URL's credentials; the ledger takes
+/// them out and passes them as options, as this does).
+pub async fn nats_client(url: &str) -> Result<async_nats::Client, ledger_log::LogError> {
+    ledger_log::connect_client(url, &ledger_log::NatsCredentials::default()).await
+}
+
+/// Creates the stream as the operator (the ledger's own users may not), with the settings' stream configuration;
+/// an existing stream is only checked.
+pub async fn create_stream(nats: &Nats, settings: &Settings) {
+    let config = ledger_log::LogConfig {
+        url: nats.url.clone(),
+        credentials: ledger_log::NatsCredentials::default(),
+        create_missing: true,
+        ..settings.log_config().unwrap()
+    };
+    if let Err(e) = ledger_log::Log::connect(&config).await {
+        // A test of a refused stream sees the refusal from the ledger itself.
+        eprintln!("the harness could not create or check the stream: {e}");
+    }
+}
+
+/// The text of `GET /metrics` (with the HTTP head) from a metrics endpoint.
+pub async fn metrics_text(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 pub async fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
 }
@@ -218,6 +310,7 @@ impl TestApp {
     }
 
     pub async fn start(nats: Nats, db: Db, settings: Settings, roles: Roles) -> Self {
+        create_stream(&nats, &settings).await;
         let app = Application::build(settings.clone(), Roles { append: true, query: true, ..roles }).await.unwrap();
         let (append_addr, query_addr) = (app.append_addr().unwrap(), app.query_addr().unwrap());
         let metrics_addr = app.metrics_addr().unwrap();
@@ -254,7 +347,7 @@ impl TestApp {
     /// Writes `body` to `subject` directly, bypassing the append service (as a buggy or hostile writer would);
     /// returns its log position.
     pub async fn publish_by_hand(&self, subject: &str, body: Vec<u8>) -> u64 {
-        let js = async_nats::jetstream::new(async_nats::connect(&self.nats.url).await.unwrap());
+        let js = async_nats::jetstream::new(nats_client(&self.nats.url).await.unwrap());
         js.publish(subject.to_owned(), body.into()).await.unwrap().await.unwrap().sequence
     }
 

@@ -56,8 +56,14 @@ impl From<ledger_log::LogError> for AppendError {
                 format!("{event_id} is already used by another aggregate's event at position {position}"),
             )),
             L::ScopedCheckUnsupported(_) => Self::Rule(DomainError::rule("log.scoped_checks", e.to_string())),
-            L::Unavailable(_) | L::WrongLastSequence { .. } => Self::Unavailable(e.to_string()),
-            L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) => Self::Internal(e.to_string()),
+            L::Unavailable(_)
+            | L::WrongLastSequence { .. }
+            | L::StreamViolated(_)
+            | L::StreamMissing { .. }
+            | L::NoStream(_) => Self::Unavailable(e.to_string()),
+            L::ServerTooOld { .. } | L::MutableStream { .. } | L::Rejected(_) | L::Credentials(_) => {
+                Self::Internal(e.to_string())
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ impl Log {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        match &self.committer {
+        if let Some(reason) = self.stream_fault() {
+            return Err(LogError::Unavailable(format!("appends are refused: {reason}")));
+        }
+        let positions = match &self.committer {
             // Coalesced with concurrent appends into one atomic batch.
             Some(committer) if events.len() <= crate::group::MAX_GROUP_MESSAGES => {
                 let (done, answer) = tokio::sync::oneshot::channel();
@@ -47,7 +50,11 @@ impl Log {
                 answer.await.map_err(|_| LogError::Unavailable("the group committer dropped the append".into()))?
             }
             _ => self.write_alone(subject, check, events).await,
+        }?;
+        if let Some(&last) = positions.last() {
+            self.saw(last);
         }
+        Ok(positions)
     }
 
     /// Writes one append by itself: one publish, or one atomic batch of its events.

@@ -11,9 +11,29 @@ pub enum LogError {
          consumers, fixed per-subject sequence checks); install nats-server 2.12 or newer (atomic batches)"
     )]
     ServerTooOld { found: String },
+    /// The NATS credentials or TLS files given are unusable (the message names the file, never the secret).
+    #[error("NATS credentials: {0}")]
+    Credentials(String),
     /// The existing stream allows history to be lost or changed.
     #[error("stream {stream} is not immutable: {setting} is {found}, must be {required}")]
     MutableStream { stream: String, setting: &'static str, found: String, required: &'static str },
+    /// The stream no longer is the log the ledger wrote (its settings were loosened, history evicted, the stream
+    /// cut short, replaced or deleted): appends are refused until an operator restores it.
+    #[error("{0}")]
+    StreamViolated(String),
+    /// The stream is missing, yet a record (a checkpoint) says the log held events: it is not created empty.
+    #[error(
+        "stream {stream} is missing, but the read models have processed the log up to position {position}: the \
+         ledger does not create an empty stream in its place. Restore the stream (from a backup or a replica), or, to \
+         really start over, drop the read models' database first"
+    )]
+    StreamMissing { stream: String, position: u64 },
+    /// The stream does not exist and this process does not create it.
+    #[error(
+        "stream {0} does not exist: create it with `ledger nats create-stream` (with the NATS operator's credentials and \
+         the read models' database, which it checks first)"
+    )]
+    NoStream(String),
     /// The aggregate's last position is not what the append expected.
     #[error("wrong last sequence for {subject}")]
     WrongLastSequence { subject: String },

@@ -2,11 +2,14 @@
 //! the immutable stream, appending with per-aggregate revision checks, and reading back.
 mod append;
 mod connection;
+mod credentials;
 mod error;
 mod group;
+mod permissions;
 mod protocol;
 mod read;
 mod stream;
+mod supervise;
 mod version;
 
 use std::time::Duration;
@@ -14,10 +17,14 @@ use std::time::Duration;
 pub use connection::{
     Connection, ConnectionStats, MAX_RECONNECT_DELAY, NOT_CONNECTED, OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_READ,
 };
+pub use credentials::{NatsAuth, NatsCredentials, NatsTls, Secret, split_url};
 pub use error::LogError;
 pub use group::GroupStats;
+pub use permissions::{NatsRole, NatsUser, authorization};
 pub use protocol::{BatchError, BatchMessage, OutgoingEvent, headers, publish_atomic};
 pub use read::{LogMessage, ReadFrom};
+pub use stream::stream_config;
+pub use supervise::sequence_violations;
 pub use version::ServerVersion;
 
 use async_nats::jetstream;
@@ -26,8 +33,11 @@ use ledger_domain::Aggregate;
 /// Where the log lives.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
-    /// NATS server URL, e.g. `nats://127.0.0.1:4222` (credentials in the URL are never logged).
+    /// NATS server URL, e.g. `nats://127.0.0.1:4222`. Credentials in it are taken out (see [`split_url`]) and
+    /// used as if given in `credentials`, which must then be empty.
     pub url: String,
+    /// How to authenticate and whether to use TLS.
+    pub credentials: NatsCredentials,
     /// JetStream stream name.
     pub stream: String,
     /// Subject prefix; the stream holds `<prefix>.>` and an aggregate lives on `<prefix>.<type>.<id>`.
@@ -36,6 +46,12 @@ pub struct LogConfig {
     pub duplicate_window: Duration,
     /// Coalesce concurrent appends into atomic batches (group commit), if the server supports them.
     pub group_commit: bool,
+    /// The highest position a record outside the stream says the log held (the read models' checkpoints; 0 if
+    /// none): the stream may not end below it, and a missing stream is not created while it is above 0.
+    pub known_position: u64,
+    /// Create the stream if it does not exist (and no record says it held events). Off for a process that cannot
+    /// know the records (the append API alone): `ledger nats create-stream` makes the stream.
+    pub create_missing: bool,
 }
 
 /// The stream's name unless configured otherwise.
@@ -46,14 +62,34 @@ pub const DEFAULT_SUBJECT_PREFIX: &str = "ledger";
 pub const DEFAULT_DUPLICATE_WINDOW_SECS: u64 = 120;
 
 impl LogConfig {
+    /// The URL without credentials and the options carrying them (from the URL or `credentials`, not both).
+    pub async fn connect_options(&self) -> Result<(String, async_nats::ConnectOptions), LogError> {
+        let (url, in_url) = split_url(&self.url);
+        let mut credentials = self.credentials.clone();
+        if let Some(auth) = in_url {
+            if credentials.auth != NatsAuth::Anonymous {
+                return Err(LogError::Credentials(format!(
+                    "credentials both in the NATS URL {} and given as {}: give them once",
+                    redact(&self.url),
+                    credentials.auth.kind()
+                )));
+            }
+            credentials.auth = auth;
+        }
+        Ok((url, credentials.options().await?))
+    }
+
     /// A configuration with every default but the URL.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            credentials: NatsCredentials::default(),
             stream: DEFAULT_STREAM.into(),
             subject_prefix: DEFAULT_SUBJECT_PREFIX.into(),
             duplicate_window: Duration::from_secs(DEFAULT_DUPLICATE_WINDOW_SECS),
             group_commit: true,
+            known_position: 0,
+            create_missing: true,
         }
     }
 }
@@ -72,6 +108,8 @@ pub struct Log {
     group_stats: std::sync::Arc<GroupStats>,
     /// Losses of the connection, watched by writes waiting for their acknowledgement.
     connection: Connection,
+    /// What is known of the stream's health (see `supervise.rs`).
+    supervision: std::sync::Arc<supervise::Supervision>,
 }
 
 impl std::fmt::Debug for Log {
@@ -85,14 +123,15 @@ impl Log {
     /// immutable. Fails with a message naming what is wrong.
     pub async fn connect(config: &LogConfig) -> Result<Self, LogError> {
         let connection = Connection::default();
+        let (url, credentials) = config.connect_options().await?;
         let client = connection
-            .options(async_nats::ConnectOptions::new())
+            .options(credentials)
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(10)))
             .name("coalition-ledger")
-            .connect(config.url.as_str())
+            .connect(url.as_str())
             .await
-            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {}: {e}", redact(&config.url))))?;
+            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
         let version = ServerVersion::check(&client.server_info().version)?;
         let js = jetstream::new(client.clone());
         let (stream, atomic_batches) = stream::ensure(&js, config, version).await?;
@@ -106,7 +145,10 @@ impl Log {
             committer: None,
             group_stats: Default::default(),
             connection,
+            supervision: supervise::Supervision::new(config.known_position),
         };
+        // The range is checked before anything is served: a log that lost history the ledger has seen is refused.
+        log.check_stream().await?;
         let group_commit = config.group_commit && atomic_batches;
         if group_commit {
             log.committer = Some(group::spawn(log.clone()));
@@ -158,8 +200,20 @@ impl Log {
     /// The position of the last message in the log (0 if empty).
     pub async fn end(&self) -> Result<u64, LogError> {
         let info = self.stream.get_info().await.map_err(|e| LogError::Unavailable(format!("stream info: {e}")))?;
+        self.saw(info.state.last_sequence);
         Ok(info.state.last_sequence)
     }
+}
+
+/// A plain NATS client with these credentials (for tools that manage streams: `ledger bench`, tests). The log's
+/// own connection is [`Log::connect`].
+pub async fn connect_client(url: &str, credentials: &NatsCredentials) -> Result<async_nats::Client, LogError> {
+    let config = LogConfig { credentials: credentials.clone(), ..LogConfig::new(url) };
+    let (url, options) = config.connect_options().await?;
+    options
+        .connect(url.as_str())
+        .await
+        .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))
 }
 
 /// Hides the secrets of a connection string, for logs: the password of `scheme://user:password@host` (kept:

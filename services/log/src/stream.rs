@@ -27,6 +27,11 @@ pub fn desired(config: &LogConfig, version: ServerVersion) -> stream::Config {
     }
 }
 
+/// The configuration the ledger creates its stream with on a server with atomic batches (nats-server >= 2.12).
+pub fn stream_config(config: &LogConfig) -> stream::Config {
+    desired(config, ServerVersion { major: 2, minor: 12, patch: 0 })
+}
+
 /// Finds every setting of `c` that lets history be evicted, deleted or rewritten.
 pub fn immutability_violations(c: &stream::Config, prefix: &str) -> Vec<(&'static str, String, &'static str)> {
     let mut v = Vec::new();
@@ -81,20 +86,30 @@ pub async fn ensure(
             let atomic = stream.cached_info().config.allow_atomic_publish;
             Ok((stream, atomic))
         }
-        Err(e)
-            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
-        {
-            let stream = js
-                .create_stream(desired(config, version))
-                .await
-                .map_err(|e| LogError::Unavailable(format!("creating stream {}: {e}", config.stream)))?;
+        Err(e) if not_found(&e) && config.known_position > 0 => {
+            Err(LogError::StreamMissing { stream: config.stream.clone(), position: config.known_position })
+        }
+        Err(e) if not_found(&e) && !config.create_missing => Err(LogError::NoStream(config.stream.clone())),
+        Err(e) if not_found(&e) => {
+            let stream = js.create_stream(desired(config, version)).await.map_err(|e| {
+                LogError::Unavailable(format!(
+                    "creating stream {}: {e} (only the NATS operator may create the stream: run `ledger nats \
+                         create-stream` with the operator's credentials)",
+                    config.stream
+                ))
+            })?;
             let atomic = stream.cached_info().config.allow_atomic_publish;
             tracing::info!(stream = %config.stream, "created the log stream");
             Ok((stream, atomic))
         }
         Err(e) => Err(unavailable(&e)),
     }
+}
+
+/// Whether the server said that the stream does not exist.
+pub fn not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref j)
+        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
 pub trait Projection: Send + Sync + 'static {
     /// Its entry in the catalogue.
     const READ_MODEL: ReadModel;
-    /// Stable name (the row in `ledger.projections`, the durable consumer's name).
+    /// Stable name (the row in `ledger.projections`, the description of its ordered consumer).
     const NAME: &'static str = Self::READ_MODEL.spec().name;
     /// Bumped whenever the tables or what is computed change: a new version is rebuilt from the log.
     const VERSION: i32 = Self::READ_MODEL.spec().version;

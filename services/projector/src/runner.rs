@@ -1,10 +1,10 @@
-//! The live projector loop: a durable JetStream consumer per projection, batches applied in one transaction with
-//! the checkpoint, acknowledged after commit, restarted from the checkpoint after any failure.
+//! The live projector loop: an ordered JetStream consumer per projection, started after its checkpoint, batches
+//! applied in one transaction with the checkpoint, restarted from the checkpoint after any failure.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use ledger_log::{Log, LogMessage};
 use ledger_proto::RecordedEvent;
 use tokio_postgres::{Client, Transaction};
@@ -126,27 +126,25 @@ impl<P: Projection> Projector<P> {
         }
         let start = ledger_readmodel::position(&client, P::READ_MODEL).await?;
         self.metrics.position.store(start, Ordering::Relaxed);
+        // A log that no longer holds the checkpoint (cut short, replaced, evicted) is refused, not projected.
+        self.log.saw(start);
+        self.log.check_stream().await?;
 
-        // The durable consumer is recreated at the committed checkpoint: Postgres, not the consumer's ack floor,
-        // decides where to resume, so nothing waits for an ack timeout after a crash.
+        // An ordered consumer of the projector's own, started after the committed checkpoint: Postgres, not the
+        // server, decides where to resume. It is ephemeral (the server removes it once unused) and re-created by
+        // the client if it is lost, so the projector's NATS user needs no right to delete or update consumers.
         let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
-        let durable = format!("ledger_projector_{}", P::NAME);
-        let _ = stream.delete_consumer(&durable).await;
         let consumer = stream
-            .create_consumer(pull::Config {
-                durable_name: Some(durable.clone()),
+            .create_consumer(pull::OrderedConfig {
                 description: Some(format!("Coalition Ledger projection {}", P::NAME)),
                 deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
-                ack_policy: AckPolicy::All,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 100_000,
                 filter_subject: format!("{}.>", self.log.subject_prefix()),
+                max_batch: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
                 ..Default::default()
             })
             .await
             .map_err(consumer_err)?;
-        let messages =
-            consumer.stream().max_messages_per_batch(self.config.batch_size).messages().await.map_err(consumer_err)?;
+        let messages = consumer.messages().await.map_err(consumer_err)?;
         let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
         tracing::info!(projection = P::NAME, from = start + 1, "projecting");
         ledger_readmodel::state(&client, P::READ_MODEL, "live", None).await?;
@@ -162,22 +160,17 @@ impl<P: Projection> Projector<P> {
                 return Err(ProjectorError::Consumer("message stream ended".into()));
             };
             let mut batch = Vec::with_capacity(chunk.len());
-            let mut last = None;
             for m in chunk {
                 let m = m.map_err(consumer_err)?;
                 let position = m.info().map_err(consumer_err)?.stream_sequence;
                 batch.push(self.log.message(position, m.subject.to_string(), m.payload.clone()));
-                last = Some(m);
             }
             // The batch runs to its commit even if shutdown is requested meanwhile.
             self.apply_batch(&mut client, &batch).await?;
-            if let Some(m) = last {
+            if !batch.is_empty() {
+                // Committed (the name is from when a durable consumer was acknowledged here): a crash from now on
+                // resumes after this batch.
                 fault("projector-before-ack", self.metrics.batches.load(Ordering::Relaxed));
-                // AckAll: acknowledges every message up to this one. A lost ack only means a redelivery, which
-                // the checkpoint skips.
-                if let Err(e) = m.ack().await {
-                    tracing::debug!(error = %e, "ack failed; the batch is committed and will be skipped if redelivered");
-                }
             }
         }
     }
@@ -203,6 +196,7 @@ impl<P: Projection> Projector<P> {
         fault("projector-before-commit", n);
         tx.commit().await?;
         self.metrics.position.store(end, Ordering::Relaxed);
+        self.log.saw(end);
         self.metrics.events_applied.fetch_add(applied as u64, Ordering::Relaxed);
         self.metrics.quarantined.fetch_add(quarantined as u64, Ordering::Relaxed);
         tracing::debug!(projection = P::NAME, position = end, applied, quarantined, "batch committed");

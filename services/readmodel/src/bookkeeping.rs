@@ -50,6 +50,12 @@ pub async fn position(client: &impl GenericClient, model: ReadModel) -> Result<u
     Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
 }
 
+/// The highest checkpoint of any projection (0 if none): the log held at least this many events.
+pub async fn highest_position(client: &impl GenericClient) -> Result<u64, tokio_postgres::Error> {
+    let row = client.query_one("SELECT coalesce(max(position), 0) FROM ledger.projections", &[]).await?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
 /// Records what the projector is doing (`starting`, `rebuilding`, `live`, `failed`, `stopped`) and its last error.
 pub async fn state(
     client: &impl GenericClient,

@@ -3,7 +3,7 @@
 /// What the catalogue records of one read model.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Spec {
-    /// Stable name: the row in `ledger.projections`, the durable consumer's name, the metrics label.
+    /// Stable name: the row in `ledger.projections`, the description of its consumer, the metrics label.
     pub name: &'static str,
     /// Bumped whenever the tables or what is computed change: a new version is rebuilt from the log.
     pub version: i32,

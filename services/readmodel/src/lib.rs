@@ -16,7 +16,9 @@ mod migrate;
 mod pool;
 pub mod reports;
 
-pub use bookkeeping::{ProjectionStatus, installed_views, lock_views, position, set_state, state, status};
+pub use bookkeeping::{
+    ProjectionStatus, highest_position, installed_views, lock_views, position, set_state, state, status,
+};
 pub use catalogue::{ReadModel, Spec};
 pub use database::{DatabaseError, create_database, migrate_database};
 pub use migrate::{MIGRATIONS, MigrationError, migrate};

@@ -39,6 +39,8 @@ use processes::Processes;
 pub struct Config {
     /// NATS server URL (credentials, if any, in the URL): every stream of the benchmark is made there.
     pub nats_url: String,
+    /// NATS credentials; the roles it starts get them from the environment it inherits (or the URL).
+    pub nats_credentials: ledger_log::NatsCredentials,
     /// A Postgres URL ending in `/<database>`: the benchmark's databases are made beside that one.
     pub database_url: String,
     /// JetStream duplicate window of the log the benchmark opens on its rebuild stream.
@@ -152,7 +154,7 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     let result = measure(&config, &ledger, &rebuild, &raw_prefix, &tag, &args).await;
 
     // Clean up whatever happened.
-    if let Ok(nats) = async_nats::connect(config.nats_url.as_str()).await {
+    if let Ok(nats) = ledger_log::connect_client(&config.nats_url, &config.nats_credentials).await {
         let js = async_nats::jetstream::new(nats);
         for s in [&ledger.stream, &rebuild.stream, &format!("BENCHRAW_{tag}")] {
             let _ = js.delete_stream(s).await;
@@ -185,7 +187,8 @@ async fn measure(
     tag: &str,
     args: &BenchArgs,
 ) -> anyhow::Result<Value> {
-    let nats = async_nats::connect(config.nats_url.as_str()).await.context("connecting to NATS")?;
+    let nats =
+        ledger_log::connect_client(&config.nats_url, &config.nats_credentials).await.context("connecting to NATS")?;
     let mut report = json!({
         "tag": tag,
         "command": std::env::args().collect::<Vec<_>>().join(" "),

@@ -44,6 +44,10 @@ impl Processes {
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let mut procs = Processes { children: Vec::new(), projector_rss: Vec::new() };
+        // The roles do not create the stream (the append API alone never does): the benchmark, with the operator's
+        // credentials, creates it as an operator would.
+        let created = ledger_command(config, ledger, "nats").arg("create-stream").stdout(Stdio::null()).status()?;
+        anyhow::ensure!(created.success(), "`ledger nats create-stream` failed for {}", ledger.stream);
         for role in ["append-api", "projector", "query-api"] {
             let mut cmd = ledger_command(config, ledger, role);
             if open {

@@ -19,10 +19,13 @@ pub(super) async fn at_each_length(
 ) -> anyhow::Result<Value> {
     let rb_log = Log::connect(&LogConfig {
         url: config.nats_url.clone(),
+        credentials: config.nats_credentials.clone(),
         stream: rebuild.stream.clone(),
         subject_prefix: rebuild.subject_prefix.clone(),
         duplicate_window: config.duplicate_window,
         group_commit: false,
+        known_position: 0,
+        create_missing: true,
     })
     .await?;
     let mut written = 0u64;
