@@ -89,6 +89,9 @@ impl Log {
     /// unreachable server is not a violation: the error is returned and the fault left as it was.
     pub async fn check_stream(&self) -> Result<(), LogError> {
         let name = self.stream_name().to_owned();
+        // Read before the stream's state is fetched: a position seen after the fetch (an append acknowledged
+        // meanwhile) may be beyond the state fetched, without anything being lost.
+        let seen = self.highest_seen();
         let found = match self.js.get_stream(&name).await {
             Ok(mut s) => {
                 Some(s.info().await.map_err(|e| LogError::Unavailable(format!("stream {name}: {e}")))?.clone())
@@ -98,13 +101,13 @@ impl Log {
         };
         self.supervision.checks.fetch_add(1, Ordering::Relaxed);
         let reasons = match &found {
-            None => vec![format!("it is missing (deleted?); the ledger has seen position {}", self.highest_seen())],
+            None => vec![format!("it is missing (deleted?); the ledger has seen position {seen}")],
             Some(info) => {
                 let mut r: Vec<String> = crate::stream::immutability_violations(&info.config, &self.prefix)
                     .into_iter()
                     .map(|(setting, found, required)| format!("{setting} is {found}, must be {required}"))
                     .collect();
-                r.extend(sequence_violations(&info.state, self.highest_seen()));
+                r.extend(sequence_violations(&info.state, seen));
                 r
             }
         };
