@@ -37,9 +37,7 @@ impl Log {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(reason) = self.stream_fault() {
-            return Err(LogError::Unavailable(format!("appends are refused: {reason}")));
-        }
+        self.refuse_if_faulted()?;
         let positions = match &self.committer {
             // Coalesced with concurrent appends into one atomic batch.
             Some(committer) if events.len() <= crate::group::MAX_GROUP_MESSAGES => {

@@ -24,7 +24,6 @@ pub use permissions::{NatsRole, NatsUser, authorization};
 pub use protocol::{BatchError, BatchMessage, OutgoingEvent, headers, publish_atomic};
 pub use read::{LogMessage, ReadFrom};
 pub use stream::stream_config;
-pub use supervise::sequence_violations;
 pub use version::ServerVersion;
 
 use async_nats::jetstream;

@@ -70,9 +70,7 @@ impl Log {
 
     async fn read_scope_now(&self, aggregate: &Aggregate, after: u64) -> Result<Vec<LogMessage>, LogError> {
         // Read for an append's rules: while the stream is not the ledger's log, nothing is decided against it.
-        if let Some(reason) = self.stream_fault() {
-            return Err(LogError::Unavailable(format!("appends are refused: {reason}")));
-        }
+        self.refuse_if_faulted()?;
         let subject = self.scope(aggregate);
         let mut out = Vec::new();
         let mut next = after + 1;

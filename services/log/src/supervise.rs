@@ -34,7 +34,7 @@ impl Supervision {
 }
 
 /// Everything wrong with a stream's state against what the ledger has seen, as sentences naming the value found.
-pub fn sequence_violations(state: &stream::State, highest_seen: u64) -> Vec<String> {
+fn sequence_violations(state: &stream::State, highest_seen: u64) -> Vec<String> {
     range_violations(state.messages, state.first_sequence, state.last_sequence, highest_seen)
 }
 
@@ -72,6 +72,14 @@ impl Log {
     /// The stream's current violation, if the last check found one.
     pub fn stream_fault(&self) -> Option<String> {
         self.supervision.fault.borrow().clone()
+    }
+
+    /// Refuses a write (or a read for one) while the stream has a fault.
+    pub(crate) fn refuse_if_faulted(&self) -> Result<(), LogError> {
+        match self.stream_fault() {
+            Some(reason) => Err(LogError::Unavailable(format!("appends are refused: {reason}"))),
+            None => Ok(()),
+        }
     }
 
     /// Changes of [`Self::stream_fault`].
