@@ -57,6 +57,26 @@ pub struct Settings {
     pub projector_batch: usize,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub limits: LimitSettings,
+}
+
+/// Limits against abuse and accidents: what one request, event or client may take (see the README's "Limits").
+#[derive(Clone, Debug, Args)]
+pub struct LimitSettings {
+    /// Largest encoded event (its stored envelope) in bytes; an append holding a larger one is refused with
+    /// INVALID_ARGUMENT naming it, before it reaches the group commit. Capped below the NATS server's max_payload.
+    #[arg(long, global = true, env = "LEDGER_MAX_EVENT_BYTES", default_value_t = ledger_log::DEFAULT_MAX_EVENT_BYTES)]
+    pub max_event_bytes: usize,
+    /// Largest gRPC request message in bytes (decoded size); a larger one is refused with OUT_OF_RANGE.
+    #[arg(long, global = true, env = "LEDGER_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self { max_event_bytes: ledger_log::DEFAULT_MAX_EVENT_BYTES, max_request_bytes: 4 * 1024 * 1024 }
+    }
 }
 
 /// How the ledger authenticates to NATS and secures the connection (see the README's "NATS permissions").
@@ -244,6 +264,7 @@ impl Settings {
             // Set by the roles that read the checkpoints (`startup.rs`) and by `ledger stream create`.
             known_position: 0,
             create_missing: false,
+            max_event_bytes: self.limits.max_event_bytes,
         })
     }
 
@@ -277,6 +298,11 @@ impl Settings {
         anyhow::ensure!(self.projector_batch > 0, "--projector-batch must be at least 1");
         anyhow::ensure!(self.stream_check_secs > 0, "--stream-check-secs must be at least 1");
         anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
+        anyhow::ensure!(self.limits.max_event_bytes >= 1024, "--max-event-bytes must be at least 1024");
+        anyhow::ensure!(
+            self.limits.max_request_bytes >= self.limits.max_event_bytes,
+            "--max-request-bytes must be at least --max-event-bytes"
+        );
         Ok(())
     }
 }
@@ -294,6 +320,7 @@ impl std::fmt::Debug for Settings {
             .field("dashboard_addr", &self.dashboard_addr)
             .field("metrics_addr", &self.metrics_addr)
             .field("auth", &self.auth)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }

@@ -141,8 +141,9 @@ impl Application {
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
             let served = [<LedgerAppendServer<AppendService> as NamedService>::NAME];
             reporters.push((health, served.to_vec()));
-            let router =
-                grpc_router(health_service, &auth, tls.clone(), &served)?.add_service(LedgerAppendServer::new(service));
+            let router = grpc_router(health_service, &auth, tls.clone(), &served)?.add_service(
+                LedgerAppendServer::new(service).max_decoding_message_size(self.settings.limits.max_request_bytes),
+            );
             tracing::info!(%addr, "append API listening");
             spawn_grpc(&mut tasks, "append API", router, listener, shutdown.clone());
         }
@@ -167,9 +168,13 @@ impl Application {
                 <LedgerReplayServer<ReplayService> as NamedService>::NAME,
             ];
             reporters.push((health, served.to_vec()));
+            let max_request = self.settings.limits.max_request_bytes;
             let router = grpc_router(health_service, &auth, tls.clone(), &served)?
-                .add_service(LedgerQueryServer::new(service))
-                .add_service(LedgerReplayServer::new(ReplayService::new(self.log.clone())));
+                .add_service(LedgerQueryServer::new(service).max_decoding_message_size(max_request))
+                .add_service(
+                    LedgerReplayServer::new(ReplayService::new(self.log.clone()))
+                        .max_decoding_message_size(max_request),
+                );
             tracing::info!(%addr, "query API listening");
             spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
         }

@@ -195,3 +195,49 @@ async fn the_scoreboard_shows_target_achieved_and_corrections_and_late_reports_d
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn amounts_beyond_the_bounds_are_refused_and_those_already_in_the_log_saturate_the_scoreboards() {
+    let mut app = TestApp::spawn().await;
+    seed(&mut app, 1).await;
+    let amount = |n| vec![v1::IndicatorAmount { indicator: v1::Indicator::TrainingsOnline.into(), amount: n }];
+    let initiative = |id: &str, n: i64| v1::InitiativeAdded {
+        initiative_id: id.into(),
+        title: "Online courses".into(),
+        pillar: v1::Pillar::Education.into(),
+        targets: amount(n),
+    };
+    app.append.append(pledge("org-0", "p1")).await.unwrap();
+    let approve = event(P::PledgeApproved(v1::PledgeApproved { approved_on: date(2020, 2, 1) }));
+    app.append.append(request(v1::AggregateType::Pledge, "org-0.p1", None, vec![approve])).await.unwrap();
+    let too_big = event(P::InitiativeAdded(initiative("i0", i64::MAX)));
+    let err = app.append.append(request(v1::AggregateType::Pledge, "org-0.p1", None, vec![too_big])).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("events[0].payload.targets[0].amount"), "{}", err.message());
+    assert!(err.message().contains("outside 0..=1000000000000"), "{}", err.message());
+
+    // History written before the bound: two initiatives with targets of i64::MAX on one indicator. Their sum
+    // overflowed a bigint, and every scoreboard query failed for good; it now saturates.
+    let mut last = 0;
+    for id in ["i1", "i2"] {
+        let body = prost::Message::encode_to_vec(&initiative(id, i64::MAX));
+        let stored = stored_event("pledge", "org-0.p1", "initiative_added", 1, 1_580_000_000, body);
+        last = app.publish_by_hand("ledger.org.org-0.pledge.p1", stored).await;
+    }
+    let mut query = ledger_proto::v1::ledger_query_client::LedgerQueryClient::new(channel(app.query_addr).await);
+    let consistency = Some(v1::Consistency { min_position: last, max_wait_ms: 5000 });
+    let filter = Some(v1::ReportFilter { organisation_id: "org-0".into(), ..Default::default() });
+    let board = query
+        .pledge_scoreboard(v1::ReportRequest { filter: filter.clone(), consistency, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(board.rows.len(), 1, "{board:?}");
+    assert_eq!((board.rows[0].target, board.rows[0].achieved), (i64::MAX, 0));
+    let by_org = query
+        .organisation_scoreboard(v1::ReportRequest { filter, consistency, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_org.rows.iter().map(|r| r.target).collect::<Vec<_>>(), [i64::MAX], "{by_org:?}");
+}

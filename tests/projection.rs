@@ -255,7 +255,9 @@ async fn an_event_the_read_model_rejects_is_quarantined_and_the_projection_carri
     let rows =
         client.query("SELECT reason FROM ledger.quarantine WHERE projection = 'coalition_growth'", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert!(rows[0].get::<_, String>(0).contains("read model rejected"), "{}", rows[0].get::<_, String>(0));
+    // The reason is what Postgres said, not tokio-postgres's bare "db error".
+    let reason: String = rows[0].get(0);
+    assert!(reason.contains("read model rejected it: postgres: ") && reason.contains("[SQLSTATE 22"), "{reason}");
     let members = app.query.current_members(reporting("", None)).await.unwrap();
     assert_eq!(members.into_inner().coalitions[0].members, 2);
 }

@@ -241,6 +241,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
             insecure_no_auth: true,
             ..AuthSettings::default()
         },
+        limits: coalition_ledger::config::LimitSettings::default(),
     }
 }
 

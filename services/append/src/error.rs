@@ -55,6 +55,10 @@ impl From<ledger_log::LogError> for AppendError {
                 "events[0].event_id",
                 format!("{event_id} is already used by another aggregate's event at position {position}"),
             )),
+            L::EventTooLarge { index, bytes, limit, .. } => Self::Invalid(DomainError::invalid(
+                format!("events[{index}]"),
+                format!("{bytes} bytes encoded, more than the {limit} bytes an event may have (--max-event-bytes)"),
+            )),
             L::ScopedCheckUnsupported(_) => Self::Rule(DomainError::rule("log.scoped_checks", e.to_string())),
             L::Unavailable(_)
             | L::WrongLastSequence { .. }

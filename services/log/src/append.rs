@@ -37,6 +37,15 @@ impl Log {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // Before the group committer: an event the server would refuse would fail every append of its group.
+        if let Some((index, e)) = events.iter().enumerate().find(|(_, e)| e.body.len() > self.max_event_bytes) {
+            return Err(LogError::EventTooLarge {
+                index,
+                event_id: e.event_id.to_string(),
+                bytes: e.body.len(),
+                limit: self.max_event_bytes,
+            });
+        }
         self.refuse_if_faulted()?;
         let positions = match &self.committer {
             // Coalesced with concurrent appends into one atomic batch.

@@ -47,6 +47,9 @@ pub enum LogError {
     /// For a multi-event append the id may be any of its events' and the position is 0 (the server does not say).
     #[error("event id {event_id} is already in the log at position {position}")]
     DuplicateId { event_id: String, position: u64 },
+    /// An event of the append is larger, encoded, than the log takes; nothing was sent.
+    #[error("event {index} ({event_id}) is {bytes} bytes encoded, more than the {limit} bytes an event may have")]
+    EventTooLarge { index: usize, event_id: String, bytes: usize, limit: usize },
     /// The server refused the write for another reason.
     #[error("JetStream refused the write: {0}")]
     Rejected(String),

@@ -51,12 +51,21 @@ pub struct LogConfig {
     /// Create the stream if it does not exist (and no record says it held events). Off for a process that cannot
     /// know the records (the append API alone): `ledger nats create-stream` makes the stream.
     pub create_missing: bool,
+    /// The largest encoded event (the stored envelope) an append may carry, checked before anything is sent, so
+    /// that one oversized append never fails the others of its group. Capped below the server's `max_payload`.
+    pub max_event_bytes: usize,
 }
 
 /// The stream's name unless configured otherwise.
 pub const DEFAULT_STREAM: &str = "LEDGER";
 /// The subject prefix unless configured otherwise.
 pub const DEFAULT_SUBJECT_PREFIX: &str = "ledger";
+/// The largest encoded event unless configured otherwise: 64 KiB, some 100 times the largest event of the demo
+/// history, and far below nats-server's default `max_payload` of 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+/// What a message's headers (the ledger's, the concurrency check's and an atomic batch's) may take of the
+/// server's `max_payload`.
+const HEADER_ROOM: usize = 1024;
 /// JetStream's duplicate window, in seconds, unless configured otherwise.
 pub const DEFAULT_DUPLICATE_WINDOW_SECS: u64 = 120;
 
@@ -89,6 +98,7 @@ impl LogConfig {
             group_commit: true,
             known_position: 0,
             create_missing: true,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
@@ -109,6 +119,8 @@ pub struct Log {
     connection: Connection,
     /// What is known of the stream's health (see `supervise.rs`).
     supervision: std::sync::Arc<supervise::Supervision>,
+    /// The largest event body an append may carry (see [`LogConfig::max_event_bytes`]).
+    max_event_bytes: usize,
 }
 
 impl std::fmt::Debug for Log {
@@ -132,6 +144,16 @@ impl Log {
             .await
             .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
         let version = ServerVersion::check(&client.server_info().version)?;
+        let server_max = client.server_info().max_payload;
+        let max_event_bytes = config.max_event_bytes.min(server_max.saturating_sub(HEADER_ROOM));
+        if max_event_bytes < config.max_event_bytes {
+            tracing::warn!(
+                configured = config.max_event_bytes,
+                server_max_payload = server_max,
+                max_event_bytes,
+                "the largest event is capped below the server's max_payload"
+            );
+        }
         let js = jetstream::new(client.clone());
         let (stream, atomic_batches) = stream::ensure(&js, config, version).await?;
         let mut log = Self {
@@ -145,6 +167,7 @@ impl Log {
             group_stats: Default::default(),
             connection,
             supervision: supervise::Supervision::new(config.known_position),
+            max_event_bytes,
         };
         // The range is checked before anything is served: a log that lost history the ledger has seen is refused.
         log.check_stream().await?;
@@ -154,6 +177,11 @@ impl Log {
         }
         tracing::info!(server = %version, stream = %config.stream, atomic_batches, group_commit, "connected to the log");
         Ok(log)
+    }
+
+    /// The largest encoded event an append may carry.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 
     pub fn server_version(&self) -> ServerVersion {

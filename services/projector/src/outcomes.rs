@@ -79,11 +79,11 @@ impl Projection for Outcomes {
                  FROM {s}.initiatives i JOIN {s}.pledges p USING (pledge_id)
                  JOIN {s}.organisations o ON o.organisation_id = p.organisation_id),
              people_by_group AS (
-                 SELECT q.year, k.pillar, k.country, k.coalition_id, sum(q.people)::bigint AS people,
-                        sum(q.women)::bigint AS women
+                 SELECT q.year, k.pillar, k.country, k.coalition_id, least(sum(q.people), 9223372036854775807)::bigint AS people,
+                        least(sum(q.women), 9223372036854775807)::bigint AS women
                  FROM latest_people q JOIN keyed k USING (pledge_id, initiative_id)
                  GROUP BY q.year, k.pillar, k.country, k.coalition_id)
-             SELECT a.year, k.pillar, k.country, k.coalition_id, a.indicator, sum(a.amount)::bigint AS amount,
+             SELECT a.year, k.pillar, k.country, k.coalition_id, a.indicator, least(sum(a.amount), 9223372036854775807)::bigint AS amount,
                     coalesce(g.people, 0) AS people, coalesce(g.women, 0) AS women,
                     CASE WHEN g.people > 0 THEN round(100.0 * g.women / g.people, 1) END AS women_share
              FROM amounts a JOIN keyed k USING (pledge_id, initiative_id)

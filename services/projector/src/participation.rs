@@ -107,10 +107,10 @@ impl Projection for Participation {
                  FROM (SELECT) x LEFT JOIN {s}.courses c ON c.course_id = $1
                  ON CONFLICT (quarter, coalition_id, pillar) DO UPDATE SET
                      runs = {s}.course_quarters.runs + 1,
-                     enrolled = {s}.course_quarters.enrolled + EXCLUDED.enrolled,
-                     completed = {s}.course_quarters.completed + EXCLUDED.completed,
-                     certified = {s}.course_quarters.certified + EXCLUDED.certified,
-                     women_enrolled = {s}.course_quarters.women_enrolled + EXCLUDED.women_enrolled"
+                     enrolled = least({s}.course_quarters.enrolled::numeric + EXCLUDED.enrolled, 9223372036854775807)::bigint,
+                     completed = least({s}.course_quarters.completed::numeric + EXCLUDED.completed, 9223372036854775807)::bigint,
+                     certified = least({s}.course_quarters.certified::numeric + EXCLUDED.certified, 9223372036854775807)::bigint,
+                     women_enrolled = least({s}.course_quarters.women_enrolled::numeric + EXCLUDED.women_enrolled, 9223372036854775807)::bigint"
             ))
             .await?;
         let activity = tx
@@ -118,8 +118,8 @@ impl Projection for Participation {
                 "INSERT INTO {s}.activity_quarters VALUES ($1, $2, $3, 1, $4, $5)
                  ON CONFLICT (quarter, coalition_id, pillar) DO UPDATE SET
                      activities = {s}.activity_quarters.activities + 1,
-                     participants = {s}.activity_quarters.participants + EXCLUDED.participants,
-                     women = {s}.activity_quarters.women + EXCLUDED.women"
+                     participants = least({s}.activity_quarters.participants::numeric + EXCLUDED.participants, 9223372036854775807)::bigint,
+                     women = least({s}.activity_quarters.women::numeric + EXCLUDED.women, 9223372036854775807)::bigint"
             ))
             .await?;
         let shared = tx

@@ -91,7 +91,7 @@ impl Projection for Pledges {
              {pipeline}
              CREATE OR REPLACE VIEW reporting.pledge_scoreboard AS
                  SELECT p.pledge_id, p.organisation_id, p.coalition_id, p.title, p.status, t.indicator,
-                        sum(t.target)::bigint AS target, coalesce(sum(g.achieved), 0)::bigint AS achieved,
+                        least(sum(t.target), 9223372036854775807)::bigint AS target, least(coalesce(sum(g.achieved), 0), 9223372036854775807)::bigint AS achieved,
                         CASE WHEN sum(t.target) > 0
                              THEN round(100.0 * coalesce(sum(g.achieved), 0) / sum(t.target), 1) END AS pct_attained,
                         p.last_report_on, p.corrections, o.country,
@@ -107,10 +107,10 @@ impl Projection for Pledges {
              {scoreboard}
              CREATE OR REPLACE VIEW reporting.organisation_scoreboard AS
                  SELECT b.organisation_id, o.name, o.country, b.indicator, count(*)::bigint AS pledges,
-                        sum(b.target)::bigint AS target, sum(b.achieved)::bigint AS achieved,
+                        least(sum(b.target), 9223372036854775807)::bigint AS target, least(sum(b.achieved), 9223372036854775807)::bigint AS achieved,
                         CASE WHEN sum(b.target) > 0 THEN round(100.0 * sum(b.achieved) / sum(b.target), 1) END
                             AS pct_attained,
-                        max(b.last_report_on) AS last_report_on, sum(b.corrections)::bigint AS corrections
+                        max(b.last_report_on) AS last_report_on, least(sum(b.corrections), 9223372036854775807)::bigint AS corrections
                  FROM reporting.pledge_scoreboard b
                  LEFT JOIN {s}.organisations o ON o.organisation_id = b.organisation_id
                  GROUP BY b.organisation_id, o.name, o.country, b.indicator;

@@ -238,7 +238,11 @@ pub(crate) async fn apply_messages<P: Projection>(
         Err(e) if e.as_db_error().is_none() => return Err(e.into()),
         Err(e) => {
             sp.rollback().await?;
-            tracing::warn!(projection = P::NAME, error = %e, "the read model rejected a batch; applying it event by event");
+            tracing::warn!(
+                projection = P::NAME,
+                error = %db_reason(&e),
+                "the read model rejected a batch; applying it event by event"
+            );
         }
     }
     let mut applied = 0;
@@ -252,12 +256,23 @@ pub(crate) async fn apply_messages<P: Projection>(
             Err(e) if e.as_db_error().is_none() => return Err(e.into()),
             Err(e) => {
                 sp.rollback().await?;
-                quarantine::<P>(tx, m, &format!("the read model rejected it: {e}")).await?;
+                quarantine::<P>(tx, m, &format!("the read model rejected it: {}", db_reason(&e))).await?;
                 quarantined += 1;
             }
         }
     }
     Ok((applied, quarantined))
+}
+
+/// What Postgres said, not only "db error" (tokio-postgres's `Display`): its message, detail and SQLSTATE.
+fn db_reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let detail = d.detail().map(|x| format!(" ({x})")).unwrap_or_default();
+            format!("postgres: {}{detail} [SQLSTATE {}]", d.message(), d.code().code())
+        }
+        None => e.to_string(),
+    }
 }
 
 async fn quarantine<P: Projection>(tx: &Transaction<'_>, m: &LogMessage, reason: &str) -> Result<(), ProjectorError> {

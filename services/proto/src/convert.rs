@@ -23,8 +23,25 @@ pub fn date_from_domain(d: Date) -> v1::Date {
     v1::Date { year: d.year(), month: u8::from(d.month()).into(), day: d.day().into() }
 }
 
+/// The first second a timestamp may name: 0001-01-01T00:00:00Z (protobuf's `Timestamp` range, which RFC 3339 can
+/// write).
+pub const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// The last second a timestamp may name: 9999-12-31T23:59:59Z.
+pub const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
+/// A wire timestamp within protobuf's documented range (years 1 to 9999, `nanos` in 0..=999,999,999); anything
+/// else is refused naming `field`, never passed on (NATS takes start times as RFC 3339, which has no other years).
 pub fn timestamp_to_domain(field: &str, t: Option<&prost_types::Timestamp>) -> Result<OffsetDateTime, DomainError> {
     let t = t.ok_or_else(|| DomainError::invalid(field, "required"))?;
+    if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&t.seconds) {
+        return Err(DomainError::invalid(
+            field,
+            format!("seconds {} is outside 0001-01-01T00:00:00Z..=9999-12-31T23:59:59Z", t.seconds),
+        ));
+    }
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(DomainError::invalid(field, format!("nanos {} is outside 0..=999999999", t.nanos)));
+    }
     let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
     OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| DomainError::invalid(field, e.to_string()))
 }
@@ -534,4 +551,49 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
         }),
     };
     v1::EventPayload { event: Some(event) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(seconds: i64, nanos: i32) -> Result<OffsetDateTime, DomainError> {
+        timestamp_to_domain("from_time", Some(&prost_types::Timestamp { seconds, nanos }))
+    }
+
+    fn field(r: Result<OffsetDateTime, DomainError>) -> String {
+        match r {
+            Err(DomainError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn timestamps_within_years_1_to_9999_are_taken_and_round_trip() {
+        for (s, n) in
+            [(MIN_TIMESTAMP_SECONDS, 0), (0, 0), (1_700_000_000, 999_999_999), (MAX_TIMESTAMP_SECONDS, 999_999_999)]
+        {
+            let t = ts(s, n).unwrap_or_else(|e| panic!("{s}.{n}: {e}"));
+            assert_eq!(timestamp_from_domain(t), prost_types::Timestamp { seconds: s, nanos: n });
+        }
+    }
+
+    #[test]
+    fn timestamps_outside_the_range_or_with_bad_nanos_are_refused_naming_the_field() {
+        // Year -9999 (which once panicked a replay), year 10000, i64's ends, and nanos out of range.
+        for (s, n) in [
+            (-377_705_116_800, 0),
+            (MIN_TIMESTAMP_SECONDS - 1, 0),
+            (MAX_TIMESTAMP_SECONDS + 1, 0),
+            (i64::MIN, 0),
+            (i64::MAX, 0),
+            (0, -1),
+            (0, 1_000_000_000),
+            (0, i32::MIN),
+            (0, i32::MAX),
+        ] {
+            assert_eq!(field(ts(s, n)), "from_time", "{s}.{n}");
+        }
+        assert_eq!(field(timestamp_to_domain("occurred_at", None)), "occurred_at");
+    }
 }

@@ -289,6 +289,20 @@ pub const EARLIEST_BUSINESS_DATE: Date = time::macros::date!(2000 - 01 - 01);
 /// The latest business date the ledger takes: far enough for any pledge's planned end.
 pub const LATEST_BUSINESS_DATE: Date = time::macros::date!(2100 - 12 - 31);
 
+/// The largest amount or count the ledger takes (targets, progress, participants, enrolments, a country's
+/// share): 10^12, far above any coalition's figure (the EU has 4.5 * 10^8 inhabitants). Read models add such
+/// values up in 64-bit integers and saturate at `i64::MAX`, which 9 million maximal values would reach.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// An amount or count `n` within 0..=[`MAX_AMOUNT`].
+pub fn amount(field: &str, n: i64) -> Result<(), DomainError> {
+    if (0..=MAX_AMOUNT).contains(&n) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(field, format!("{n} is outside 0..={MAX_AMOUNT}")))
+    }
+}
+
 /// A business date (`..._on`, a period's end) within [`EARLIEST_BUSINESS_DATE`]..=[`LATEST_BUSINESS_DATE`].
 pub fn business_date(field: &str, d: Date) -> Result<(), DomainError> {
     if (EARLIEST_BUSINESS_DATE..=LATEST_BUSINESS_DATE).contains(&d) {

@@ -1,6 +1,7 @@
 //! The payloads of the event catalogue: one struct per event type, and the closed value sets they use.
 use time::Date;
 
+use crate::event::amount;
 use crate::{CountryCode, DomainError, Token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,13 +115,21 @@ pub struct TargetRevised {
     pub reason: String,
 }
 
-/// Refuses a value that repeats an earlier one of the list `field`, naming the repeat (`field[i]suffix`).
+/// How many pillars there are: a list of pillars holds at most this many.
+pub const PILLARS: usize = 4;
+/// How many indicators there are: a list of targets or of cumulative amounts holds at most this many.
+pub const INDICATORS: usize = 8;
+
+/// Refuses a list `field` longer than `max`, or a value that repeats an earlier one, naming the repeat
+/// (`field[i]suffix`).
 pub(crate) fn once_each<'a, T: PartialEq + 'a>(
     field: &str,
     suffix: &str,
+    max: usize,
     items: impl IntoIterator<Item = &'a T>,
 ) -> Result<(), DomainError> {
     let items: Vec<&T> = items.into_iter().collect();
+    at_most(field, items.len(), max)?;
     for (i, item) in items.iter().enumerate() {
         if let Some(j) = items[..i].iter().position(|earlier| earlier == item) {
             return Err(DomainError::invalid(format!("{field}[{i}]{suffix}"), format!("repeats {field}[{j}]{suffix}")));
@@ -129,16 +138,23 @@ pub(crate) fn once_each<'a, T: PartialEq + 'a>(
     Ok(())
 }
 
-/// A list of countries (`field[i]suffix`): each an assigned code, each once.
+/// Refuses a list `field` of `len` entries if that is more than `max`.
+pub(crate) fn at_most(field: &str, len: usize, max: usize) -> Result<(), DomainError> {
+    if len > max { Err(DomainError::invalid(field, format!("{len} entries, at most {max}"))) } else { Ok(()) }
+}
+
+/// A list of countries (`field[i]suffix`): at most one entry per assigned code, each an assigned code, each once.
 pub(crate) fn countries<'a>(
     field: &str,
     suffix: &str,
     codes: impl IntoIterator<Item = &'a CountryCode> + Clone,
 ) -> Result<(), DomainError> {
+    let max = crate::ids::ISO_3166_1_ALPHA_2.len();
+    at_most(field, codes.clone().into_iter().count(), max)?;
     for (i, c) in codes.clone().into_iter().enumerate() {
         c.assigned(&format!("{field}[{i}]{suffix}"))?;
     }
-    once_each(field, suffix, codes)
+    once_each(field, suffix, max, codes)
 }
 
 /// Progress to date of one initiative.
@@ -151,17 +167,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Counts non-negative, each indicator and country once, countries assigned, women <= people, the country
-    /// breakdown sums to people.
+    /// Counts within 0..=[`MAX_AMOUNT`](crate::event::MAX_AMOUNT), each indicator and country once, countries
+    /// assigned, women <= people, the country breakdown sums to people.
     pub fn validate(&self, field: &str) -> Result<(), DomainError> {
         let mut seen = std::collections::HashSet::new();
+        at_most(&format!("{field}.cumulative"), self.cumulative.len(), INDICATORS)?;
         for (i, (indicator, n)) in self.cumulative.iter().enumerate() {
-            if *n < 0 {
-                return Err(DomainError::invalid(
-                    format!("{field}.cumulative[{i}].amount"),
-                    format!("{n} is negative"),
-                ));
-            }
+            amount(&format!("{field}.cumulative[{i}].amount"), *n)?;
             if !seen.insert(indicator) {
                 return Err(DomainError::invalid(
                     format!("{field}.cumulative[{i}]"),
@@ -169,9 +181,8 @@ impl Progress {
                 ));
             }
         }
-        if self.people < 0 || self.women < 0 {
-            return Err(DomainError::invalid(format!("{field}.people"), "counts must not be negative"));
-        }
+        amount(&format!("{field}.people"), self.people)?;
+        amount(&format!("{field}.women"), self.women)?;
         if self.women > self.people {
             return Err(DomainError::invalid(
                 format!("{field}.women"),
@@ -179,10 +190,10 @@ impl Progress {
             ));
         }
         if !self.per_country.is_empty() {
-            if let Some((c, n)) = self.per_country.iter().find(|(_, n)| *n < 0) {
-                return Err(DomainError::invalid(format!("{field}.per_country"), format!("{} is {n}", c.as_str())));
-            }
             countries(&format!("{field}.per_country"), ".country", self.per_country.iter().map(|(c, _)| c))?;
+            for (i, (_, n)) in self.per_country.iter().enumerate() {
+                amount(&format!("{field}.per_country[{i}].amount"), *n)?;
+            }
             let sum: i128 = self.per_country.iter().map(|(_, n)| i128::from(*n)).sum();
             if sum != i128::from(self.people) {
                 return Err(DomainError::invalid(

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::{AggregateState, Context, FactsNeeded, Rule, coalition_takes_part, organisation_registered};
-use crate::event::{ActivityReported, CourseListed, CourseRunCompleted, Progress, business_date, text};
+use crate::event::{ActivityReported, CourseListed, CourseRunCompleted, Progress, amount, business_date, text};
 use crate::{Aggregate, DomainError};
 
 impl Rule for CourseListed {
@@ -46,11 +46,11 @@ impl Rule for CourseRunCompleted {
         let check = |field: &str, ok: bool, what: String| {
             if ok { Ok(()) } else { Err(DomainError::invalid(format!("payload.{field}"), what)) }
         };
-        check(
-            "enrolled",
-            e.enrolled >= 0 && e.women_enrolled >= 0 && e.women_completed >= 0 && e.certified >= 0,
-            "counts must not be negative".into(),
-        )?;
+        amount("payload.enrolled", e.enrolled)?;
+        amount("payload.completed", e.completed)?;
+        amount("payload.certified", e.certified)?;
+        amount("payload.women_enrolled", e.women_enrolled)?;
+        amount("payload.women_completed", e.women_completed)?;
         check(
             "completed",
             e.completed >= 0 && e.completed <= e.enrolled,

@@ -7,8 +7,8 @@ use time::Date;
 use super::progress::InitiativeFacts;
 use super::{AggregateState, Context, FactsNeeded, Rule, coalition_takes_part};
 use crate::event::{
-    Pillar, PledgeApproved, PledgeCompleted, PledgeSubmitted, PledgeWithdrawn, business_date, countries, once_each,
-    reason, text,
+    PILLARS, Pillar, PledgeApproved, PledgeCompleted, PledgeSubmitted, PledgeWithdrawn, business_date, countries,
+    once_each, reason, text,
 };
 use crate::{Aggregate, DomainError, Token};
 
@@ -103,7 +103,7 @@ impl Rule for PledgeSubmitted {
         if e.pillars.is_empty() {
             return Err(DomainError::invalid("payload.pillars", "a pledge needs at least one pillar"));
         }
-        once_each("payload.pillars", "", &e.pillars)?;
+        once_each("payload.pillars", "", PILLARS, &e.pillars)?;
         countries("payload.countries", "", &e.countries)?;
         business_date("payload.starts_on", e.starts_on)?;
         business_date("payload.ends_on", e.ends_on)?;

@@ -7,8 +7,8 @@ use time::Date;
 use super::pledge::{PledgeFacts, PledgeStatus, status, submitted, submitted_and_open, submitted_mut};
 use super::{AggregateState, Context, FactsNeeded, Rule};
 use crate::event::{
-    Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, business_date, once_each,
-    required_reason, text,
+    INDICATORS, Indicator, InitiativeAdded, Progress, ProgressCorrected, ProgressReported, TargetRevised, amount,
+    at_most, business_date, once_each, required_reason, text,
 };
 use crate::{Aggregate, DomainError, Token};
 
@@ -66,10 +66,11 @@ impl Rule for InitiativeAdded {
         if e.targets.is_empty() {
             return Err(DomainError::invalid("payload.targets", "at least one target is required"));
         }
-        if let Some((i, (_, n))) = e.targets.iter().enumerate().find(|(_, (_, n))| *n < 0) {
-            return Err(DomainError::invalid(format!("payload.targets[{i}].amount"), format!("{n} is negative")));
+        at_most("payload.targets", e.targets.len(), INDICATORS)?;
+        for (i, (_, n)) in e.targets.iter().enumerate() {
+            amount(&format!("payload.targets[{i}].amount"), *n)?;
         }
-        once_each("payload.targets", ".indicator", e.targets.iter().map(|(indicator, _)| indicator))
+        once_each("payload.targets", ".indicator", INDICATORS, e.targets.iter().map(|(indicator, _)| indicator))
     }
 
     fn facts_needed(&self) -> FactsNeeded {
@@ -104,9 +105,8 @@ impl Rule for InitiativeAdded {
 
 impl Rule for TargetRevised {
     fn validate(&self) -> Result<(), DomainError> {
-        if self.new_target < 0 || self.old_target < 0 {
-            return Err(DomainError::invalid("payload.new_target", "targets must not be negative"));
-        }
+        amount("payload.old_target", self.old_target)?;
+        amount("payload.new_target", self.new_target)?;
         required_reason(&self.reason, 1000)
     }
 
@@ -321,5 +321,52 @@ mod tests {
         assert_eq!(field(with_countries(&["SE", "SE"])), "events[0].payload.progress.per_country[1].country");
         assert_eq!(field(with_countries(&["GR", "EL"])), "events[0].payload.progress.per_country[1].country");
         assert_eq!(field(with_countries(&["ZZ", "SE"])), "events[0].payload.progress.per_country[0].country");
+    }
+
+    #[test]
+    fn amounts_are_within_0_to_10_to_the_12_and_lists_within_their_value_sets() {
+        let field = |r: Result<(), DomainError>| match r {
+            Err(DomainError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        let with_target = |n: i64| {
+            EventKind::InitiativeAdded(InitiativeAdded {
+                initiative_id: tok("i1"),
+                title: "Courses".into(),
+                pillar: Pillar::Education,
+                targets: vec![(TrainingsOnline, 1000), (Certifications, n)],
+            })
+        };
+        assert_eq!(given_when(&[submitted()], &[with_target(crate::event::MAX_AMOUNT)], &sweden()), Ok(()));
+        for bad in [crate::event::MAX_AMOUNT + 1, i64::MAX, -1, i64::MIN] {
+            assert_eq!(
+                field(given_when(&[submitted()], &[with_target(bad)], &sweden())),
+                "events[0].payload.targets[1].amount"
+            );
+        }
+        let revise = EventKind::TargetRevised(TargetRevised {
+            initiative_id: tok("i1"),
+            indicator: TrainingsOnline,
+            old_target: 1000,
+            new_target: i64::MAX,
+            reason: "typo".into(),
+        });
+        let past = [submitted(), approved(), initiative(Pillar::Education)];
+        assert_eq!(field(given_when(&past, &[revise], &sweden())), "events[0].payload.new_target");
+        let huge = report("r1", i64::MAX, 10, 5);
+        assert_eq!(field(given_when(&past, &[huge], &sweden())), "events[0].payload.progress.cumulative[0].amount");
+        // Nine targets cannot all name distinct indicators: refused by length before anything else is looked at.
+        let nine = EventKind::InitiativeAdded(InitiativeAdded {
+            initiative_id: tok("i1"),
+            title: "Courses".into(),
+            pillar: Pillar::Education,
+            targets: vec![(TrainingsOnline, 1); 9],
+        });
+        let err = given_when(&[submitted()], &[nine], &sweden()).unwrap_err();
+        assert!(err.to_string().contains("9 entries, at most 8"), "{err}");
+        let EventKind::ProgressReported(mut r) = report("r1", 10, 4, 2) else { unreachable!() };
+        r.progress.per_country = vec![(CountryCode::parse("c", "SE").unwrap(), 0); 400_000];
+        let err = given_when(&past, &[EventKind::ProgressReported(r)], &sweden()).unwrap_err();
+        assert!(err.to_string().contains("400000 entries, at most 249"), "{err}");
     }
 }

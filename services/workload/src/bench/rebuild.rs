@@ -26,6 +26,7 @@ pub(super) async fn at_each_length(
         group_commit: false,
         known_position: 0,
         create_missing: true,
+        max_event_bytes: ledger_log::DEFAULT_MAX_EVENT_BYTES,
     })
     .await?;
     let mut written = 0u64;
