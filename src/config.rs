@@ -61,7 +61,8 @@ pub struct Settings {
     pub limits: LimitSettings,
 }
 
-/// Limits against abuse and accidents: what one request, event or client may take (see the README's "Limits").
+/// Limits against abuse and accidents: what one request, event, client or connection may take (see the README's
+/// "Limits"). Each refusal names the limit.
 #[derive(Clone, Debug, Args)]
 pub struct LimitSettings {
     /// Largest encoded event (its stored envelope) in bytes; an append holding a larger one is refused with
@@ -71,11 +72,112 @@ pub struct LimitSettings {
     /// Largest gRPC request message in bytes (decoded size); a larger one is refused with OUT_OF_RANGE.
     #[arg(long, global = true, env = "LEDGER_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_request_bytes: usize,
+    /// Concurrent HTTP/2 streams (calls) one gRPC connection may open; more wait for one to end.
+    #[arg(long, global = true, env = "LEDGER_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
+    pub max_concurrent_streams: u32,
+    /// Longest a gRPC call may take to answer, in seconds (a client's shorter grpc-timeout wins); then CANCELLED.
+    #[arg(long, global = true, env = "LEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Calls one principal may have in flight on one server; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, global = true, env = "LEDGER_MAX_IN_FLIGHT_PER_PRINCIPAL", default_value_t = 256)]
+    pub max_in_flight_per_principal: usize,
+    /// Calls one server may have in flight over all principals; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, global = true, env = "LEDGER_MAX_IN_FLIGHT", default_value_t = 2048)]
+    pub max_in_flight: usize,
+    /// Calls per second one principal may start on one server, on average (0: no rate limit).
+    #[arg(long, global = true, env = "LEDGER_RATE_LIMIT", default_value_t = 20_000.0)]
+    pub rate_limit: f64,
+    /// Calls one principal may start at once above its rate.
+    #[arg(long, global = true, env = "LEDGER_RATE_BURST", default_value_t = 40_000.0)]
+    pub rate_burst: f64,
+    /// Replay streams one principal may have open at once.
+    #[arg(long, global = true, env = "LEDGER_MAX_REPLAYS_PER_PRINCIPAL", default_value_t = 4)]
+    pub max_replays_per_principal: usize,
+    /// Replay streams the query role serves at once (each holds a JetStream consumer).
+    #[arg(long, global = true, env = "LEDGER_MAX_REPLAYS", default_value_t = 64)]
+    pub max_replays: usize,
+    /// Connections to Postgres the query role keeps.
+    #[arg(long, global = true, env = "LEDGER_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: usize,
+    /// Longest a query waits for a pooled Postgres connection, in milliseconds; then UNAVAILABLE.
+    #[arg(long, global = true, env = "LEDGER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+    /// Longest the dashboard and metrics servers wait for a request's headers, also between the requests of a
+    /// kept-alive connection, in seconds; then the connection is closed.
+    #[arg(long, global = true, env = "LEDGER_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// Connections the dashboard (and, apart, the metrics server) keeps open at once; more are closed at once.
+    #[arg(long, global = true, env = "LEDGER_HTTP_MAX_CONNECTIONS", default_value_t = 256)]
+    pub http_max_connections: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
-        Self { max_event_bytes: ledger_log::DEFAULT_MAX_EVENT_BYTES, max_request_bytes: 4 * 1024 * 1024 }
+        Self {
+            max_event_bytes: ledger_log::DEFAULT_MAX_EVENT_BYTES,
+            max_request_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 128,
+            request_timeout_secs: 30,
+            max_in_flight_per_principal: 256,
+            max_in_flight: 2048,
+            rate_limit: 20_000.0,
+            rate_burst: 40_000.0,
+            max_replays_per_principal: 4,
+            max_replays: 64,
+            db_pool_size: 8,
+            db_acquire_timeout_ms: 2000,
+            http_header_timeout_secs: 10,
+            http_max_connections: 256,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// What the auth layer admits.
+    pub fn admission(&self) -> ledger_auth::limits::Limits {
+        ledger_auth::limits::Limits {
+            per_principal_in_flight: self.max_in_flight_per_principal,
+            in_flight: self.max_in_flight,
+            per_principal_rate: self.rate_limit,
+            per_principal_burst: self.rate_burst,
+        }
+    }
+
+    /// What the dashboard and metrics servers allow.
+    pub fn http(&self) -> crate::http::HttpLimits {
+        crate::http::HttpLimits {
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs),
+            max_connections: self.http_max_connections,
+        }
+    }
+
+    /// Checks what the types cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_event_bytes >= 1024, "--max-event-bytes must be at least 1024");
+        anyhow::ensure!(
+            self.max_request_bytes >= self.max_event_bytes,
+            "--max-request-bytes must be at least --max-event-bytes"
+        );
+        for (name, v) in [
+            ("--max-concurrent-streams", self.max_concurrent_streams as usize),
+            ("--request-timeout-secs", self.request_timeout_secs as usize),
+            ("--max-in-flight-per-principal", self.max_in_flight_per_principal),
+            ("--max-in-flight", self.max_in_flight),
+            ("--max-replays-per-principal", self.max_replays_per_principal),
+            ("--max-replays", self.max_replays),
+            ("--db-pool-size", self.db_pool_size),
+            ("--db-acquire-timeout-ms", self.db_acquire_timeout_ms as usize),
+            ("--http-header-timeout-secs", self.http_header_timeout_secs as usize),
+            ("--http-max-connections", self.http_max_connections),
+        ] {
+            anyhow::ensure!(v > 0, "{name} must be at least 1");
+        }
+        anyhow::ensure!(self.rate_limit.is_finite() && self.rate_limit >= 0.0, "--rate-limit must be 0 or more");
+        anyhow::ensure!(
+            self.rate_limit == 0.0 || (self.rate_burst.is_finite() && self.rate_burst >= 1.0),
+            "--rate-burst must be at least 1"
+        );
+        Ok(())
     }
 }
 
@@ -298,11 +400,7 @@ impl Settings {
         anyhow::ensure!(self.projector_batch > 0, "--projector-batch must be at least 1");
         anyhow::ensure!(self.stream_check_secs > 0, "--stream-check-secs must be at least 1");
         anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
-        anyhow::ensure!(self.limits.max_event_bytes >= 1024, "--max-event-bytes must be at least 1024");
-        anyhow::ensure!(
-            self.limits.max_request_bytes >= self.limits.max_event_bytes,
-            "--max-request-bytes must be at least --max-event-bytes"
-        );
+        self.limits.validate()?;
         Ok(())
     }
 }

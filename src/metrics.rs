@@ -159,6 +159,12 @@ fn auth_families(out: &mut Exposition) {
         &labelled("grant", ledger_auth::metrics::refusals()),
     );
     out.family(
+        "ledger_limit_refusals_total",
+        "Calls refused as RESOURCE_EXHAUSTED by the auth layer's limits: principal_in_flight, server_in_flight, rate.",
+        "counter",
+        &labelled("limit", ledger_auth::metrics::limit_refusals()),
+    );
+    out.family(
         "ledger_auth_key_reload_failures_total",
         "Checks that found the public key file changed but unreadable (the previous keys stayed in use).",
         "counter",

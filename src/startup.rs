@@ -141,7 +141,7 @@ impl Application {
             health.set_serving::<LedgerAppendServer<AppendService>>().await;
             let served = [<LedgerAppendServer<AppendService> as NamedService>::NAME];
             reporters.push((health, served.to_vec()));
-            let router = grpc_router(health_service, &auth, tls.clone(), &served)?.add_service(
+            let router = grpc_router(health_service, &auth, tls.clone(), &served, &self.settings.limits)?.add_service(
                 LedgerAppendServer::new(service).max_decoding_message_size(self.settings.limits.max_request_bytes),
             );
             tracing::info!(%addr, "append API listening");
@@ -149,7 +149,12 @@ impl Application {
         }
         if let Some(listener) = self.query {
             let addr = listener.local_addr()?;
-            let pool = Pool::new(&self.settings.database_url, 8);
+            let limits = &self.settings.limits;
+            let pool = Pool::new(
+                &self.settings.database_url,
+                limits.db_pool_size,
+                Duration::from_millis(limits.db_acquire_timeout_ms),
+            );
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerQueryServer<QueryService>>().await;
             health.set_serving::<LedgerReplayServer<ReplayService>>().await;
@@ -158,8 +163,9 @@ impl Application {
                 tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
                 let stop = shutdown.clone();
                 let app = ledger_query::dashboard::router(service.clone(), auth.clone());
+                let http = self.settings.limits.http();
                 tasks.spawn(async move {
-                    let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+                    let r = crate::http::serve(listener, app, http, stop, DRAIN_TIMEOUT).await;
                     ("dashboard", r.context("dashboard server"))
                 });
             }
@@ -169,11 +175,15 @@ impl Application {
             ];
             reporters.push((health, served.to_vec()));
             let max_request = self.settings.limits.max_request_bytes;
-            let router = grpc_router(health_service, &auth, tls.clone(), &served)?
+            let router = grpc_router(health_service, &auth, tls.clone(), &served, &self.settings.limits)?
                 .add_service(LedgerQueryServer::new(service).max_decoding_message_size(max_request))
                 .add_service(
-                    LedgerReplayServer::new(ReplayService::new(self.log.clone()))
-                        .max_decoding_message_size(max_request),
+                    LedgerReplayServer::new(ReplayService::new(
+                        self.log.clone(),
+                        self.settings.limits.max_replays_per_principal,
+                        self.settings.limits.max_replays,
+                    ))
+                    .max_decoding_message_size(max_request),
                 );
             tracing::info!(%addr, "query API listening");
             spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
@@ -199,8 +209,9 @@ impl Application {
             let stop = shutdown.clone();
             let guard = if self.settings.auth.metrics_require_token { self.auth.clone() } else { None };
             let app = crate::metrics::router(sources, guard);
+            let http = self.settings.limits.http();
             tasks.spawn(async move {
-                let r = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+                let r = crate::http::serve(listener, app, http, stop, DRAIN_TIMEOUT).await;
                 ("metrics", r.context("metrics server"))
             });
         }
@@ -224,21 +235,29 @@ type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
 type GrpcRouter =
     tonic::transport::server::Router<tower::layer::util::Stack<ledger_auth::AuthLayer, tower::layer::util::Identity>>;
 
-/// A gRPC server with every call authenticated by the auth layer (but health checks), TLS if configured, and
-/// health checks and server reflection (v1 and v1alpha) already added. Reflection lists the `served` services
-/// (the ones the caller adds to this port), health and itself: nothing a client of this port cannot call.
+/// A gRPC server with every call authenticated and admitted by the auth layer (but health checks), the
+/// connection limits of `limits`, TLS if configured, and health checks and server reflection (v1 and v1alpha)
+/// already added. Reflection lists the `served` services (the ones the caller adds to this port), health and
+/// itself: nothing a client of this port cannot call.
 fn grpc_router(
     health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     auth: &ledger_auth::Authenticator,
     tls: Option<tonic::transport::ServerTlsConfig>,
     served: &[&str],
+    limits: &crate::config::LimitSettings,
 ) -> anyhow::Result<GrpcRouter> {
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .timeout(Duration::from_secs(limits.request_timeout_secs))
+        // Dead peers are found and their connections closed: a ping every 30 s, answered within 10 s.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_keepalive(Some(Duration::from_secs(60)));
     if let Some(tls) = tls {
         server = server.tls_config(tls).context("TLS configuration of the gRPC server")?;
     }
     Ok(server
-        .layer(ledger_auth::AuthLayer::new(auth.clone()))
+        .layer(ledger_auth::AuthLayer::new(auth.clone(), ledger_auth::limits::Limiter::new(limits.admission())))
         .add_service(health)
         .add_service(reflection(served, "grpc.reflection.v1.ServerReflection").build_v1()?)
         .add_service(reflection(served, "grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?))

@@ -1,6 +1,8 @@
 //! The tower layer in front of every gRPC service of a server: authenticates each call before any service sees
 //! it, so a service added later is covered without doing anything. Health checks stay open (load balancers call
-//! them without credentials). The principal is put into the request's extensions for the handlers' authorisation.
+//! them without credentials). The principal is put into the request's extensions for the handlers' authorisation,
+//! and its call is admitted by the [`Limiter`] (per-principal and server-wide caps, a per-principal rate) or
+//! answered `RESOURCE_EXHAUSTED`.
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -8,6 +10,7 @@ use std::task::{Context, Poll};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use crate::Authenticator;
+use crate::limits::Limiter;
 
 /// Paths served without credentials.
 const OPEN_PREFIXES: [&str; 1] = ["/grpc.health.v1.Health/"];
@@ -15,11 +18,12 @@ const OPEN_PREFIXES: [&str; 1] = ["/grpc.health.v1.Health/"];
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     auth: Authenticator,
+    limiter: Limiter,
 }
 
 impl AuthLayer {
-    pub fn new(auth: Authenticator) -> Self {
-        Self { auth }
+    pub fn new(auth: Authenticator, limiter: Limiter) -> Self {
+        Self { auth, limiter }
     }
 }
 
@@ -27,7 +31,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.auth.clone() }
+        AuthService { inner, auth: self.auth.clone(), limiter: self.limiter.clone() }
     }
 }
 
@@ -35,6 +39,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     auth: Authenticator,
+    limiter: Limiter,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -67,10 +72,23 @@ where
             .and_then(|i| i.peer_certs())
             .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect());
         match self.auth.authenticate(req.headers(), certs.as_deref()) {
-            Ok(principal) => {
-                req.extensions_mut().insert(principal);
-                Box::pin(inner.call(req))
-            }
+            Ok(principal) => match self.limiter.admit(&principal.subject) {
+                Ok(admitted) => {
+                    req.extensions_mut().insert(principal);
+                    // Held until the handler has answered (a stream's later messages are not counted).
+                    let call = inner.call(req);
+                    Box::pin(async move {
+                        let response = call.await;
+                        drop(admitted);
+                        response
+                    })
+                }
+                Err(refused) => {
+                    tracing::debug!(principal = %principal.subject, %refused, "call refused by a limit");
+                    let response = tonic::Status::resource_exhausted(refused.to_string()).into_http::<R>();
+                    Box::pin(async move { Ok(response) })
+                }
+            },
             Err(e) => {
                 let response = tonic::Status::unauthenticated(e.to_string()).into_http::<R>();
                 Box::pin(async move { Ok(response) })

@@ -6,11 +6,13 @@
 //! - [`token`]: minting and verifying the JWTs.
 //! - [`clients`]: the principals of client certificates.
 //! - [`layer`]: the tower layer in front of every gRPC service.
+//! - [`limits`]: what each principal may have in flight and start per second, admitted in that layer.
 //!
 //! Tokens are never logged; failures and refusals are counted by reason ([`metrics`]).
 pub mod clients;
 pub mod keys;
 pub mod layer;
+pub mod limits;
 pub mod metrics;
 pub mod token;
 

@@ -1,11 +1,12 @@
-//! Process-wide counters of authentication failures (by reason) and authorisation refusals (by missing role),
-//! rendered by the `/metrics` endpoint as `ledger_auth_failures_total{reason}` and
-//! `ledger_auth_denied_total{grant}`.
+//! Process-wide counters of authentication failures (by reason), authorisation refusals (by missing role) and
+//! calls refused by a limit, rendered by the `/metrics` endpoint as `ledger_auth_failures_total{reason}`,
+//! `ledger_auth_denied_total{grant}` and `ledger_limit_refusals_total{limit}`.
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 static FAILURES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static DENIED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+static LIMIT_REFUSALS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static KEY_RELOAD_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub(crate) fn key_reload_failed() {
@@ -35,4 +36,13 @@ pub fn failures() -> Vec<(String, u64)> {
 /// Refusals so far, by the role of the missing grant.
 pub fn refusals() -> Vec<(String, u64)> {
     DENIED.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+pub(crate) fn limit_refused(limit: &'static str) {
+    *LIMIT_REFUSALS.lock().unwrap_or_else(|p| p.into_inner()).entry(limit).or_default() += 1;
+}
+
+/// Calls refused by a limit so far (`ledger_limit_refusals_total{limit}`), by limit.
+pub fn limit_refusals() -> Vec<(String, u64)> {
+    LIMIT_REFUSALS.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }

@@ -4,13 +4,16 @@
 //! carries its recorded principal (who appended it) beside the client-supplied actor.
 //!
 //! Status codes: `UNAUTHENTICATED` (from the auth layer), `PERMISSION_DENIED` (not an auditor or platform admin),
-//! `INVALID_ARGUMENT` (a malformed `coalition_id`, `aggregate` or `from_time`, naming it), `UNAVAILABLE` (NATS
-//! unreachable, also in the middle of the stream).
+//! `INVALID_ARGUMENT` (a malformed `coalition_id`, `aggregate` or `from_time`, naming it), `RESOURCE_EXHAUSTED`
+//! (the caller, or the server, has as many replays open as it may), `UNAVAILABLE` (NATS unreachable, also in the
+//! middle of the stream).
 //!
 //! Events this code cannot decode (a newer writer's type or version) are passed through with `raw_payload`;
 //! a message whose envelope is broken is passed through with an empty `event_type` and its body as
 //! `raw_payload`, so an auditor sees every position. Nothing is skipped silently.
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
 use ledger_domain::access::authorize_replay;
@@ -25,11 +28,63 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct ReplayService {
     log: Log,
+    open: OpenReplays,
 }
 
 impl ReplayService {
-    pub fn new(log: Log) -> Self {
-        Self { log }
+    /// Replays of `log`, at most `per_principal` open at once for one principal and `total` for the server (each
+    /// open replay holds a JetStream consumer).
+    pub fn new(log: Log, per_principal: usize, total: usize) -> Self {
+        Self { log, open: OpenReplays { per_principal, total, counts: Arc::default() } }
+    }
+}
+
+/// The replays open now, per principal.
+#[derive(Debug, Clone)]
+struct OpenReplays {
+    per_principal: usize,
+    total: usize,
+    counts: Arc<Mutex<(usize, HashMap<String, usize>)>>,
+}
+
+/// One open replay; dropping it (the stream ended or the client went away) closes it.
+struct OpenReplay {
+    counts: Arc<Mutex<(usize, HashMap<String, usize>)>>,
+    principal: String,
+}
+
+impl OpenReplays {
+    fn open(&self, principal: &str) -> Result<OpenReplay, Status> {
+        let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, by_principal) = &mut *guard;
+        let mine = by_principal.get(principal).copied().unwrap_or(0);
+        if mine >= self.per_principal {
+            return Err(Status::resource_exhausted(format!(
+                "principal {principal} already has {mine} replays open, the most one principal may have; close one                  or wait for it to end"
+            )));
+        }
+        if *total >= self.total {
+            return Err(Status::resource_exhausted(format!(
+                "the server already has {total} replays open, the most it serves at once; retry later"
+            )));
+        }
+        *total += 1;
+        by_principal.insert(principal.to_owned(), mine + 1);
+        Ok(OpenReplay { counts: self.counts.clone(), principal: principal.to_owned() })
+    }
+}
+
+impl Drop for OpenReplay {
+    fn drop(&mut self) {
+        let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, by_principal) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(n) = by_principal.get_mut(&self.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_principal.remove(&self.principal);
+            }
+        }
     }
 }
 
@@ -93,6 +148,7 @@ impl LedgerReplay for ReplayService {
     async fn replay(&self, request: Request<v1::ReplayRequest>) -> Result<Response<ReplayStream>, Status> {
         let principal = ledger_auth::principal(&request)?;
         authorize_replay(&principal).map_err(|d| ledger_auth::deny(&principal, d))?;
+        let open = self.open.open(&principal.subject)?;
         let req = request.into_inner();
         let from = match req.start {
             None => ReadFrom::Position(1),
@@ -126,7 +182,12 @@ impl LedgerReplay for ReplayService {
                 };
                 futures::future::ready(out)
             })
-            .take(limit);
+            .take(limit)
+            // The replay counts as open until its stream is dropped.
+            .map(move |item| {
+                let _open = &open;
+                item
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 }

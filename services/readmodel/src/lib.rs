@@ -22,5 +22,5 @@ pub use bookkeeping::{
 pub use catalogue::{ReadModel, Spec};
 pub use database::{DatabaseError, create_database, migrate_database};
 pub use migrate::{MIGRATIONS, MigrationError, migrate};
-pub use pool::{Conn, Pool, connect};
+pub use pool::{Conn, DEFAULT_ACQUIRE_TIMEOUT, Pool, PoolError, connect};
 pub use reports::{REPORTS, Report};

@@ -1,8 +1,9 @@
 //! Connections to Postgres: one opened with its driver task, and a small pool of them for servers.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use tokio_postgres::{Client, NoTls};
 
 /// Connects to Postgres. The connection's driver task logs when it ends (it ends when the client is dropped).
@@ -17,44 +18,82 @@ pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
     Ok(client)
 }
 
-/// A few connections, each used by one query at a time, reopened when closed.
+/// A few connections, each used by one query at a time, reopened when closed. A query waits at most the acquire
+/// timeout for one to be free, then gets [`PoolError::Busy`]: a burst of slow queries never queues the others
+/// forever.
 #[derive(Debug, Clone)]
 pub struct Pool {
     url: Arc<str>,
     slots: Arc<Vec<Mutex<Option<Client>>>>,
+    /// One permit per slot: a holder is guaranteed a free slot.
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
     next: Arc<AtomicUsize>,
 }
 
-/// A connection borrowed from the pool.
-pub struct Conn<'a>(MutexGuard<'a, Option<Client>>);
+/// Why no connection was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// Every connection stayed busy for the whole acquire timeout.
+    #[error("all {size} connections to Postgres stayed busy for {waited:?}; retry later")]
+    Busy { size: usize, waited: Duration },
+    /// A closed connection could not be reopened.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// How long a query waits for a pooled connection unless configured otherwise.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection borrowed from the pool; dropping it gives it back.
+pub struct Conn<'a> {
+    guard: MutexGuard<'a, Option<Client>>,
+    _permit: SemaphorePermit<'a>,
+}
 
 impl Conn<'_> {
     pub fn client(&mut self) -> &mut Client {
         // Invariant: `Pool::get` only hands out a slot it has filled.
-        self.0.as_mut().unwrap_or_else(|| unreachable!("pool slot is filled before it is handed out"))
+        self.guard.as_mut().unwrap_or_else(|| unreachable!("pool slot is filled before it is handed out"))
     }
 }
 
 impl Pool {
-    pub fn new(url: &str, size: usize) -> Self {
+    /// `size` connections (at least 1) to `url`, opened when first needed, handed out within `acquire_timeout`.
+    pub fn new(url: &str, size: usize, acquire_timeout: Duration) -> Self {
+        let size = size.max(1);
         Self {
             url: url.into(),
-            slots: Arc::new((0..size.max(1)).map(|_| Mutex::new(None)).collect()),
+            slots: Arc::new((0..size).map(|_| Mutex::new(None)).collect()),
+            permits: Arc::new(Semaphore::new(size)),
+            acquire_timeout,
             next: Arc::default(),
         }
     }
 
-    pub async fn get(&self) -> Result<Conn<'_>, tokio_postgres::Error> {
+    /// How many connections the pool holds at most.
+    pub fn size(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub async fn get(&self) -> Result<Conn<'_>, PoolError> {
         let n = self.slots.len();
+        let busy = || PoolError::Busy { size: n, waited: self.acquire_timeout };
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        // A permit means a slot is free (or about to be: its holder dropped the permit before the lock).
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        // A free slot if there is one, else wait for the next in turn.
-        let mut guard = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
-            Some(g) => g,
-            None => self.slots[start % n].lock().await,
+        let mut guard = loop {
+            if let Some(g) = (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
+                break g;
+            }
+            tokio::task::yield_now().await;
         };
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = Some(connect(&self.url).await?);
         }
-        Ok(Conn(guard))
+        Ok(Conn { guard, _permit: permit })
     }
 }

@@ -21,6 +21,15 @@ impl From<tokio_postgres::Error> for QueryError {
     }
 }
 
+impl From<ledger_readmodel::PoolError> for QueryError {
+    fn from(e: ledger_readmodel::PoolError) -> Self {
+        match e {
+            ledger_readmodel::PoolError::Postgres(e) => e.into(),
+            busy => Self::Unavailable(busy.to_string()),
+        }
+    }
+}
+
 impl From<QueryError> for Status {
     fn from(e: QueryError) -> Self {
         match e {

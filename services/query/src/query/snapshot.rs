@@ -41,44 +41,48 @@ impl QueryService {
             ms => Duration::from_millis(ms.into()).min(MAX_WAIT),
         };
         let deadline = tokio::time::Instant::now() + wait;
-        let mut conn = self.pool.get().await?;
-        let client = conn.client();
         let mut pause = Duration::from_millis(1);
+        let mut f = Some(f);
         loop {
-            // A projection not installed yet (no projector has started) has no views to lock: it is at position 0.
-            let (installed, views) = ledger_readmodel::installed_views(client, model).await?;
-            if !installed {
-                if wanted == 0 {
-                    return Err(QueryError::Unavailable(format!(
-                        "projection {model} is not installed yet: no projector has started on this database"
-                    )));
+            // The connection is held for one look only, never while waiting: queries waiting for a position
+            // that is far off do not keep the others from the pool.
+            let position = {
+                let mut conn = self.pool.get().await?;
+                let client = conn.client();
+                // A projection not installed yet (no projector has started) has no views to lock: it is at 0.
+                let (installed, views) = ledger_readmodel::installed_views(client, model).await?;
+                if !installed {
+                    if wanted == 0 {
+                        return Err(QueryError::Unavailable(format!(
+                            "projection {model} is not installed yet: no projector has started on this database"
+                        )));
+                    }
+                    0
+                } else {
+                    let tx = client
+                        .build_transaction()
+                        .read_only(true)
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .start()
+                        .await?;
+                    // Lock the projection's views before the snapshot is taken (by the first query): a rebuild's
+                    // switch then happens wholly before this snapshot or waits until it ends, so the answer comes
+                    // from one complete build and the position read matches it.
+                    // Only the views that exist (a new version's added view appears at its switch), and no longer
+                    // than a query may wait.
+                    ledger_readmodel::lock_views(&tx, &views, MAX_WAIT).await?;
+                    let position = ledger_readmodel::position(&tx, model).await?;
+                    if position >= wanted
+                        && let Some(f) = f.take()
+                    {
+                        let out = f(&tx).await?;
+                        tx.commit().await?;
+                        return Ok((out, position));
+                    }
+                    tx.rollback().await?;
+                    position
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(QueryError::NotReached { projection: model.name(), position: 0, wanted });
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(20));
-                continue;
-            }
-            let tx = client
-                .build_transaction()
-                .read_only(true)
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .start()
-                .await?;
-            // Lock the projection's views before the snapshot is taken (by the first query): a rebuild's switch
-            // then happens wholly before this snapshot or waits until it ends, so the answer comes from one
-            // complete build and the position read matches it.
-            // Only the views that exist (a new version's added view appears at its switch), and no longer than
-            // a query may wait.
-            ledger_readmodel::lock_views(&tx, &views, MAX_WAIT).await?;
-            let position = ledger_readmodel::position(&tx, model).await?;
-            if position >= wanted {
-                let out = f(&tx).await?;
-                tx.commit().await?;
-                return Ok((out, position));
-            }
-            tx.rollback().await?;
+            };
             if tokio::time::Instant::now() >= deadline {
                 return Err(QueryError::NotReached { projection: model.name(), position, wanted });
             }
