@@ -35,6 +35,60 @@ fn seeds() -> BTreeMap<&'static str, Vec<Seed>> {
         let cmd = ledger_append::grpc::command_from_request(&item.request).unwrap();
         firsts.entry(cmd.events[0].kind.type_name().to_owned()).or_insert_with(|| item.request.clone());
     }
+    // The types the demo history does not hold, by hand (membership `se.acme`, organisation `acme`, coalition `se`).
+    use v1::event_payload::Event as P;
+    let date = |year, month, day| Some(v1::Date { year, month, day });
+    let by_hand = [
+        (
+            v1::AggregateType::Coalition,
+            "se",
+            P::CoalitionCoordinatorChanged(v1::CoalitionCoordinatorChanged {
+                organisation_id: "acme".into(),
+                changed_on: date(2020, 1, 1),
+            }),
+        ),
+        (
+            v1::AggregateType::Coalition,
+            "se",
+            P::CoalitionDeactivated(v1::CoalitionDeactivated {
+                deactivated_on: date(2025, 1, 1),
+                reason: "merged into another".into(),
+            }),
+        ),
+        (
+            v1::AggregateType::Organisation,
+            "acme",
+            P::OrganisationRenamed(v1::OrganisationRenamed { name: "Acme AB".into() }),
+        ),
+        (
+            v1::AggregateType::Membership,
+            "se.acme",
+            P::MembershipApplied(v1::MembershipApplied {
+                coalition_id: "se".into(),
+                organisation_id: "acme".into(),
+                applied_on: date(2019, 1, 3),
+            }),
+        ),
+        (
+            v1::AggregateType::Membership,
+            "se.acme",
+            P::MembershipRoleAssigned(v1::MembershipRoleAssigned {
+                coalition_id: "se".into(),
+                organisation_id: "acme".into(),
+                role: v1::MemberRole::ContactPoint.into(),
+            }),
+        ),
+    ];
+    for (kind, id, payload) in by_hand {
+        let mut req = firsts["membership_approved"].clone();
+        req.aggregate = Some(v1::AggregateRef { r#type: kind.into(), id: id.into() });
+        req.coalition_id = "se".into();
+        req.events[0].payload = Some(v1::EventPayload { event: Some(payload) });
+        let cmd = ledger_append::grpc::command_from_request(&req).unwrap();
+        firsts.entry(cmd.events[0].kind.type_name().to_owned()).or_insert(req);
+    }
+    let missing: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).filter(|t| !firsts.contains_key(*t)).collect();
+    assert!(missing.is_empty(), "no seed of {missing:?}: add one");
     for (ty, req) in &firsts {
         add("append", format!("seed-{ty}"), req.encode_to_vec(), true);
     }
