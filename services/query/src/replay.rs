@@ -147,3 +147,38 @@ impl LedgerReplay for ReplayService {
         Ok(Response::new(Box::pin(stream)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_from_position_1_without_a_limit_unless_it_says_otherwise() {
+        let all = parse_request(v1::ReplayRequest::default()).unwrap();
+        assert_eq!(all, ParsedRequest { from: ReadFrom::Position(1), filter: Filter::default(), limit: usize::MAX });
+        let req = v1::ReplayRequest {
+            start: Some(v1::replay_request::Start::FromPosition(0)),
+            coalition_id: "se".into(),
+            limit: 10,
+            ..Default::default()
+        };
+        let some = parse_request(req).unwrap();
+        assert_eq!((some.from, some.filter.coalition.as_deref(), some.limit), (ReadFrom::Position(1), Some("se"), 10));
+    }
+
+    #[test]
+    fn a_malformed_start_coalition_or_aggregate_is_invalid_naming_it() {
+        use v1::replay_request::Start;
+        let before_year_1 = prost_types::Timestamp { seconds: -62_135_596_801, nanos: 0 };
+        let cases = [
+            ("from_time", v1::ReplayRequest { start: Some(Start::FromTime(before_year_1)), ..Default::default() }),
+            ("coalition_id", v1::ReplayRequest { coalition_id: "SE!".into(), ..Default::default() }),
+            ("aggregate", v1::ReplayRequest { aggregate: Some(v1::AggregateRef::default()), ..Default::default() }),
+        ];
+        for (field, req) in cases {
+            let status = parse_request(req).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}");
+            assert!(status.message().contains(field), "{field}: {}", status.message());
+        }
+    }
+}

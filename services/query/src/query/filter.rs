@@ -160,3 +160,31 @@ impl Filter {
         Ok(conds.join(" AND "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    #[test]
+    fn as_of_is_a_day_or_today_and_the_day_a_year_before_it() {
+        let today = date!(2026 - 12 - 02);
+        assert_eq!(parse_as_of("", today).unwrap(), (today, date!(2025 - 12 - 02)));
+        assert_eq!(parse_as_of("2024-03-01", today).unwrap(), (date!(2024 - 03 - 01), date!(2023 - 03 - 01)));
+        // A leap day has no day a year before: 365 days before it.
+        assert_eq!(parse_as_of("2024-02-29", today).unwrap(), (date!(2024 - 02 - 29), date!(2023 - 03 - 01)));
+        for bad in ["2024", "2024-03", "2024-02-30", "yesterday"] {
+            assert!(matches!(parse_as_of(bad, today), Err(QueryError::Invalid { field: "as_of", .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_are_the_first_day_they_name() {
+        assert_eq!(parse_period("f", "2020").unwrap(), Some(date!(2020 - 01 - 01)));
+        assert_eq!(parse_period("f", "2020-05").unwrap(), Some(date!(2020 - 05 - 01)));
+        assert_eq!(parse_period("f", "2020-05-17").unwrap(), Some(date!(2020 - 05 - 17)));
+        assert_eq!(parse_period("f", "").unwrap(), None);
+        assert!(parse_period("f", "2020-13").is_err());
+    }
+}
