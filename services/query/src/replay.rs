@@ -89,11 +89,14 @@ impl Drop for OpenReplay {
 }
 
 /// What a replay keeps.
-#[derive(Debug, Clone, Default)]
-struct Filter {
-    coalition: Option<String>,
-    aggregate: Option<Aggregate>,
-    event_types: Vec<String>,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only events of this coalition (its aggregate, or events naming it).
+    pub coalition: Option<String>,
+    /// Only this aggregate's events (read from its subject alone).
+    pub aggregate: Option<Aggregate>,
+    /// Only events of these types (all if empty).
+    pub event_types: Vec<String>,
 }
 
 impl Filter {
@@ -138,6 +141,38 @@ fn convert(m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
     }
 }
 
+/// A `ReplayRequest` validated: where to start, what to keep, how many events at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedRequest {
+    pub from: ReadFrom,
+    pub filter: Filter,
+    /// Most events to return (`usize::MAX` for no limit).
+    pub limit: usize,
+}
+
+/// Validates a `ReplayRequest` (`INVALID_ARGUMENT` naming the field at fault); authorisation is done before.
+pub fn parse_request(req: v1::ReplayRequest) -> Result<ParsedRequest, Status> {
+    let from = match req.start {
+        None => ReadFrom::Position(1),
+        Some(v1::replay_request::Start::FromPosition(p)) => ReadFrom::Position(p.max(1)),
+        Some(v1::replay_request::Start::FromTime(t)) => ReadFrom::Time(
+            timestamp_to_domain("from_time", Some(&t)).map_err(|e| Status::invalid_argument(e.to_string()))?,
+        ),
+    };
+    let invalid = |e: ledger_domain::DomainError| Status::invalid_argument(e.to_string());
+    let filter = Filter {
+        coalition: if req.coalition_id.is_empty() {
+            None
+        } else {
+            Some(Token::parse("coalition_id", &req.coalition_id).map_err(invalid)?.to_string())
+        },
+        aggregate: req.aggregate.as_ref().map(|a| aggregate_to_domain(Some(a))).transpose().map_err(invalid)?,
+        event_types: req.event_types,
+    };
+    let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
+    Ok(ParsedRequest { from, filter, limit })
+}
+
 type ReplayStream = Pin<Box<dyn Stream<Item = Result<v1::RecordedEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -148,29 +183,11 @@ impl LedgerReplay for ReplayService {
     async fn replay(&self, request: Request<v1::ReplayRequest>) -> Result<Response<ReplayStream>, Status> {
         let principal = ledger_auth::principal(&request)?;
         authorize_replay(&principal).map_err(|d| ledger_auth::deny(&principal, d))?;
+        let ParsedRequest { from, filter, limit } = parse_request(request.into_inner())?;
         let open = self.open.open(&principal.subject)?;
-        let req = request.into_inner();
-        let from = match req.start {
-            None => ReadFrom::Position(1),
-            Some(v1::replay_request::Start::FromPosition(p)) => ReadFrom::Position(p.max(1)),
-            Some(v1::replay_request::Start::FromTime(t)) => ReadFrom::Time(
-                timestamp_to_domain("from_time", Some(&t)).map_err(|e| Status::invalid_argument(e.to_string()))?,
-            ),
-        };
-        let invalid = |e: ledger_domain::DomainError| Status::invalid_argument(e.to_string());
-        let filter = Filter {
-            coalition: if req.coalition_id.is_empty() {
-                None
-            } else {
-                Some(Token::parse("coalition_id", &req.coalition_id).map_err(invalid)?.to_string())
-            },
-            aggregate: req.aggregate.as_ref().map(|a| aggregate_to_domain(Some(a))).transpose().map_err(invalid)?,
-            event_types: req.event_types,
-        };
         let subject = filter.aggregate.as_ref().map(|a| self.log.subject(a));
         let end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let messages = self.log.read(from, subject, end).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
         let stream = messages
             .filter_map(move |m| {
                 let out = match m {
@@ -189,5 +206,40 @@ impl LedgerReplay for ReplayService {
                 item
             });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_from_position_1_without_a_limit_unless_it_says_otherwise() {
+        let all = parse_request(v1::ReplayRequest::default()).unwrap();
+        assert_eq!(all, ParsedRequest { from: ReadFrom::Position(1), filter: Filter::default(), limit: usize::MAX });
+        let req = v1::ReplayRequest {
+            start: Some(v1::replay_request::Start::FromPosition(0)),
+            coalition_id: "se".into(),
+            limit: 10,
+            ..Default::default()
+        };
+        let some = parse_request(req).unwrap();
+        assert_eq!((some.from, some.filter.coalition.as_deref(), some.limit), (ReadFrom::Position(1), Some("se"), 10));
+    }
+
+    #[test]
+    fn a_malformed_start_coalition_or_aggregate_is_invalid_naming_it() {
+        use v1::replay_request::Start;
+        let before_year_1 = prost_types::Timestamp { seconds: -62_135_596_801, nanos: 0 };
+        let cases = [
+            ("from_time", v1::ReplayRequest { start: Some(Start::FromTime(before_year_1)), ..Default::default() }),
+            ("coalition_id", v1::ReplayRequest { coalition_id: "SE!".into(), ..Default::default() }),
+            ("aggregate", v1::ReplayRequest { aggregate: Some(v1::AggregateRef::default()), ..Default::default() }),
+        ];
+        for (field, req) in cases {
+            let status = parse_request(req).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}");
+            assert!(status.message().contains(field), "{field}: {}", status.message());
+        }
     }
 }

@@ -11,26 +11,29 @@ use super::QueryError;
 use super::error::invalid;
 use ledger_readmodel::Report;
 
-const MAX_PAGE: u32 = 1000;
-const DEFAULT_PAGE: u32 = 100;
+/// Most rows in one page.
+pub const MAX_PAGE: u32 = 1000;
+/// Rows in a page when the request gives no `page_size`.
+pub const DEFAULT_PAGE: u32 = 100;
 
-pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+/// A SQL parameter of a report's conditions.
+pub type Param = Box<dyn ToSql + Sync + Send>;
 
 /// A validated `ReportFilter` plus page.
-#[derive(Debug, Default)]
-pub(crate) struct Filter {
-    pub(crate) coalition: Option<String>,
-    pub(crate) country: Option<String>,
-    pub(crate) pillar: Option<&'static str>,
-    pub(crate) organisation: Option<String>,
-    pub(crate) from: Option<Date>,
-    pub(crate) to: Option<Date>,
-    pub(crate) limit: i64,
-    pub(crate) offset: i64,
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub coalition: Option<String>,
+    pub country: Option<String>,
+    pub pillar: Option<&'static str>,
+    pub organisation: Option<String>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 /// "YYYY", "YYYY-MM" or "YYYY-MM-DD" as the first day it names.
-pub(crate) fn parse_period(field: &'static str, s: &str) -> Result<Option<Date>, QueryError> {
+pub fn parse_period(field: &'static str, s: &str) -> Result<Option<Date>, QueryError> {
     if s.is_empty() {
         return Ok(None);
     }
@@ -45,8 +48,20 @@ pub(crate) fn parse_period(field: &'static str, s: &str) -> Result<Option<Date>,
         .map_err(|_| invalid(field, format!("{s:?} is not YYYY, YYYY-MM or YYYY-MM-DD")))
 }
 
+/// DormantMembers' reference date (`as_of`, "YYYY-MM-DD", `today` if empty) and the day a year before it.
+pub fn parse_as_of(as_of: &str, today: Date) -> Result<(Date, Date), QueryError> {
+    let as_of = match parse_period("as_of", as_of)? {
+        Some(d) if as_of.len() == 10 => d,
+        Some(_) => return Err(invalid("as_of", "expected YYYY-MM-DD")),
+        None => today,
+    };
+    let year_before = as_of.replace_year(as_of.year() - 1).unwrap_or_else(|_| as_of - time::Duration::days(365));
+    Ok((as_of, year_before))
+}
+
 impl Filter {
-    pub(crate) fn parse(req: &v1::ReportRequest) -> Result<Self, QueryError> {
+    /// Validates the request's filter and page (`INVALID_ARGUMENT` naming the field at fault).
+    pub fn parse(req: &v1::ReportRequest) -> Result<Self, QueryError> {
         let f = req.filter.clone().unwrap_or_default();
         let token = |field: &'static str, v: &str| -> Result<Option<String>, QueryError> {
             if v.is_empty() {
@@ -92,7 +107,7 @@ impl Filter {
 
     /// `WHERE` conditions for the filters set, on the view's columns; a filter the view lacks is refused. A reader
     /// restricted to some coalitions gets the condition on the view's coalition column whatever it asked.
-    pub(crate) fn conditions(
+    pub fn conditions(
         &self,
         report: &Report,
         scope: &ReadScope,
@@ -143,5 +158,33 @@ impl Filter {
             add("filter.to", report.period, Box::new(v), "<")?;
         }
         Ok(conds.join(" AND "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    #[test]
+    fn as_of_is_a_day_or_today_and_the_day_a_year_before_it() {
+        let today = date!(2026 - 12 - 02);
+        assert_eq!(parse_as_of("", today).unwrap(), (today, date!(2025 - 12 - 02)));
+        assert_eq!(parse_as_of("2024-03-01", today).unwrap(), (date!(2024 - 03 - 01), date!(2023 - 03 - 01)));
+        // A leap day has no day a year before: 365 days before it.
+        assert_eq!(parse_as_of("2024-02-29", today).unwrap(), (date!(2024 - 02 - 29), date!(2023 - 03 - 01)));
+        for bad in ["2024", "2024-03", "2024-02-30", "yesterday"] {
+            assert!(matches!(parse_as_of(bad, today), Err(QueryError::Invalid { field: "as_of", .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_are_the_first_day_they_name() {
+        assert_eq!(parse_period("f", "2020").unwrap(), Some(date!(2020 - 01 - 01)));
+        assert_eq!(parse_period("f", "2020-05").unwrap(), Some(date!(2020 - 05 - 01)));
+        assert_eq!(parse_period("f", "2020-05-17").unwrap(), Some(date!(2020 - 05 - 17)));
+        assert_eq!(parse_period("f", "").unwrap(), None);
+        assert!(parse_period("f", "2020-13").is_err());
     }
 }

@@ -6,8 +6,8 @@ use tokio_postgres::types::ToSql;
 use tonic::{Request, Response, Status};
 
 use super::QueryService;
-use super::error::{QueryError, invalid};
-use super::filter::{Filter, Param, parse_period};
+use super::error::QueryError;
+use super::filter::{Filter, Param, parse_as_of};
 use super::report::*;
 use ledger_readmodel::reports;
 
@@ -223,12 +223,7 @@ impl LedgerQuery for QueryService {
     ) -> Result<Response<v1::DormantMembersResponse>, Status> {
         let scope = read_scope(&request)?;
         let req = request.get_ref();
-        let as_of = match parse_period("as_of", &req.as_of)? {
-            Some(d) if req.as_of.len() == 10 => d,
-            Some(_) => return Err(invalid("as_of", "expected YYYY-MM-DD").into()),
-            None => time::OffsetDateTime::now_utc().date(),
-        };
-        let year_before = as_of.replace_year(as_of.year() - 1).unwrap_or_else(|_| as_of - time::Duration::days(365));
+        let (as_of, year_before) = parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
         let filter = Filter::parse(req)?;
         let report = &reports::DORMANT_MEMBERS;
         let mut params: Vec<Param> = vec![Box::new(as_of), Box::new(year_before)];

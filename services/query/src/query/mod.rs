@@ -15,10 +15,10 @@
 //! consistent snapshot), [`filter`] (a request's filters and page, validated once), [`report`] (one call = one
 //! view, columns and supported filters; rows scoped to the caller) and [`handlers`] (one gRPC method per report).
 mod error;
-mod filter;
+pub mod filter;
 mod handlers;
 mod report;
 mod snapshot;
 
 pub use error::QueryError;
-pub use snapshot::{DEFAULT_WAIT, MAX_WAIT, QueryService};
+pub use snapshot::{DEFAULT_WAIT, MAX_WAIT, QueryService, wanted_position};

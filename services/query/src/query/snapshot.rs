@@ -16,6 +16,16 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10);
 /// Wait used when `min_position` is set without `max_wait_ms`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 
+/// A request's `consistency`: the log position to wait for (0: none) and how long at most.
+pub fn wanted_position(consistency: Option<&v1::Consistency>) -> (u64, Duration) {
+    let wanted = consistency.map_or(0, |c| c.min_position);
+    let wait = match consistency.map_or(0, |c| c.max_wait_ms) {
+        0 => DEFAULT_WAIT,
+        ms => Duration::from_millis(ms.into()).min(MAX_WAIT),
+    };
+    (wanted, wait)
+}
+
 #[derive(Debug, Clone)]
 pub struct QueryService {
     pub(crate) pool: Pool,
@@ -35,11 +45,7 @@ impl QueryService {
         consistency: Option<&v1::Consistency>,
         f: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, QueryError>,
     ) -> Result<(T, u64), QueryError> {
-        let wanted = consistency.map_or(0, |c| c.min_position);
-        let wait = match consistency.map_or(0, |c| c.max_wait_ms) {
-            0 => DEFAULT_WAIT,
-            ms => Duration::from_millis(ms.into()).min(MAX_WAIT),
-        };
+        let (wanted, wait) = wanted_position(consistency);
         let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         let mut f = Some(f);
