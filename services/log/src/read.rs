@@ -86,6 +86,15 @@ impl Log {
         }
     }
 
+    /// The position of the first message on `subject` (a subject of this log), or `None` if it has none.
+    pub async fn first_position(&self, subject: &str) -> Result<Option<u64>, LogError> {
+        match self.stream.direct_get_next_for_subject(subject, Some(1)).await {
+            Ok(m) => Ok(Some(m.sequence)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::Unavailable(format!("reading {subject}: {e}"))),
+        }
+    }
+
     /// Messages from `from` up to and including position `until`, in log order, optionally only those on
     /// subjects matching `filter` (a subject pattern under the prefix, e.g. `ledger.membership.>`).
     /// Memory stays bounded: messages are fetched as the returned stream is polled.

@@ -278,6 +278,7 @@ pub fn to_wire(r: &RecordedEvent) -> v1::RecordedEvent {
         payload: Some(payload_from_domain(&r.event.kind)),
         raw_payload: Vec::new(),
         principal: m.principal.clone(),
+        stored: Vec::new(),
     }
 }
 
@@ -303,6 +304,7 @@ pub fn raw_to_wire(position: u64, s: v1::StoredEvent) -> v1::RecordedEvent {
         principal,
         payload: None,
         raw_payload: s.payload,
+        stored: Vec::new(),
     }
 }
 

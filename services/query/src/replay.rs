@@ -111,7 +111,14 @@ impl Filter {
     }
 }
 
+/// The event at `m` for the client (with its stored bytes) and the coalition its payload or aggregate names.
 fn convert(m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
+    let (mut event, coalition) = decode(m);
+    event.stored = m.body.to_vec();
+    (event, coalition)
+}
+
+fn decode(m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
     let broken = |reason: String| {
         tracing::warn!(position = m.position, %reason, "replaying a message whose envelope is broken");
         v1::RecordedEvent {
@@ -138,6 +145,100 @@ fn convert(m: &LogMessage) -> (v1::RecordedEvent, Option<String>) {
             Err(e) => (broken(e.to_string()), None),
         },
         Err(e) => (broken(e.to_string()), None),
+    }
+}
+
+type Messages = Pin<Box<dyn Stream<Item = Result<LogMessage, ledger_log::LogError>> + Send>>;
+
+/// A replay in progress: the log's messages, filtered, with what is known of which aggregates are whose.
+struct Replaying {
+    messages: Messages,
+    /// For a coalition filter: the coalition of each aggregate created for one.
+    owners: Option<Owners>,
+    /// Whether the history before the first message read has been looked at for `owners`.
+    learned: bool,
+    log: Log,
+    filter: Filter,
+}
+
+impl Replaying {
+    /// The next event the filter keeps.
+    async fn next(&mut self) -> Option<Result<v1::RecordedEvent, Status>> {
+        loop {
+            let m = match self.messages.next().await? {
+                Ok(m) => m,
+                Err(e) => return Some(Err(Status::unavailable(e.to_string()))),
+            };
+            if let Some(owners) = &mut self.owners
+                && !self.learned
+            {
+                self.learned = true;
+                if let Err(e) = owners.learn_before(&self.log, m.position).await {
+                    return Some(Err(Status::unavailable(e.to_string())));
+                }
+            }
+            let (event, named) = convert(&m);
+            let coalition = match &mut self.owners {
+                Some(owners) => owners.coalition_of(&event, named),
+                None => named,
+            };
+            if self.filter.keeps(&event, coalition.as_deref()) {
+                return Some(Ok(event));
+            }
+        }
+    }
+}
+
+/// The coalition of every aggregate created for one (a pledge, a course, a content, a membership, an activity),
+/// learned from the first event of the aggregate that names it.
+#[derive(Debug, Default)]
+struct Owners(HashMap<(i32, String), String>);
+
+impl Owners {
+    /// The coalition of `event`: the one its payload names, or its aggregate's.
+    fn coalition_of(&mut self, event: &v1::RecordedEvent, named: Option<String>) -> Option<String> {
+        let key = event.aggregate.as_ref().map(|a| (a.r#type, a.id.clone()))?;
+        match named {
+            Some(c) => {
+                self.0.entry(key).or_insert_with(|| c.clone());
+                Some(c)
+            }
+            None => self.0.get(&key).cloned(),
+        }
+    }
+
+    /// Reads the log before `position` to learn whose aggregates are whose.
+    async fn learn_before(&mut self, log: &Log, position: u64) -> Result<(), ledger_log::LogError> {
+        if position <= 1 {
+            return Ok(());
+        }
+        let mut earlier = Box::pin(log.read(ReadFrom::Position(1), None, position - 1).await?);
+        while let Some(m) = earlier.next().await {
+            let (event, named) = decode(&m?);
+            self.coalition_of(&event, named);
+        }
+        Ok(())
+    }
+}
+
+impl ReplayService {
+    /// Refuses a filter naming a coalition or an aggregate the log does not hold.
+    async fn check_exists(&self, filter: &Filter) -> Result<(), Status> {
+        let unavailable = |e: ledger_log::LogError| Status::unavailable(e.to_string());
+        if let Some(c) = &filter.coalition {
+            let coalition = Token::parse("coalition_id", c)
+                .and_then(|t| Aggregate::parse(ledger_domain::AggregateType::Coalition, t.as_str()))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            if self.log.first_position(&self.log.subject(&coalition)).await.map_err(unavailable)?.is_none() {
+                return Err(Status::invalid_argument(format!("coalition_id: no coalition {c} in the log")));
+            }
+        }
+        if let Some(a) = &filter.aggregate
+            && self.log.first_position(&self.log.subject(a)).await.map_err(unavailable)?.is_none()
+        {
+            return Err(Status::invalid_argument(format!("aggregate: no {a} in the log")));
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +270,14 @@ pub fn parse_request(req: v1::ReplayRequest) -> Result<ParsedRequest, Status> {
         aggregate: req.aggregate.as_ref().map(|a| aggregate_to_domain(Some(a))).transpose().map_err(invalid)?,
         event_types: req.event_types,
     };
+    for (i, name) in filter.event_types.iter().enumerate() {
+        if ledger_domain::EventType::from_name(name).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "event_types[{i}]: {} is not an event type of the catalogue",
+                ledger_domain::echo(name)
+            )));
+        }
+    }
     let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
     Ok(ParsedRequest { from, filter, limit })
 }
@@ -185,26 +294,27 @@ impl LedgerReplay for ReplayService {
         authorize_replay(&principal).map_err(|d| ledger_auth::deny(&principal, d))?;
         let ParsedRequest { from, filter, limit } = parse_request(request.into_inner())?;
         let open = self.open.open(&principal.subject)?;
+        self.check_exists(&filter).await?;
         let subject = filter.aggregate.as_ref().map(|a| self.log.subject(a));
         let end = self.log.end().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let messages = self.log.read(from, subject, end).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let stream = messages
-            .filter_map(move |m| {
-                let out = match m {
-                    Ok(m) => {
-                        let (event, coalition) = convert(&m);
-                        filter.keeps(&event, coalition.as_deref()).then_some(Ok(event))
-                    }
-                    Err(e) => Some(Err(Status::unavailable(e.to_string()))),
-                };
-                futures::future::ready(out)
-            })
-            .take(limit)
-            // The replay counts as open until its stream is dropped.
-            .map(move |item| {
-                let _open = &open;
-                item
-            });
+        let replaying = Replaying {
+            messages: Box::pin(messages),
+            owners: (filter.coalition.is_some()).then(Owners::default),
+            learned: false,
+            log: self.log.clone(),
+            filter,
+        };
+        let stream = futures::stream::unfold(replaying, |mut r| async move {
+            let item = r.next().await?;
+            Some((item, r))
+        })
+        .take(limit)
+        // The replay counts as open until its stream is dropped.
+        .map(move |item| {
+            let _open = &open;
+            item
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 }
