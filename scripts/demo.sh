@@ -32,13 +32,13 @@ ledger="$root/target/release/ledger"
 
 step "nats-server (>= 2.12, JetStream, sync_interval: always) on 127.0.0.1:$nats_port, no anonymous clients"
 # The ledger's NATS users (`ledger nats authorization`): the operator manages the stream, `ledger` runs every role
-# of `ledger all`, `append` and `reader` are for the roles run on their own. Passwords in .demo/nats-secrets/, given
+# of `ledger all`, `append`, `reader` and `notary` are for the roles run on their own. Passwords in .demo/nats-secrets/, given
 # to nats-server through its environment.
 nats_bin=$(bash scripts/nats-server.sh)
 "$nats_bin" --version
 secrets="$state/nats-secrets"
 (umask 077; mkdir -p "$secrets"
- for u in operator append reader ledger; do
+ for u in operator append reader notary ledger; do
    [ -s "$secrets/$u" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secrets/$u"
  done)
 { printf 'host: 127.0.0.1\nport: %s\njetstream { store_dir: "%s", sync_interval: always }\n' "$nats_port" "$state/nats"
@@ -48,6 +48,7 @@ if [ -f "$state/nats.pid" ] && kill -0 "$(cat "$state/nats.pid")" 2>/dev/null; t
 fi
 LEDGER_NATS_OPERATOR_PASSWORD=$(cat "$secrets/operator") LEDGER_NATS_APPEND_PASSWORD=$(cat "$secrets/append") \
 LEDGER_NATS_READER_PASSWORD=$(cat "$secrets/reader") LEDGER_NATS_LEDGER_PASSWORD=$(cat "$secrets/ledger") \
+LEDGER_NATS_NOTARY_PASSWORD=$(cat "$secrets/notary") \
   "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" >> "$state/nats.log" 2>&1 & echo $! > "$state/nats.pid"
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
 
@@ -82,6 +83,10 @@ done
 [ -f "$tokens/auditor.jwt" ] || token --subject auditor --role auditor > "$tokens/auditor.jwt"
 ls "$tokens" | wc -l | xargs echo "tokens:"
 export LEDGER_AUTH_PUBLIC_KEYS="$keys/public-keys.json" LEDGER_DEMO_TOKENS="$tokens"
+# The notary's key: it signs checkpoints of the log's Merkle tree; auditors verify them with notary.vkey.
+[ -f "$keys/notary.key" ] || "$ledger" audit keygen --name ledger.localhost/coalitions --out "$keys" > /dev/null
+export LEDGER_NOTARY_KEY="$keys/notary.key"
+echo "notary verifier key: $(cat "$keys/notary.vkey")"
 umask 022
 
 step "starting the ledger (append API :$append_port, query API :$query_port, dashboard http://$LEDGER_DASHBOARD_ADDR/, projectors); log in .demo/ledger.log"

@@ -59,6 +59,42 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub limits: LimitSettings,
+    #[command(flatten)]
+    pub notary: NotarySettings,
+}
+
+/// The notary: the key that signs checkpoints of the log's Merkle tree, and how often (see docs/audit.md).
+#[derive(Clone, Debug, Args)]
+pub struct NotarySettings {
+    /// The notary's signer key file (`PRIVATE+KEY+<name>+<id>+<key>`, from `ledger audit keygen`); its key name is
+    /// the log's origin. Without it `ledger all` runs no notary, and `ledger notary` refuses to start.
+    #[arg(long, global = true, env = "LEDGER_NOTARY_KEY")]
+    pub notary_key: Option<PathBuf>,
+    /// A checkpoint once this many events are not covered by one.
+    #[arg(long, global = true, env = "LEDGER_CHECKPOINT_EVERY_EVENTS", default_value_t = 1000)]
+    pub checkpoint_every_events: u64,
+    /// A checkpoint once the oldest event not covered by one has waited this long, in milliseconds.
+    #[arg(long, global = true, env = "LEDGER_CHECKPOINT_EVERY_MS", default_value_t = 5000)]
+    pub checkpoint_every_ms: u64,
+}
+
+impl Default for NotarySettings {
+    fn default() -> Self {
+        Self { notary_key: None, checkpoint_every_events: 1000, checkpoint_every_ms: 5000 }
+    }
+}
+
+impl NotarySettings {
+    /// The signer of `--notary-key`, if given. The key is never logged.
+    pub fn signer(&self) -> anyhow::Result<Option<ledger_audit::Signer>> {
+        use anyhow::Context as _;
+        let Some(path) = &self.notary_key else { return Ok(None) };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the notary key {}", path.display()))?;
+        let signer = ledger_audit::Signer::parse(&text)
+            .map_err(|e| anyhow::anyhow!("the notary key {}: {e}", path.display()))?;
+        Ok(Some(signer))
+    }
 }
 
 /// Limits against abuse and accidents: what one request, event, client or connection may take (see the README's
@@ -401,6 +437,8 @@ impl Settings {
         anyhow::ensure!(self.stream_check_secs > 0, "--stream-check-secs must be at least 1");
         anyhow::ensure!(self.duplicate_window_secs > 0, "--duplicate-window-secs must be at least 1");
         self.limits.validate()?;
+        anyhow::ensure!(self.notary.checkpoint_every_events > 0, "--checkpoint-every-events must be at least 1");
+        anyhow::ensure!(self.notary.checkpoint_every_ms > 0, "--checkpoint-every-ms must be at least 1");
         Ok(())
     }
 }
@@ -419,6 +457,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_addr", &self.metrics_addr)
             .field("auth", &self.auth)
             .field("limits", &self.limits)
+            .field("notary", &self.notary)
             .finish_non_exhaustive()
     }
 }

@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role in one process: append API, projector, query API.
+    /// Run every role in one process: append API, projector, query API, and the notary if --notary-key is given.
     All,
     /// Run the append gRPC API (the only writer of the log).
     AppendApi,
@@ -25,6 +25,8 @@ enum Command {
     QueryApi,
     /// Run the projectors (the only writers of the read models).
     Projector,
+    /// Run the notary: the log's Merkle tree and its signed checkpoints (needs --notary-key).
+    Notary,
     /// Apply database migrations (also done at start by roles that use Postgres); safe to run twice.
     Migrate,
     /// Rebuild the read models from the log into a new schema and switch to it.
@@ -39,6 +41,54 @@ enum Command {
     /// The log's stream and the NATS users of the ledger's roles.
     #[command(subcommand)]
     Nats(NatsCommand),
+    /// Verifiable history: the notary's keys.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a new Ed25519 notary key: DIR/notary.key (the signer key, owner-only; give it to the notary with
+    /// --notary-key) and DIR/notary.vkey (the verifier key, for auditors). NAME is the log's origin, e.g.
+    /// `ledger.example.org/coalitions`: no spaces and no `+`.
+    Keygen {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+fn audit_command(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Keygen { name, out } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness for the key: {e}"))?;
+            let signer = ledger_audit::Signer::from_seed(&name, seed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let key = out.join("notary.key");
+            anyhow::ensure!(!key.exists(), "{} exists: a notary key is never overwritten", key.display());
+            write_owner_only(&key, &format!("{}\n", signer.to_skey()))?;
+            let vkey = out.join("notary.vkey");
+            std::fs::write(&vkey, format!("{}\n", signer.verifier().to_vkey()))
+                .with_context(|| format!("writing {}", vkey.display()))?;
+            println!("signer key:   {} (keep it secret; only the notary reads it)", key.display());
+            println!("verifier key: {} (give it to auditors)", vkey.display());
+            println!("{}", signer.verifier().to_vkey());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` to a new file that only its owner may read.
+fn write_owner_only(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 #[derive(Subcommand)]
@@ -67,13 +117,20 @@ async fn nats_command(settings: &Settings, command: NatsCommand) -> anyhow::Resu
                 ),
             }
             let log = ledger_log::Log::connect(&config).await.context("creating or checking the stream")?;
-            println!("stream {} is ready: its last position is {}", log.stream_name(), log.end().await?);
+            log.ensure_checkpoint_stream(true).await.context("creating or checking the checkpoint stream")?;
+            println!(
+                "streams {} and {} are ready: the log's last position is {}",
+                log.stream_name(),
+                ledger_log::checkpoint_stream(log.stream_name()),
+                log.end().await?
+            );
         }
         NatsCommand::Authorization => {
             let users = [
                 ("operator", NatsRole::Operator),
                 ("append", NatsRole::Append),
                 ("reader", NatsRole::Read),
+                ("notary", NatsRole::Notary),
                 ("ledger", NatsRole::AllRoles),
             ]
             .map(|(name, role)| NatsUser {
@@ -163,9 +220,10 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let roles = match cli.command {
         Command::All => Roles::ALL,
-        Command::AppendApi => Roles { append: true, query: false, projector: false },
-        Command::QueryApi => Roles { append: false, query: true, projector: false },
-        Command::Projector => Roles { append: false, query: false, projector: true },
+        Command::AppendApi => Roles { append: true, query: false, projector: false, notary: false },
+        Command::QueryApi => Roles { append: false, query: true, projector: false, notary: false },
+        Command::Projector => Roles { append: false, query: false, projector: true, notary: false },
+        Command::Notary => Roles::NOTARY,
         Command::Migrate => {
             let applied = migrate(&cli.settings.database_url).await?;
             println!("migrations applied: {applied:?} (already applied ones are skipped)");
@@ -203,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => return bench::run(cli.settings.bench_config()?, args).await,
         Command::Auth(command) => return auth_command(&cli.settings, command),
         Command::Nats(command) => return nats_command(&cli.settings, command).await,
+        Command::Audit(command) => return audit_command(command),
     };
     // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.
     let shutdown = shutdown_on_signals();

@@ -14,6 +14,7 @@ pub struct Sources {
     pub log: Log,
     pub append: Option<Arc<AppendMetrics>>,
     pub projections: Vec<(&'static str, Arc<ProjectorMetrics>)>,
+    pub notary: Option<Arc<ledger_projector::notary::NotaryMetrics>>,
 }
 
 /// The text being written: one metric family after another.
@@ -56,6 +57,28 @@ pub async fn render(s: &Sources) -> String {
     if !s.projections.is_empty() {
         projection_families(&mut out, &s.projections);
     }
+    if let Some(n) = &s.notary {
+        let read = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        out.family(
+            "ledger_notary_tree_size",
+            "Leaves in the notary's Merkle tree.",
+            "gauge",
+            &single(read(&n.tree_size)),
+        );
+        out.family(
+            "ledger_notary_checkpoint_size",
+            "Tree size of the latest signed checkpoint.",
+            "gauge",
+            &single(read(&n.checkpoint_size)),
+        );
+        out.family("ledger_notary_checkpoints_total", "Checkpoints signed.", "counter", &single(read(&n.checkpoints)));
+        out.family(
+            "ledger_notary_restarts_total",
+            "Times the notary restarted after a failure.",
+            "counter",
+            &single(read(&n.restarts)),
+        );
+    }
     out.0
 }
 
@@ -75,6 +98,15 @@ async fn log_families(out: &mut Exposition, s: &Sources) {
                 "gauge",
                 &labelled("projection", lag),
             );
+            if let Some(n) = &s.notary {
+                let covered = n.checkpoint_size.load(Ordering::Relaxed);
+                out.family(
+                    "ledger_notary_checkpoint_lag_events",
+                    "Events in the log not yet covered by a signed checkpoint.",
+                    "gauge",
+                    &single(end.saturating_sub(covered)),
+                );
+            }
             out.family("ledger_log_up", "1 if the log answered this scrape.", "gauge", &single(1));
         }
         Err(_) => out.family("ledger_log_up", "1 if the log answered this scrape.", "gauge", &single(0)),

@@ -27,10 +27,13 @@ pub struct Roles {
     pub append: bool,
     pub query: bool,
     pub projector: bool,
+    /// The notary, if a key is configured (`--notary-key`); required when it is the only role.
+    pub notary: bool,
 }
 
 impl Roles {
-    pub const ALL: Self = Self { append: true, query: true, projector: true };
+    pub const ALL: Self = Self { append: true, query: true, projector: true, notary: true };
+    pub const NOTARY: Self = Self { append: false, query: false, projector: false, notary: true };
 }
 
 pub struct Application {
@@ -44,6 +47,7 @@ pub struct Application {
     dashboard: Option<TcpListener>,
     metrics: Option<TcpListener>,
     projector: bool,
+    notary: Option<ledger_audit::Signer>,
 }
 
 impl Application {
@@ -74,8 +78,18 @@ impl Application {
                 );
             }
         }
+        let notary = if roles.notary { settings.notary.signer()? } else { None };
+        if roles.notary && notary.is_none() {
+            if roles == Roles::NOTARY {
+                anyhow::bail!(
+                    "the notary needs its key: create one with `ledger audit keygen --name <origin> --out DIR` and \
+                     start with --notary-key DIR/notary.key (or LEDGER_NOTARY_KEY)"
+                );
+            }
+            tracing::info!("no --notary-key: no notary runs in this process, and no checkpoint is signed");
+        }
         let mut log_config = settings.log_config()?;
-        if roles.query || roles.projector {
+        if roles.query || roles.projector || notary.is_some() {
             migrate(&settings.database_url).await?;
             // The checkpoints say how far the log went: it may not end below, nor be created empty in its place.
             log_config.known_position = highest_checkpoint(&settings.database_url).await?;
@@ -95,7 +109,7 @@ impl Application {
             Some(addr) => Some(bind(addr, "metrics").await?),
             None => None,
         };
-        Ok(Self { settings, auth, tls, log, append, query, dashboard, metrics, projector: roles.projector })
+        Ok(Self { settings, auth, tls, log, append, query, dashboard, metrics, projector: roles.projector, notary })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -117,7 +131,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: Tasks = JoinSet::new();
-        let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new() };
+        let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new(), notary: None };
         // Built by `build` for every process that serves an API; never defaulted to open here.
         let auth = match (&self.auth, self.append.is_some() || self.query.is_some()) {
             (Some(a), _) => a.clone(),
@@ -198,6 +212,19 @@ impl Application {
                 sources.projections.push((model.name(), metrics));
                 tasks.spawn(async move { (model.name(), run.await.context("projector")) });
             }
+        }
+        if let Some(signer) = self.notary.clone() {
+            let n = &self.settings.notary;
+            let config = ledger_projector::notary::NotaryConfig {
+                database_url: self.settings.database_url.clone(),
+                signer,
+                every_events: n.checkpoint_every_events,
+                every: Duration::from_millis(n.checkpoint_every_ms),
+                batch_size: self.settings.projector_batch,
+            };
+            let (metrics, run) = ledger_projector::notary::notary(self.log.clone(), config, shutdown.clone());
+            sources.notary = Some(metrics);
+            tasks.spawn(async move { ("notary", run.await.context("notary")) });
         }
         {
             let (log, every, stop) =

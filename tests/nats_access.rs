@@ -125,10 +125,11 @@ async fn each_role_runs_as_its_own_least_privileged_user() {
         }
     };
     let ((append_addr, _), stop_a, run_a) =
-        start("append", Roles { append: true, query: false, projector: false }).await;
-    let (_, stop_p, run_p) = start("reader", Roles { append: false, query: false, projector: true }).await;
+        start("append", Roles { append: true, query: false, projector: false, notary: false }).await;
+    let (_, stop_p, run_p) =
+        start("reader", Roles { append: false, query: false, projector: true, notary: false }).await;
     let ((_, query_addr), stop_q, run_q) =
-        start("reader", Roles { append: false, query: true, projector: false }).await;
+        start("reader", Roles { append: false, query: true, projector: false, notary: false }).await;
     let mut append = v1::ledger_append_client::LedgerAppendClient::new(channel(append_addr.unwrap()).await);
     let mut query = v1::ledger_query_client::LedgerQueryClient::new(channel(query_addr.unwrap()).await);
     let mut replay = v1::ledger_replay_client::LedgerReplayClient::new(channel(query_addr.unwrap()).await);
@@ -202,4 +203,19 @@ async fn no_nats_secret_reaches_the_log_even_at_debug() {
         assert!(log.contains("DEBUG"), "no DEBUG line was logged, so the check proves nothing:\n{log}");
         assert!(!log.contains(&password), "the NATS password is in the {format} log:\n{log}");
     }
+}
+
+#[test]
+fn docker_compose_runs_nats_with_the_authorization_block_the_ledger_prints() {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_ledger")).args(["nats", "authorization"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml")).unwrap();
+    // Compose writes `$` as `$$`; the block is indented under `nats_conf`.
+    let expected: String = printed.lines().map(|l| format!("      {}\n", l.replace('$', "$$"))).collect();
+    assert!(
+        compose.contains(&expected),
+        "docker-compose.yml's nats_conf must hold `ledger nats authorization` as printed:\n{expected}"
+    );
 }

@@ -16,7 +16,9 @@ use tonic::Code;
 /// A second append service on the same log, so that two processes race (no shared in-process lock).
 async fn second_append_service(app: &TestApp) -> (LedgerAppendClient<tonic::transport::Channel>, CancellationToken) {
     let other =
-        Application::build(app.settings.clone(), Roles { append: true, query: false, projector: false }).await.unwrap();
+        Application::build(app.settings.clone(), Roles { append: true, query: false, projector: false, notary: false })
+            .await
+            .unwrap();
     let addr = other.append_addr().unwrap();
     let stop = CancellationToken::new();
     let s = stop.clone();

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use coalition_ledger::startup::Roles;
@@ -18,34 +18,15 @@ async fn replay(app: &mut TestApp, req: v1::ReplayRequest) -> Vec<v1::RecordedEv
 /// Runs `ledger projector` against the test's NATS and database until it exits or `stop_at` is projected (then
 /// sends SIGTERM). Returns how it exited.
 async fn run_projector(app: &TestApp, fault: Option<&str>, stop_at: Option<u64>) -> ExitStatus {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
-    cmd.arg("projector")
-        .envs(app.nats.env_as("reader"))
-        .env("LEDGER_DATABASE_URL", &app.settings.database_url)
-        .env("LEDGER_PROJECTOR_BATCH", "7")
-        .env("RUST_LOG", "warn");
-    match fault {
-        Some(f) => cmd.env("LEDGER_FAULT", f),
-        None => cmd.env_remove("LEDGER_FAULT"),
-    };
-    let mut child = cmd.spawn().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut env: Vec<(&str, String)> = app.nats.env_as("reader").into();
+    env.push(("LEDGER_DATABASE_URL", app.settings.database_url.clone()));
+    env.push(("LEDGER_PROJECTOR_BATCH", "7".into()));
     let client = app.db.client().await;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if let Some(target) = stop_at {
-            let pos = position(&client).await;
-            if pos >= target {
-                let pid = child.id().to_string();
-                Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-                return child.wait().unwrap();
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "projector did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    run_ledger_process("projector", env, fault, async || match stop_at {
+        Some(target) => position(&client).await >= target,
+        None => false,
+    })
+    .await
 }
 
 async fn position(client: &tokio_postgres::Client) -> u64 {
@@ -55,7 +36,7 @@ async fn position(client: &tokio_postgres::Client) -> u64 {
 
 #[tokio::test]
 async fn a_projector_killed_mid_batch_and_restarted_counts_every_event_exactly_once() {
-    let roles = Roles { append: true, query: true, projector: false };
+    let roles = Roles { append: true, query: true, projector: false, notary: false };
     let mut app = TestApp::spawn_with(roles, |_| {}).await;
     let n = 60;
     let end = seed(&mut app, n).await;

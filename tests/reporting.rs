@@ -515,7 +515,13 @@ async fn a_changed_definition_is_rebuilt_in_a_shadow_schema_while_queries_see_on
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(old.len(), 2);
-    let app = TestApp::start(nats, db, settings.clone(), Roles { append: true, query: true, projector: false }).await;
+    let app = TestApp::start(
+        nats,
+        db,
+        settings.clone(),
+        Roles { append: true, query: true, projector: false, notary: false },
+    )
+    .await;
 
     // Dashboards keep asking while the rebuild runs; every answer must be the complete one.
     let stop = tokio_util::sync::CancellationToken::new();
@@ -531,7 +537,9 @@ async fn a_changed_definition_is_rebuilt_in_a_shadow_schema_while_queries_see_on
         answers
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let projector = Application::build(settings, Roles { append: false, query: false, projector: true }).await.unwrap();
+    let projector = Application::build(settings, Roles { append: false, query: false, projector: true, notary: false })
+        .await
+        .unwrap();
     let stop_projector = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(projector.run(stop_projector.clone()));
     let mut seen_rebuilding = false;

@@ -121,7 +121,7 @@ async fn a_deleted_stream_is_never_recreated_empty_and_a_replaced_one_is_refused
     // Someone creates an empty stream in its place and writes to it: the projector refuses the log.
     js.create_stream(ledger_log::stream_config(&settings.log_config().unwrap())).await.unwrap();
     js.publish("ledger.organisation.forged", b"x".to_vec().into()).await.unwrap().await.unwrap();
-    let err = Application::build(settings, Roles { append: false, query: false, projector: true })
+    let err = Application::build(settings, Roles { append: false, query: false, projector: true, notary: false })
         .await
         .err()
         .expect("projected a replaced log");

@@ -49,11 +49,12 @@ pub struct Nats {
 }
 
 /// The harness's NATS users: (name, role).
-pub const NATS_USERS: [(&str, ledger_log::NatsRole); 4] = [
+pub const NATS_USERS: [(&str, ledger_log::NatsRole); 5] = [
     ("operator", ledger_log::NatsRole::Operator),
     ("ledger", ledger_log::NatsRole::AllRoles),
     ("append", ledger_log::NatsRole::Append),
     ("reader", ledger_log::NatsRole::Read),
+    ("notary", ledger_log::NatsRole::Notary),
 ];
 
 impl Nats {
@@ -242,6 +243,7 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
             ..AuthSettings::default()
         },
         limits: coalition_ledger::config::LimitSettings::default(),
+        notary: coalition_ledger::config::NotarySettings::default(),
     }
 }
 
@@ -277,9 +279,43 @@ pub async fn create_stream(nats: &Nats, settings: &Settings) {
         create_missing: true,
         ..settings.log_config().unwrap()
     };
-    if let Err(e) = ledger_log::Log::connect(&config).await {
+    match ledger_log::Log::connect(&config).await {
+        Ok(log) => {
+            if let Err(e) = log.ensure_checkpoint_stream(true).await {
+                eprintln!("the harness could not create or check the checkpoint stream: {e}");
+            }
+        }
         // A test of a refused stream sees the refusal from the ledger itself.
-        eprintln!("the harness could not create or check the stream: {e}");
+        Err(e) => eprintln!("the harness could not create or check the stream: {e}"),
+    }
+}
+
+/// Runs `ledger <role>` as a process of its own with `env`, and `LEDGER_FAULT=fault` if given, until it exits (a
+/// fault aborts it) or `done` says so (then it is stopped with SIGTERM); fails after 60 s. Returns how it exited.
+pub async fn run_ledger_process(
+    role: &str,
+    env: Vec<(&str, String)>,
+    fault: Option<&str>,
+    mut done: impl AsyncFnMut() -> bool,
+) -> std::process::ExitStatus {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
+    cmd.arg(role).envs(env).env("RUST_LOG", "warn");
+    match fault {
+        Some(f) => cmd.env("LEDGER_FAULT", f),
+        None => cmd.env_remove("LEDGER_FAULT"),
+    };
+    let mut child = cmd.spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if done().await {
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+            return child.wait().unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ledger {role} did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

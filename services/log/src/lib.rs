@@ -1,6 +1,7 @@
 //! The JetStream log: the single source of truth. Connecting (with a server version check), creating or checking
 //! the immutable stream, appending with per-aggregate revision checks, and reading back.
 mod append;
+mod checkpoints;
 mod connection;
 mod credentials;
 mod error;
@@ -14,6 +15,9 @@ mod version;
 
 use std::time::Duration;
 
+pub use checkpoints::{
+    StoredCheckpoint, TREE_SIZE_HEADER, checkpoint_stream, checkpoint_stream_config, checkpoint_subject,
+};
 pub use connection::{
     Connection, ConnectionStats, MAX_RECONNECT_DELAY, NOT_CONNECTED, OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_READ,
 };

@@ -5,6 +5,8 @@
 //! - the append role publishes to the stream's subjects and reads the stream (info, direct gets);
 //! - the projector and query roles only read: stream info, direct gets, and ordered (ephemeral) consumers of their
 //!   own. None but the operator may update, purge or delete the stream or delete a consumer.
+//! - the notary reads like them and publishes to the checkpoint stream's one subject, nothing else;
+//! - every reader may read the checkpoint stream (info, direct gets);
 //! - a process running several roles at once (`ledger all`) needs their union: the `ledger` user.
 
 /// What a NATS user of the ledger may do.
@@ -16,7 +18,9 @@ pub enum NatsRole {
     Append,
     /// `ledger projector` and `ledger query-api`: read only.
     Read,
-    /// `ledger all`: the append role and the readers in one process.
+    /// `ledger notary`: reads the log, publishes checkpoints.
+    Notary,
+    /// `ledger all`: the append role, the readers and the notary in one process.
     AllRoles,
 }
 
@@ -32,16 +36,22 @@ impl NatsRole {
             format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
             format!("$JS.API.CONSUMER.INFO.{stream}.*"),
             format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.*"),
+            format!("$JS.API.STREAM.INFO.{}", crate::checkpoint_stream(stream)),
+            format!("$JS.API.DIRECT.GET.{}", crate::checkpoint_stream(stream)),
+            format!("$JS.API.DIRECT.GET.{}.>", crate::checkpoint_stream(stream)),
         ];
+        let mut p = read;
         match self {
-            Self::Operator => vec![">".to_owned()],
-            Self::Read => read,
-            Self::Append | Self::AllRoles => {
-                let mut p = read;
+            Self::Operator => return vec![">".to_owned()],
+            Self::Read => {}
+            Self::Append => p.push(format!("{prefix}.>")),
+            Self::Notary => p.push(crate::checkpoint_subject(prefix)),
+            Self::AllRoles => {
                 p.push(format!("{prefix}.>"));
-                p
+                p.push(crate::checkpoint_subject(prefix));
             }
         }
+        p
     }
 
     /// The user's permissions as a nats-server configuration value.
@@ -85,13 +95,16 @@ mod tests {
 
     #[test]
     fn only_the_operator_may_manage_the_stream_and_readers_may_not_publish_into_it() {
-        for role in [NatsRole::Append, NatsRole::Read, NatsRole::AllRoles] {
+        for role in [NatsRole::Append, NatsRole::Read, NatsRole::Notary, NatsRole::AllRoles] {
             let p = role.publish("LEDGER", "ledger");
             assert!(p.iter().all(|s| !s.contains("STREAM.UPDATE") && !s.contains("DELETE") && !s.contains("PURGE")));
             assert!(p.iter().all(|s| s != ">" && s != "$JS.API.>"), "{role:?}: {p:?}");
         }
         assert!(!NatsRole::Read.publish("LEDGER", "ledger").iter().any(|s| s.starts_with("ledger")));
         assert!(NatsRole::Append.publish("LEDGER", "ledger").contains(&"ledger.>".to_owned()));
+        let notary = NatsRole::Notary.publish("LEDGER", "ledger");
+        assert!(notary.contains(&"ledger-checkpoints".to_owned()) && !notary.contains(&"ledger.>".to_owned()));
+        assert!(!NatsRole::Append.publish("LEDGER", "ledger").contains(&"ledger-checkpoints".to_owned()));
         let block = authorization(
             "LEDGER",
             "ledger",

@@ -6,9 +6,28 @@ use crate::{LogConfig, LogError, ServerVersion};
 /// The configuration the ledger creates its stream with: file storage, no limits, nothing can be removed.
 pub fn desired(config: &LogConfig, version: ServerVersion) -> stream::Config {
     stream::Config {
-        name: config.stream.clone(),
-        description: Some("Coalition Ledger: the immutable event log".into()),
-        subjects: vec![format!("{}.>", config.subject_prefix)],
+        allow_atomic_publish: version.has_atomic_batches(),
+        ..immutable(
+            &config.stream,
+            "Coalition Ledger: the immutable event log",
+            format!("{}.>", config.subject_prefix),
+            config.duplicate_window,
+        )
+    }
+}
+
+/// A stream that keeps everything and lets nothing be removed: file storage, no limits, discard new, deny delete
+/// and purge, no rollups; direct gets allowed.
+pub(crate) fn immutable(
+    name: &str,
+    description: &str,
+    subject: String,
+    duplicate_window: std::time::Duration,
+) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        subjects: vec![subject],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::New,
@@ -20,8 +39,7 @@ pub fn desired(config: &LogConfig, version: ServerVersion) -> stream::Config {
         deny_purge: true,
         allow_rollup: false,
         allow_direct: true,
-        duplicate_window: config.duplicate_window,
-        allow_atomic_publish: version.has_atomic_batches(),
+        duplicate_window,
         num_replicas: 1,
         ..Default::default()
     }
@@ -34,6 +52,11 @@ pub fn stream_config(config: &LogConfig) -> stream::Config {
 
 /// Finds every setting of `c` that lets history be evicted, deleted or rewritten.
 pub fn immutability_violations(c: &stream::Config, prefix: &str) -> Vec<(&'static str, String, &'static str)> {
+    immutability_violations_of(c, &format!("{prefix}.>"))
+}
+
+/// As [`immutability_violations`], for a stream that must hold `want` among its subjects.
+pub(crate) fn immutability_violations_of(c: &stream::Config, want: &str) -> Vec<(&'static str, String, &'static str)> {
     let mut v = Vec::new();
     let mut check = |ok: bool, setting: &'static str, found: String, required: &'static str| {
         if !ok {
@@ -56,8 +79,12 @@ pub fn immutability_violations(c: &stream::Config, prefix: &str) -> Vec<(&'stati
     );
     check(c.max_age.is_zero(), "max_age", format!("{:?}", c.max_age), "0 (forever)");
     check(!c.allow_message_ttl, "allow_msg_ttl", "true".into(), "false");
-    let want = format!("{prefix}.>");
-    check(c.subjects.contains(&want), "subjects", format!("{:?}", c.subjects), "to contain <prefix>.>");
+    check(
+        c.subjects.iter().any(|s| s == want),
+        "subjects",
+        format!("{:?}", c.subjects),
+        "to contain the ledger's subjects",
+    );
     v
 }
 

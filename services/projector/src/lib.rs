@@ -4,9 +4,13 @@
 //! applied. A batch of messages is applied in one transaction together with that position, and acknowledged to
 //! JetStream only after the commit; a redelivered message at or below the position is skipped. So a crash at any
 //! point loses nothing and counts nothing twice: restarting resumes from the committed position.
+//!
+//! The notary ([`notary`]) reads the log the same way and keeps its Merkle tree and signed checkpoints in the
+//! `audit` schema.
 mod db;
 pub mod engagement;
 pub mod growth;
+pub mod notary;
 pub mod outcomes;
 pub mod participation;
 pub mod pledges;

@@ -51,10 +51,48 @@ pub struct Projector<P> {
 /// process at the N-th batch, to prove that a crash at that point loses and duplicates nothing. Compiled only with
 /// the `fault-injection` feature (the test suite's); otherwise nothing.
 #[cfg(not(feature = "fault-injection"))]
-fn fault(_point: &str, _batch: u64) {}
+pub(crate) fn fault(_point: &str, _batch: u64) {}
+
+/// Takes the session advisory lock `key` on `client`, waiting while another process holds it; `false` if
+/// `shutdown` came first. Held as long as the connection lives: one live writer per lock.
+pub(crate) async fn hold_lock(
+    client: &Client,
+    key: &str,
+    shutdown: &CancellationToken,
+) -> Result<bool, tokio_postgres::Error> {
+    loop {
+        let got: bool = client.query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key]).await?.get(0);
+        if got {
+            return Ok(true);
+        }
+        tracing::info!(lock = key, "another process holds the lock; waiting");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(false),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// As [`fault`], firing when a count goes from `before` past the N of `LEDGER_FAULT=point:N` to `after`.
+#[cfg(not(feature = "fault-injection"))]
+pub(crate) fn fault_crossing(_point: &str, _before: u64, _after: u64) {}
 
 #[cfg(feature = "fault-injection")]
-fn fault(point: &str, batch: u64) {
+pub(crate) fn fault_crossing(point: &str, before: u64, after: u64) {
+    if let Ok(spec) = std::env::var("LEDGER_FAULT")
+        && let Some((p, n)) = spec.split_once(':')
+        && p == point
+        && let Ok(n) = n.parse::<u64>()
+        && before < n
+        && n <= after
+    {
+        tracing::error!(point, n, after, "LEDGER_FAULT: aborting the process");
+        std::process::abort();
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+pub(crate) fn fault(point: &str, batch: u64) {
     if let Ok(spec) = std::env::var("LEDGER_FAULT")
         && let Some((p, n)) = spec.split_once(':')
         && p == point
@@ -104,19 +142,8 @@ impl<P: Projection> Projector<P> {
     async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
         let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
         // One live projector per projection: a session lock held as long as this connection lives.
-        loop {
-            let got: bool = client
-                .query_one("SELECT pg_try_advisory_lock(hashtext('coalition-ledger.projector.' || $1))", &[&P::NAME])
-                .await?
-                .get(0);
-            if got {
-                break;
-            }
-            tracing::info!(projection = P::NAME, "another projector holds the lock; waiting");
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+        if !hold_lock(&client, &format!("coalition-ledger.projector.{}", P::NAME), shutdown).await? {
+            return Ok(());
         }
         if db::install::<P>(&mut client).await? == P::VERSION {
             db::refresh_views::<P>(&mut client).await?;

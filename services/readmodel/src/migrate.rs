@@ -7,6 +7,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "ledger", include_str!("../../../migrations/0001_ledger.sql")),
     (2, "reporting_role", include_str!("../../../migrations/0002_reporting_role.sql")),
     (3, "projection_state_and_targets", include_str!("../../../migrations/0003_projection_state_and_targets.sql")),
+    (5, "audit", include_str!("../../../migrations/0005_audit.sql")),
 ];
 
 #[derive(Debug, Error)]

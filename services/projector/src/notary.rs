@@ -1,0 +1,372 @@
+//! The notary: keeps the log's RFC 9162 Merkle tree in Postgres (`audit.nodes`, `audit.tree`) and signs a C2SP
+//! checkpoint of it every N events or T seconds, whichever comes first, and none while the log is idle.
+//!
+//! Like a projection it reads the log with an ordered consumer of its own started after its committed tree size,
+//! and commits each batch's new nodes, its new size and border and any checkpoint signed for it in one
+//! transaction: a crash at any point resumes from the last commit, recomputes the same leaves and signs the same
+//! roots (Ed25519 signatures are deterministic). A checkpoint is then published to the checkpoint stream, once:
+//! its message id is its size, and one left unpublished by a crash is published at the next start.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use ledger_audit::merkle::{self, Hash, Tree};
+use ledger_audit::{Checkpoint, Signer};
+use ledger_log::{Log, LogMessage};
+use tokio::time::Instant;
+use tokio_postgres::{Client, Transaction};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ProjectorError, ProjectorRun};
+
+/// How the notary runs.
+#[derive(Debug, Clone)]
+pub struct NotaryConfig {
+    pub database_url: String,
+    /// Signs the checkpoints; its key name is the log's origin.
+    pub signer: Signer,
+    /// A checkpoint once this many events are not yet covered by one.
+    pub every_events: u64,
+    /// A checkpoint once the oldest event not yet covered by one has waited this long.
+    pub every: Duration,
+    /// Most messages hashed in one transaction.
+    pub batch_size: usize,
+}
+
+/// What an operator watches: how far the tree and the checkpoints are.
+#[derive(Debug, Default)]
+pub struct NotaryMetrics {
+    /// Leaves in the tree (committed).
+    pub tree_size: AtomicU64,
+    /// The size of the latest checkpoint signed.
+    pub checkpoint_size: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
+/// The notary's run over `log` until `shutdown`, with its metrics.
+pub fn notary(log: Log, config: NotaryConfig, shutdown: CancellationToken) -> (Arc<NotaryMetrics>, ProjectorRun) {
+    let metrics = Arc::new(NotaryMetrics::default());
+    let n = Notary { log, config, metrics: metrics.clone() };
+    (metrics, Box::pin(async move { n.run(shutdown).await }))
+}
+
+struct Notary {
+    log: Log,
+    config: NotaryConfig,
+    metrics: Arc<NotaryMetrics>,
+}
+
+/// The tree as committed, and what the last checkpoint covers.
+struct State {
+    tree: Tree,
+    checkpointed: u64,
+    /// When the first event not covered by a checkpoint arrived.
+    uncovered_since: Option<Instant>,
+}
+
+impl Notary {
+    async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.run_once(&shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(_) if shutdown.is_cancelled() => return Ok(()),
+                Err(e) => {
+                    self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, ?backoff, "notary failed; restarting from its committed tree");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(if e.is_transient() { 5 } else { 30 }));
+                }
+            }
+        }
+    }
+
+    async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
+        let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
+        // One notary per database.
+        if !crate::runner::hold_lock(&client, "coalition-ledger.notary", shutdown).await? {
+            return Ok(());
+        }
+        let mut state = load(&client).await?;
+        self.metrics.tree_size.store(state.tree.size(), Ordering::Relaxed);
+        self.metrics.checkpoint_size.store(state.checkpointed, Ordering::Relaxed);
+        // A log that no longer holds what the tree covers is refused, as the projectors refuse theirs.
+        self.log.saw(state.tree.size());
+        self.log.check_stream().await?;
+        self.log.ensure_checkpoint_stream(false).await?;
+        self.publish_pending(&client).await?;
+
+        let start = state.tree.size();
+        let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                description: Some("Coalition Ledger notary".into()),
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
+                filter_subject: format!("{}.>", self.log.subject_prefix()),
+                max_batch: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
+                ..Default::default()
+            })
+            .await
+            .map_err(consumer_err)?;
+        let messages = consumer.messages().await.map_err(consumer_err)?;
+        let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, Duration::from_millis(10)));
+        tracing::info!(from = start + 1, origin = self.config.signer.name(), "notary hashing the log");
+        loop {
+            // Idle with events not covered yet: wake when they have waited `every`.
+            let due = state.uncovered_since.map(|t| t + self.config.every);
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!("notary stopped");
+                    return Ok(());
+                }
+                _ = sleep_until(due), if due.is_some() => {
+                    self.commit(&mut client, &mut state, Vec::new(), true).await?;
+                    continue;
+                }
+                chunk = chunks.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(ProjectorError::Consumer("message stream ended".into()));
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                let m = m.map_err(consumer_err)?;
+                let position = m.info().map_err(consumer_err)?.stream_sequence;
+                batch.push(self.log.message(position, m.subject.to_string(), m.payload.clone()));
+            }
+            self.commit(&mut client, &mut state, batch, false).await?;
+        }
+    }
+
+    /// Adds `batch` to the tree and signs a checkpoint if one is due (or `force`d by the timer), in one
+    /// transaction; then publishes the checkpoint.
+    async fn commit(
+        &self,
+        client: &mut Client,
+        state: &mut State,
+        batch: Vec<LogMessage>,
+        force: bool,
+    ) -> Result<(), ProjectorError> {
+        let mut tree = state.tree.clone();
+        let mut nodes: Vec<(u8, u64, Hash)> = Vec::with_capacity(batch.len() * 2);
+        // A checkpoint at every `every_events`-th event not yet covered, within the batch too.
+        let mut to_sign: Vec<(u64, Hash)> = Vec::new();
+        let mut covered = state.checkpointed;
+        for m in &batch {
+            if m.position <= tree.size() {
+                continue; // a redelivery of what is committed
+            }
+            if m.position != tree.size() + 1 {
+                return Err(ProjectorError::Consumer(format!(
+                    "the log skipped from position {} to {}: the notary hashes every position",
+                    tree.size(),
+                    m.position
+                )));
+            }
+            nodes.extend(tree.push(merkle::leaf_hash(&m.body)));
+            if tree.size() - covered >= self.config.every_events {
+                to_sign.push((tree.size(), tree.root()));
+                covered = tree.size();
+            }
+        }
+        let grew = tree.size() > state.tree.size();
+        let uncovered_since = match state.uncovered_since {
+            None if grew => Some(Instant::now()),
+            other => other,
+        };
+        // The rest, once the oldest event it holds has waited long enough (or the timer says so).
+        if tree.size() > covered && (force || uncovered_since.is_some_and(|t| t.elapsed() >= self.config.every)) {
+            to_sign.push((tree.size(), tree.root()));
+            covered = tree.size();
+        }
+        if !grew && to_sign.is_empty() {
+            return Ok(());
+        }
+        let tx = client.transaction().await?;
+        if grew {
+            insert_nodes(&tx, &nodes).await?;
+            let border: Vec<Vec<u8>> = tree.border().iter().map(|h| h.to_vec()).collect();
+            tx.execute(
+                "UPDATE audit.tree SET size = $1, border = $2, updated_at = now()",
+                &[&i64::try_from(tree.size()).unwrap_or(i64::MAX), &border],
+            )
+            .await?;
+        }
+        for (size, root) in &to_sign {
+            let checkpoint = Checkpoint { origin: self.config.signer.name().to_owned(), size: *size, root: *root };
+            let note = checkpoint
+                .sign(&self.config.signer)
+                .map_err(|e| ProjectorError::Consumer(format!("signing checkpoint {size}: {e}")))?;
+            tx.execute(
+                "INSERT INTO audit.checkpoints (size, root, note) VALUES ($1, $2, $3)",
+                &[&i64::try_from(*size).unwrap_or(i64::MAX), &root.to_vec(), &note],
+            )
+            .await?;
+        }
+        crate::runner::fault_crossing("notary-before-commit", state.tree.size(), tree.size());
+        tx.commit().await?;
+        self.log.saw(tree.size());
+        self.metrics.tree_size.store(tree.size(), Ordering::Relaxed);
+        state.tree = tree;
+        state.uncovered_since = if covered == state.tree.size() {
+            None
+        } else if covered > state.checkpointed {
+            Some(Instant::now()) // the events after the batch's last checkpoint arrived with it
+        } else {
+            uncovered_since
+        };
+        if !to_sign.is_empty() {
+            crate::runner::fault_crossing("notary-before-publish", state.checkpointed, covered);
+            state.checkpointed = covered;
+            self.metrics.checkpoint_size.store(covered, Ordering::Relaxed);
+            self.metrics.checkpoints.fetch_add(to_sign.len() as u64, Ordering::Relaxed);
+            self.publish_pending(client).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes, in order, every signed checkpoint the checkpoint stream does not hold yet.
+    async fn publish_pending(&self, client: &Client) -> Result<(), ProjectorError> {
+        let rows =
+            client.query("SELECT size, note FROM audit.checkpoints WHERE NOT published ORDER BY size", &[]).await?;
+        for row in rows {
+            let size: i64 = row.get(0);
+            let note: String = row.get(1);
+            let size = u64::try_from(size).unwrap_or(0);
+            let sequence = self.log.publish_checkpoint(size, &note).await?;
+            client
+                .execute(
+                    "UPDATE audit.checkpoints SET published = true WHERE size = $1",
+                    &[&i64::try_from(size).unwrap_or(i64::MAX)],
+                )
+                .await?;
+            tracing::debug!(size, sequence, "checkpoint published");
+        }
+        Ok(())
+    }
+}
+
+/// The tree and the last checkpoint as committed.
+async fn load(client: &Client) -> Result<State, ProjectorError> {
+    let row = client.query_one("SELECT size, border FROM audit.tree", &[]).await?;
+    let size = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+    let border: Vec<Vec<u8>> = row.get(1);
+    let border: Option<Vec<Hash>> = border.into_iter().map(|h| Hash::try_from(h).ok()).collect();
+    let tree = border
+        .and_then(|b| Tree::from_border(size, b))
+        .ok_or_else(|| ProjectorError::Consumer(format!("audit.tree: its border does not fit its size {size}")))?;
+    let checkpointed: i64 = client.query_one("SELECT coalesce(max(size), 0) FROM audit.checkpoints", &[]).await?.get(0);
+    let checkpointed = u64::try_from(checkpointed).unwrap_or(0);
+    let uncovered_since = (tree.size() > checkpointed).then(Instant::now);
+    Ok(State { tree, checkpointed, uncovered_since })
+}
+
+async fn insert_nodes(tx: &Transaction<'_>, nodes: &[(u8, u64, Hash)]) -> Result<(), tokio_postgres::Error> {
+    let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.0)).collect();
+    let indexes: Vec<i64> = nodes.iter().map(|n| i64::try_from(n.1).unwrap_or(i64::MAX)).collect();
+    let hashes: Vec<Vec<u8>> = nodes.iter().map(|n| n.2.to_vec()).collect();
+    tx.execute(
+        "INSERT INTO audit.nodes (level, index, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+        &[&levels, &indexes, &hashes],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
+    ProjectorError::Consumer(e.to_string())
+}
+
+/// The root of the tree of `size` leaves as the notary stored it, from the O(log n) nodes it needs.
+pub async fn stored_root(client: &Client, size: u64) -> Result<Hash, ProjectorError> {
+    let nodes = needed_nodes(client, &subtrees_of(0, size)).await?;
+    merkle::root(&nodes, size).map_err(|e| ProjectorError::Consumer(e.to_string()))
+}
+
+/// The consistency proof between two sizes, from the stored nodes.
+pub async fn stored_consistency_proof(client: &Client, first: u64, second: u64) -> Result<Vec<Hash>, ProjectorError> {
+    let nodes = all_nodes_up_to(client, second).await?;
+    merkle::consistency_proof(&nodes, first, second).map_err(|e| ProjectorError::Consumer(e.to_string()))
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size`, from the stored nodes.
+pub async fn stored_inclusion_proof(client: &Client, index: u64, size: u64) -> Result<Vec<Hash>, ProjectorError> {
+    let nodes = all_nodes_up_to(client, size).await?;
+    merkle::inclusion_proof(&nodes, index, size).map_err(|e| ProjectorError::Consumer(e.to_string()))
+}
+
+/// The complete subtrees making up leaves `start..end` (as `(level, index)`).
+fn subtrees_of(start: u64, end: u64) -> Vec<(u8, u64)> {
+    let mut out = Vec::new();
+    let mut s = start;
+    while s < end {
+        let mut level = if s == 0 { 63 } else { s.trailing_zeros().min(63) };
+        while level > 0 && s + (1u64 << level) > end {
+            level -= 1;
+        }
+        out.push((level as u8, s >> level));
+        s += 1u64 << level;
+    }
+    out
+}
+
+/// Stored nodes keyed by position.
+#[derive(Debug, Default)]
+pub struct NodeMap(std::collections::HashMap<(u8, u64), Hash>);
+
+impl merkle::NodeSource for NodeMap {
+    fn node(&self, level: u8, index: u64) -> Option<Hash> {
+        self.0.get(&(level, index)).copied()
+    }
+}
+
+async fn needed_nodes(client: &Client, wanted: &[(u8, u64)]) -> Result<NodeMap, ProjectorError> {
+    let levels: Vec<i16> = wanted.iter().map(|w| i16::from(w.0)).collect();
+    let indexes: Vec<i64> = wanted.iter().map(|w| i64::try_from(w.1).unwrap_or(i64::MAX)).collect();
+    let rows = client
+        .query(
+            "SELECT n.level, n.index, n.hash FROM audit.nodes n
+             JOIN unnest($1::smallint[], $2::bigint[]) w(level, index) USING (level, index)",
+            &[&levels, &indexes],
+        )
+        .await?;
+    Ok(node_map(rows))
+}
+
+/// Every node over the first `size` leaves (for proofs in tests and small trees; the audit service will read only
+/// the O(log n) nodes a proof needs).
+async fn all_nodes_up_to(client: &Client, size: u64) -> Result<NodeMap, ProjectorError> {
+    let rows = client
+        .query(
+            "SELECT level, index, hash FROM audit.nodes WHERE (index + 1) * power(2::numeric, level) <= $1::bigint",
+            &[&i64::try_from(size).unwrap_or(i64::MAX)],
+        )
+        .await?;
+    Ok(node_map(rows))
+}
+
+fn node_map(rows: Vec<tokio_postgres::Row>) -> NodeMap {
+    NodeMap(
+        rows.iter()
+            .filter_map(|r| {
+                let level = u8::try_from(r.get::<_, i16>(0)).ok()?;
+                let index = u64::try_from(r.get::<_, i64>(1)).ok()?;
+                let hash = Hash::try_from(r.get::<_, Vec<u8>>(2)).ok()?;
+                Some(((level, index), hash))
+            })
+            .collect(),
+    )
+}
