@@ -77,11 +77,9 @@ impl Notary {
                 Err(e) => {
                     self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, ?backoff, "notary failed; restarting from its committed tree");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !crate::runner::wait_to_retry(&mut backoff, e.is_transient(), &shutdown).await {
+                        return Ok(());
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(if e.is_transient() { 5 } else { 30 }));
                 }
             }
         }

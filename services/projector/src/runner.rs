@@ -53,6 +53,17 @@ pub struct Projector<P> {
 #[cfg(not(feature = "fault-injection"))]
 pub(crate) fn fault(_point: &str, _batch: u64) {}
 
+/// Waits `backoff` before a restart, then doubles it (up to 5 s after a transient failure, 30 s after another);
+/// `false` if `shutdown` came first.
+pub(crate) async fn wait_to_retry(backoff: &mut Duration, transient: bool, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => return false,
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(if transient { 5 } else { 30 }));
+    true
+}
+
 /// Takes the session advisory lock `key` on `client`, waiting while another process holds it; `false` if
 /// `shutdown` came first. Held as long as the connection lives: one live writer per lock.
 pub(crate) async fn hold_lock(
@@ -129,11 +140,9 @@ impl<P: Projection> Projector<P> {
                         tracing::error!(projection = P::NAME, %error, ?backoff, "projector failed; retrying from checkpoint");
                     }
                     ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "failed", Some(&error)).await;
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !wait_to_retry(&mut backoff, e.is_transient(), &shutdown).await {
+                        return Ok(());
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(if e.is_transient() { 5 } else { 30 }));
                 }
             }
         }
