@@ -6,8 +6,9 @@
 #
 # Stable Rust: no sanitizer (-s none), so only panics (including debug assertions and overflow checks, -a) and
 # aborts are finds. LEDGER_FUZZ_TARGET_DIR sets the build directory (default fuzz/target); CARGO_BUILD_JOBS
-# limits the build's jobs; LEDGER_FUZZ_LOG_DIR, if set, keeps each target's libFuzzer output there. Extra arguments after SECONDS go to libFuzzer (e.g. -runs=10000000 for a long run,
-# which then ends after that many executions or SECONDS, whichever comes first).
+# limits the build's jobs; LEDGER_FUZZ_LOG_DIR, if set, keeps each target's libFuzzer output there. Extra
+# arguments after SECONDS go to libFuzzer (e.g. -runs=10000000 for a long run, which then ends after that many
+# executions or SECONDS, whichever comes first).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
