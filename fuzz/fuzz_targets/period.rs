@@ -1,0 +1,6 @@
+//! libFuzzer target `period`: [`ledger_fuzzing::period`] on every input (an `Err` is a refusal, only a panic is a find).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = ledger_fuzzing::period(data);
+});

@@ -1,0 +1,6 @@
+//! libFuzzer target `report`: [`ledger_fuzzing::report`] on every input (an `Err` is a refusal, only a panic is a find).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = ledger_fuzzing::report(data);
+});

@@ -1,0 +1,6 @@
+//! libFuzzer target `upcast`: [`ledger_fuzzing::upcast`] on every input (an `Err` is a refusal, only a panic is a find).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = ledger_fuzzing::upcast(data);
+});
