@@ -15,7 +15,8 @@ use crate::{Projection, ProjectorError, db};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
-    pub database_url: String,
+    /// Postgres as the projector's role (see the README's "Postgres roles").
+    pub database: ledger_readmodel::Postgres,
     /// Most messages applied in one transaction.
     pub batch_size: usize,
     /// How long a partial batch waits for more messages before it is applied.
@@ -23,8 +24,8 @@ pub struct ProjectorConfig {
 }
 
 impl ProjectorConfig {
-    pub fn new(database_url: impl Into<String>) -> Self {
-        Self { database_url: database_url.into(), batch_size: 1000, batch_wait: Duration::from_millis(5) }
+    pub fn new(database: ledger_readmodel::Postgres) -> Self {
+        Self { database, batch_size: 1000, batch_wait: Duration::from_millis(5) }
     }
 }
 
@@ -78,7 +79,7 @@ impl<P: Projection> Projector<P> {
         loop {
             match self.run_once(&shutdown).await {
                 Ok(()) => {
-                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "stopped", None).await;
+                    ledger_readmodel::set_state(&self.config.database, P::READ_MODEL, "stopped", None).await;
                     return Ok(());
                 }
                 Err(_) if shutdown.is_cancelled() => return Ok(()),
@@ -90,7 +91,7 @@ impl<P: Projection> Projector<P> {
                     } else {
                         tracing::error!(projection = P::NAME, %error, ?backoff, "projector failed; retrying from checkpoint");
                     }
-                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "failed", Some(&error)).await;
+                    ledger_readmodel::set_state(&self.config.database, P::READ_MODEL, "failed", Some(&error)).await;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
@@ -102,7 +103,7 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
-        let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
+        let mut client = self.config.database.connect().await?;
         // One live projector per projection: a session lock held as long as this connection lives.
         loop {
             let got: bool = client

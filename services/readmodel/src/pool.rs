@@ -1,26 +1,22 @@
-//! Connections to Postgres: one opened with its driver task, and a small pool of them for servers.
+//! Connections to Postgres: one opened from a connection string, and a small pool of them for servers.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-/// Connects to Postgres. The connection's driver task logs when it ends (it ends when the client is dropped).
+use crate::Postgres;
+
+/// Connects to Postgres with a connection string (URL or key=value; `sslmode` and `sslrootcert` as libpq reads
+/// them, see [`Postgres`]). The connection's driver task logs when it ends (it ends when the client is dropped).
 pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        match connection.await {
-            Ok(()) => tracing::trace!("postgres connection closed"),
-            Err(e) => tracing::warn!(error = %e, "postgres connection ended with an error"),
-        }
-    });
-    Ok(client)
+    Postgres::parse_or_broken(url)?.connect().await
 }
 
 /// A few connections, each used by one query at a time, reopened when closed.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    url: Arc<str>,
+    database: Postgres,
     slots: Arc<Vec<Mutex<Option<Client>>>>,
     next: Arc<AtomicUsize>,
 }
@@ -36,12 +32,8 @@ impl Conn<'_> {
 }
 
 impl Pool {
-    pub fn new(url: &str, size: usize) -> Self {
-        Self {
-            url: url.into(),
-            slots: Arc::new((0..size.max(1)).map(|_| Mutex::new(None)).collect()),
-            next: Arc::default(),
-        }
+    pub fn new(database: Postgres, size: usize) -> Self {
+        Self { database, slots: Arc::new((0..size.max(1)).map(|_| Mutex::new(None)).collect()), next: Arc::default() }
     }
 
     pub async fn get(&self) -> Result<Conn<'_>, tokio_postgres::Error> {
@@ -53,7 +45,7 @@ impl Pool {
             None => self.slots[start % n].lock().await,
         };
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url).await?);
+            *guard = Some(self.database.connect().await?);
         }
         Ok(Conn(guard))
     }
