@@ -377,15 +377,10 @@ impl PostgresSettings {
         use anyhow::Context as _;
         let passwords = self.passwords_from(&env)?;
         let open = |url: &str, password: Option<String>, what: &str| -> anyhow::Result<ledger_readmodel::Postgres> {
-            let mut database = ledger_readmodel::Postgres::parse(url)
+            let mut database = ledger_readmodel::Postgres::parse_with_ca(url, self.database_ca.as_deref())
                 .with_context(|| format!("{what}: {}", ledger_log::redact(url)))?;
             if let Some(password) = password {
                 database = database.with_password(&password);
-            }
-            if let Some(ca) = &self.database_ca
-                && !database.has_ca()
-            {
-                database = database.with_ca(ca).with_context(|| format!("{what}: --database-ca"))?;
             }
             Ok(database)
         };

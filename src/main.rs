@@ -69,7 +69,7 @@ async fn db_command(settings: &Settings, command: DbCommand) -> anyhow::Result<(
     use ledger_readmodel::{OWNER_ROLE, PROJECTOR_ROLE, QUERY_ROLE};
     let DbCommand::SetupRoles { admin_url, admin_password_file } = command;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut admin = ledger_readmodel::Postgres::parse(&admin_url)
+    let mut admin = ledger_readmodel::Postgres::parse_with_ca(&admin_url, settings.postgres.database_ca.as_deref())
         .with_context(|| format!("--admin-url {}", ledger_log::redact(&admin_url)))?;
     let admin_password = match (&admin_password_file, env("LEDGER_ADMIN_DATABASE_PASSWORD")) {
         (Some(_), Some(_)) => anyhow::bail!(
@@ -80,11 +80,6 @@ async fn db_command(settings: &Settings, command: DbCommand) -> anyhow::Result<(
     };
     if let Some(password) = admin_password {
         admin = admin.with_password(&password);
-    }
-    if let Some(ca) = &settings.postgres.database_ca
-        && !admin.has_ca()
-    {
-        admin = admin.with_ca(ca)?;
     }
     let databases = settings.databases()?;
     for (database, role, flag) in [

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod tls;
 
 /// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.
 pub fn nats_binary() -> PathBuf {
@@ -180,7 +181,11 @@ pub fn admin_url() -> String {
 
 impl Db {
     pub async fn create() -> Self {
-        let admin = admin_url();
+        Self::create_on(admin_url()).await
+    }
+
+    /// A fresh database on the server of `admin` (a superuser's connection string).
+    pub async fn create_on(admin: String) -> Self {
         let name = format!("ledger_test_{}", Uuid::new_v4().simple());
         let client =
             ledger_readmodel::connect(&admin).await.expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");

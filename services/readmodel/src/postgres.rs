@@ -84,11 +84,17 @@ impl Postgres {
     /// Parses a connection string: a URL (`postgres://user@host:port/db?sslmode=verify-full&sslrootcert=ca.pem`)
     /// or key=value pairs (`host=h dbname=d sslmode=require`). A CA file named in it is read now.
     pub fn parse(text: &str) -> Result<Self, PostgresError> {
+        Self::parse_with_ca(text, None)
+    }
+
+    /// As [`Self::parse`], trusting the CA certificates in `default_ca` if the string names no `sslrootcert`.
+    pub fn parse_with_ca(text: &str, default_ca: Option<&Path>) -> Result<Self, PostgresError> {
         let (rest, sslmode, rootcert) = take_tls_options(text);
+        let rootcert = rootcert.map(PathBuf::from).or_else(|| default_ca.map(Path::to_owned));
         let config: tokio_postgres::Config = rest.parse().map_err(PostgresError::Parse)?;
         let mode = sslmode.as_deref().map_or(Ok(SslMode::default()), SslMode::parse)?;
         let shown = describe(&config, mode).into();
-        let mut postgres = Self { config, mode, ca: rootcert.map(PathBuf::from), tls: Tls::None, shown };
+        let mut postgres = Self { config, mode, ca: rootcert, tls: Tls::None, shown };
         postgres.configure_tls()?;
         Ok(postgres)
     }
@@ -115,13 +121,6 @@ impl Postgres {
         self
     }
 
-    /// The same server, trusting the CA certificates (PEM) in `path` (`sslrootcert`); read now.
-    pub fn with_ca(mut self, path: &Path) -> Result<Self, PostgresError> {
-        self.ca = Some(path.to_owned());
-        self.configure_tls()?;
-        Ok(self)
-    }
-
     /// The same server and credentials, another database.
     pub fn with_dbname(&self, name: &str) -> Self {
         let mut other = self.clone();
@@ -136,11 +135,6 @@ impl Postgres {
 
     pub fn user(&self) -> Option<&str> {
         self.config.get_user()
-    }
-
-    /// Whether a CA is given (`sslrootcert` or [`Self::with_ca`]).
-    pub fn has_ca(&self) -> bool {
-        self.ca.is_some()
     }
 
     pub fn ssl_mode(&self) -> SslMode {
