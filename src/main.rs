@@ -54,7 +54,7 @@ enum DbCommand {
     /// --query-database-password-file or their LEDGER_*_PASSWORD variables, sent as SCRAM-SHA-256 verifiers; a role
     /// given none keeps its password. Idempotent; then run `ledger migrate` as the owner.
     SetupRoles {
-        /// The administrator's connection (a superuser, or CREATEROLE and CREATEDB), e.g.
+        /// The administrator's connection (a superuser), e.g.
         /// `postgres://postgres@db/postgres`; its password from --admin-password-file or
         /// LEDGER_ADMIN_DATABASE_PASSWORD.
         #[arg(long, env = "LEDGER_ADMIN_DATABASE_URL")]

@@ -128,6 +128,14 @@ async fn the_query_role_reads_the_reports_and_the_status_and_can_write_nothing()
     ] {
         refused(&query, who, &sql).await;
     }
+    // A BI user, a member of ledger_reporting, connects (the database is no longer PUBLIC's) and reads the views.
+    let bi = format!("bi_{}", uuid::Uuid::new_v4().simple());
+    admin.batch_execute(&format!("CREATE ROLE {bi} LOGIN IN ROLE ledger_reporting")).await.unwrap();
+    let bi_client = ledger_readmodel::connect(&app.db.url_as(&bi)).await.unwrap();
+    allowed(&bi_client, &bi, "SELECT * FROM reporting.coalition_members_current").await;
+    refused(&bi_client, &bi, "SELECT * FROM ledger.projections").await;
+    drop(bi_client);
+    admin.batch_execute(&format!("DROP ROLE {bi}")).await.unwrap();
     let position: i64 = admin.query_one("SELECT min(position) FROM ledger.projections", &[]).await.unwrap().get(0);
     assert_eq!(u64::try_from(position).unwrap(), pos, "nothing was changed");
 }

@@ -63,8 +63,8 @@ pub struct RolesReport {
 }
 
 /// Creates or updates the ledger's roles (cluster-wide) and the grants and ownership in `database` (the owner's
-/// connection; only its database name is used), connecting as `admin` (a superuser, or a role with CREATEROLE
-/// and CREATEDB that may grant the database). Safe to run again and from several processes at once.
+/// connection; only its database name is used), connecting as `admin` (a superuser: it hands over objects others
+/// own). Safe to run again and from several processes at once.
 pub async fn setup_roles(
     admin: &Postgres,
     database: &Postgres,
@@ -87,7 +87,13 @@ pub async fn setup_roles(
     retry("creating the reporting role", || create_role(&client, REPORTING_ROLE, false, None)).await?;
     // The owner may act as the projector: it sets the default privileges of the projector's views (migration
     // 0004) and hands them over when a database migrated by a superuser is put under these roles.
-    let membership = format!("GRANT {PROJECTOR_ROLE} TO {OWNER_ROLE}");
+    let membership = format!(
+        "DO $$ BEGIN
+             IF NOT pg_has_role('{OWNER_ROLE}', '{PROJECTOR_ROLE}', 'MEMBER') THEN
+                 GRANT {PROJECTOR_ROLE} TO {OWNER_ROLE};
+             END IF;
+         END $$"
+    );
     retry("making the owner a member of the projector role", || client.batch_execute(&membership)).await?;
 
     let create = format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}");
