@@ -476,6 +476,17 @@ mod tests {
         assert_eq!(Postgres::parse("host=h sslmode=disable").unwrap().ssl_mode(), SslMode::Disable);
     }
 
+    #[tokio::test]
+    async fn a_string_whose_tls_cannot_be_set_up_connects_nowhere_and_says_why() {
+        // A listener that never answers: the TLS set-up is refused right after the TCP connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("host=127.0.0.1 port={port} user=u sslmode=require sslrootcert=/nonexistent/ca.pem");
+        let error = crate::connect(&url).await.err().unwrap();
+        let text = format!("{error} {:?}", std::error::Error::source(&error));
+        assert!(text.contains("/nonexistent/ca.pem"), "{text}");
+    }
+
     #[test]
     fn what_is_shown_hides_the_password() {
         for text in
