@@ -41,3 +41,11 @@ CREATE TRIGGER nodes_append_only BEFORE UPDATE OR DELETE ON audit.nodes
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER checkpoints_append_only BEFORE DELETE OR UPDATE OF size, root, note, signed_at ON audit.checkpoints
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+
+-- The notary connects as the projector's role (migration 0004 makes the roles): it adds nodes and checkpoints,
+-- moves the tree's size and marks checkpoints published, and can change nothing else. The query role reads it all.
+GRANT USAGE ON SCHEMA audit TO ledger_projector, ledger_query;
+GRANT SELECT, INSERT ON audit.nodes, audit.checkpoints TO ledger_projector;
+GRANT UPDATE (published) ON audit.checkpoints TO ledger_projector;
+GRANT SELECT, UPDATE (size, border, updated_at) ON audit.tree TO ledger_projector;
+GRANT SELECT ON ALL TABLES IN SCHEMA audit TO ledger_query;

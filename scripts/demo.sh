@@ -3,6 +3,8 @@
 # data directories (JetStream with sync_interval: always), start the ledger, append a real history through the
 # append API and print the resulting report. Everything lives under .demo/ (delete it to start over).
 #
+# The ledger runs on Postgres roles of its own (`ledger db setup-roles`), never as the superuser.
+#
 #   bash scripts/demo.sh          run the demo, leave the stack running, print where to look
 #   bash scripts/demo.sh stop     stop what the demo started
 set -euo pipefail
@@ -52,12 +54,28 @@ LEDGER_NATS_NOTARY_PASSWORD=$(cat "$secrets/notary") \
   "$nats_bin" -c "$state/nats.conf" -l "$state/nats.log" >> "$state/nats.log" 2>&1 & echo $! > "$state/nats.pid"
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$nats_port) 2>/dev/null && break; sleep 0.1; done
 
-step "PostgreSQL"
+step "PostgreSQL: the ledger's roles (ledger db setup-roles), migrations as the owner"
+# Least privilege: the superuser only creates the roles and the database; ledger_owner migrates, the projector
+# (ledger_projector) writes the read models, the query API (ledger_query) reads them. Passwords in
+# .demo/pg-secrets/, sent to Postgres as SCRAM verifiers.
 admin=$(bash scripts/postgres.sh)
-db_url="${admin%/*}/ledger_demo"
-echo "read models in $db_url"
+server="${admin%/*}"; server="${server#*://}"; server="${server#*@}"
+db_url="postgres://ledger_owner@$server/ledger_demo"
+pg_secrets="$state/pg-secrets"
+(umask 077; mkdir -p "$pg_secrets"
+ for r in owner projector query; do
+   [ -s "$pg_secrets/$r" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pg_secrets/$r"
+ done)
+export LEDGER_DATABASE_URL="$db_url" LEDGER_DATABASE_PASSWORD_FILE="$pg_secrets/owner"
+export LEDGER_PROJECTOR_DATABASE_URL="postgres://ledger_projector@$server/ledger_demo"
+export LEDGER_PROJECTOR_DATABASE_PASSWORD_FILE="$pg_secrets/projector"
+export LEDGER_QUERY_DATABASE_URL="postgres://ledger_query@$server/ledger_demo"
+export LEDGER_QUERY_DATABASE_PASSWORD_FILE="$pg_secrets/query"
+"$ledger" db setup-roles --admin-url "$admin"
+"$ledger" migrate
+echo "read models in $db_url (the query API reads them as $LEDGER_QUERY_DATABASE_URL)"
 
-export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port" LEDGER_DATABASE_URL="$db_url"
+export LEDGER_NATS_URL="nats://127.0.0.1:$nats_port"
 step "the log's stream, created by the NATS operator (refused if the read models say it held events)"
 LEDGER_NATS_USER=operator LEDGER_NATS_PASSWORD_FILE="$secrets/operator" "$ledger" nats create-stream
 export LEDGER_NATS_USER=ledger LEDGER_NATS_PASSWORD_FILE="$secrets/ledger"
@@ -102,8 +120,8 @@ cat <<TXT
   stop everything:    bash scripts/demo.sh stop
   web dashboard:      http://$LEDGER_DASHBOARD_ADDR/ (live; sign in with a token, e.g. Sweden's reader:
                       .demo/tokens/reader-se.jwt, or the auditor's for every coalition: .demo/tokens/auditor.jwt)
-  SQL views:          psql '$db_url' -c 'select * from reporting.coalition_members_current'
-                      psql '$db_url' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
+  SQL views:          PGPASSWORD=\$(cat .demo/pg-secrets/query) psql '$LEDGER_QUERY_DATABASE_URL' -c 'select * from reporting.coalition_members_current'
+                      PGPASSWORD=\$(cat .demo/pg-secrets/query) psql '$LEDGER_QUERY_DATABASE_URL' -c "select * from reporting.coalition_growth_monthly where coalition_id = 'se'"
   every gRPC call needs a token (health checks excepted), e.g. with grpcurl:
     export TOKEN=\$(cat .demo/tokens/reader-se.jwt)     # Sweden's reader; .demo/tokens/auditor.jwt sees everything
     grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:$query_port list
@@ -113,7 +131,10 @@ cat <<TXT
     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics   (ledger_auth_failures_total, ledger_auth_denied_total, ...)
   a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition dk --ttl 12h
-  rebuild and check:  LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_NATS_USER=reader LEDGER_NATS_PASSWORD_FILE=.demo/nats-secrets/reader LEDGER_DATABASE_URL=$db_url $ledger rebuild
+  rebuild and check (as the projector's roles):
+    LEDGER_NATS_URL=$LEDGER_NATS_URL LEDGER_NATS_USER=reader LEDGER_NATS_PASSWORD_FILE=.demo/nats-secrets/reader \\
+    LEDGER_DATABASE_URL=$db_url LEDGER_PROJECTOR_DATABASE_URL=$LEDGER_PROJECTOR_DATABASE_URL \\
+    LEDGER_PROJECTOR_DATABASE_PASSWORD_FILE=.demo/pg-secrets/projector $ledger rebuild
   an anonymous NATS client is refused: nats-server's users are in .demo/nats.conf
   logs:               .demo/ledger.log, .demo/nats.log
 TXT

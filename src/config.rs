@@ -14,7 +14,8 @@ pub struct Settings {
     pub nats_url: String,
     #[command(flatten)]
     pub nats: NatsSettings,
-    /// Postgres URL for the read models.
+    /// Postgres URL for the read models: the owner's, which runs the migrations (and, unless
+    /// --projector-database-url or --query-database-url are given, the projector's and the query API's too).
     #[arg(
         long,
         global = true,
@@ -61,6 +62,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     #[command(flatten)]
     pub notary: NotarySettings,
+    #[command(flatten)]
+    pub postgres: PostgresSettings,
 }
 
 /// The notary: the key that signs checkpoints of the log's Merkle tree, and how often (see docs/audit.md).
@@ -264,13 +267,7 @@ impl NatsSettings {
     ) -> anyhow::Result<ledger_log::NatsCredentials> {
         use anyhow::Context as _;
         use ledger_log::{NatsAuth, Secret};
-        let read = |path: &PathBuf, what: &str| -> anyhow::Result<Secret> {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading the {what} file {}", path.display()))?;
-            let value = text.trim_end_matches(['\r', '\n']).to_owned();
-            anyhow::ensure!(!value.is_empty(), "the {what} file {} is empty", path.display());
-            Ok(Secret::new(value))
-        };
+        let read = |path: &PathBuf, what: &str| read_secret_file(path, what).map(Secret::new);
         let secret = |file: &Option<PathBuf>, var: &str, what: &str| -> anyhow::Result<Option<Secret>> {
             match (file, env(var).filter(|v| !v.is_empty())) {
                 (Some(_), Some(_)) => {
@@ -458,6 +455,139 @@ impl std::fmt::Debug for Settings {
             .field("auth", &self.auth)
             .field("limits", &self.limits)
             .field("notary", &self.notary)
+            .field("postgres", &self.postgres)
             .finish_non_exhaustive()
+    }
+}
+
+/// How each of the ledger's roles reaches Postgres, as a role of its own (see the README's "Postgres roles"):
+/// the owner (`--database-url`) migrates, the projector writes the read models, the query API reads them.
+/// Passwords come from files or the environment (`LEDGER_DATABASE_PASSWORD`, `LEDGER_PROJECTOR_DATABASE_PASSWORD`,
+/// `LEDGER_QUERY_DATABASE_PASSWORD`) and replace one in the URL; TLS is the URLs' `sslmode` and `sslrootcert`
+/// (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) with --database-ca as the default CA.
+#[derive(Clone, Default, Args)]
+pub struct PostgresSettings {
+    /// Postgres URL of the projector (writes the read models and checkpoints), e.g.
+    /// `postgres://ledger_projector@db/ledger`; default: --database-url. Given, or with --query-database-url,
+    /// the roles do not migrate at start: `ledger migrate` (as the owner) must have run.
+    #[arg(long, global = true, env = "LEDGER_PROJECTOR_DATABASE_URL")]
+    pub projector_database_url: Option<String>,
+    /// Postgres URL of the query API (reads the reporting views and the projections' status), e.g.
+    /// `postgres://ledger_query@db/ledger`; default: --database-url.
+    #[arg(long, global = true, env = "LEDGER_QUERY_DATABASE_URL")]
+    pub query_database_url: Option<String>,
+    /// File holding the password of --database-url's user (or LEDGER_DATABASE_PASSWORD).
+    #[arg(long, global = true, env = "LEDGER_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+    /// File holding the projector's Postgres password (or LEDGER_PROJECTOR_DATABASE_PASSWORD).
+    #[arg(long, global = true, env = "LEDGER_PROJECTOR_DATABASE_PASSWORD_FILE")]
+    pub projector_database_password_file: Option<PathBuf>,
+    /// File holding the query API's Postgres password (or LEDGER_QUERY_DATABASE_PASSWORD).
+    #[arg(long, global = true, env = "LEDGER_QUERY_DATABASE_PASSWORD_FILE")]
+    pub query_database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the Postgres server's certificate, for every connection whose URL names
+    /// no `sslrootcert`; with it `prefer` and `require` check the certificate as `verify-ca` does.
+    #[arg(long, global = true, env = "LEDGER_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
+}
+
+/// Where each role connects, parsed, with its password and TLS (see [`PostgresSettings`]).
+#[derive(Clone, Debug)]
+pub struct Databases {
+    /// Migrations (`ledger migrate`), and every role unless given its own URL.
+    pub owner: ledger_readmodel::Postgres,
+    pub projector: ledger_readmodel::Postgres,
+    pub query: ledger_readmodel::Postgres,
+    /// The projector or the query API has a URL of its own: the roles then check that the owner migrated the
+    /// database instead of migrating it themselves.
+    pub separate_roles: bool,
+}
+
+impl PostgresSettings {
+    /// Each role's connection, its password read from its file or the environment.
+    pub fn databases(&self, owner_url: &str) -> anyhow::Result<Databases> {
+        self.databases_from(owner_url, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::databases`], with the environment given (for tests).
+    pub fn databases_from(&self, owner_url: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Databases> {
+        use anyhow::Context as _;
+        let passwords = self.passwords_from(&env)?;
+        let open = |url: &str, password: Option<String>, what: &str| -> anyhow::Result<ledger_readmodel::Postgres> {
+            let mut database = ledger_readmodel::Postgres::parse_with_ca(url, self.database_ca.as_deref())
+                .with_context(|| format!("{what}: {}", ledger_log::redact(url)))?;
+            if let Some(password) = password {
+                database = database.with_password(&password);
+            }
+            Ok(database)
+        };
+        let owner = open(owner_url, passwords.owner, "--database-url")?;
+        let role = |url: &Option<String>, password: Option<String>, what: &str| match url {
+            Some(url) => open(url, password, what),
+            None => Ok(owner.clone()),
+        };
+        Ok(Databases {
+            projector: role(&self.projector_database_url, passwords.projector, "--projector-database-url")?,
+            query: role(&self.query_database_url, passwords.query, "--query-database-url")?,
+            owner,
+            separate_roles: self.projector_database_url.is_some() || self.query_database_url.is_some(),
+        })
+    }
+
+    /// The three passwords, from their files or the environment (a file and a variable for one role: refused).
+    pub fn passwords_from(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<ledger_readmodel::RolePasswords> {
+        let secret = |file: &Option<PathBuf>, var: &str, what: &str| -> anyhow::Result<Option<String>> {
+            match (file, env(var).filter(|v| !v.is_empty())) {
+                (Some(_), Some(_)) => anyhow::bail!("the {what} is given both as a file and in {var}: give it once"),
+                (Some(path), None) => read_secret_file(path, what).map(Some),
+                (None, v) => Ok(v),
+            }
+        };
+        Ok(ledger_readmodel::RolePasswords {
+            owner: secret(&self.database_password_file, "LEDGER_DATABASE_PASSWORD", "Postgres password")?,
+            projector: secret(
+                &self.projector_database_password_file,
+                "LEDGER_PROJECTOR_DATABASE_PASSWORD",
+                "projector's Postgres password",
+            )?,
+            query: secret(
+                &self.query_database_password_file,
+                "LEDGER_QUERY_DATABASE_PASSWORD",
+                "query API's Postgres password",
+            )?,
+        })
+    }
+}
+
+/// A secret held in a file (its final line break dropped); an empty file is refused.
+pub fn read_secret_file(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the {what} file {}", path.display()))?;
+    let value = text.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!value.is_empty(), "the {what} file {} is empty", path.display());
+    Ok(value)
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |url: &Option<String>| url.as_deref().map(ledger_log::redact);
+        f.debug_struct("PostgresSettings")
+            .field("projector_database_url", &redacted(&self.projector_database_url))
+            .field("query_database_url", &redacted(&self.query_database_url))
+            .field("database_password_file", &self.database_password_file)
+            .field("projector_database_password_file", &self.projector_database_password_file)
+            .field("query_database_password_file", &self.query_database_password_file)
+            .field("database_ca", &self.database_ca)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Each role's Postgres connection (see [`PostgresSettings`]).
+    pub fn databases(&self) -> anyhow::Result<Databases> {
+        self.postgres.databases(&self.database_url)
     }
 }

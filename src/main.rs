@@ -2,7 +2,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coalition_ledger::config::Settings;
-use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, shutdown_on_signals};
+use coalition_ledger::startup::{Application, DRAIN_TIMEOUT, Roles, migrate, prepare_database, shutdown_on_signals};
 use coalition_ledger::telemetry;
 use ledger_workload::{bench, demo};
 
@@ -27,7 +27,8 @@ enum Command {
     Projector,
     /// Run the notary: the log's Merkle tree and its signed checkpoints (needs --notary-key).
     Notary,
-    /// Apply database migrations (also done at start by roles that use Postgres); safe to run twice.
+    /// Apply database migrations as the owner (--database-url); also done at start by roles that use Postgres,
+    /// unless they connect as roles of their own. Safe to run twice.
     Migrate,
     /// Rebuild the read models from the log into a new schema and switch to it.
     Rebuild,
@@ -41,6 +42,9 @@ enum Command {
     /// The log's stream and the NATS users of the ledger's roles.
     #[command(subcommand)]
     Nats(NatsCommand),
+    /// The Postgres roles of the ledger's roles.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Verifiable history: the notary's keys.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -92,6 +96,68 @@ fn write_owner_only(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 }
 
 #[derive(Subcommand)]
+enum DbCommand {
+    /// Create or update, as a Postgres administrator, the login roles `ledger_owner` (migrations),
+    /// `ledger_projector` (read models) and `ledger_query` (reporting views, status), and the database of
+    /// --database-url (created if missing, owned by ledger_owner) with its grants; hands objects a superuser created
+    /// before to their roles. Passwords: --database-password-file, --projector-database-password-file,
+    /// --query-database-password-file or their LEDGER_*_PASSWORD variables, sent as SCRAM-SHA-256 verifiers; a role
+    /// given none keeps its password. Idempotent; then run `ledger migrate` as the owner.
+    SetupRoles {
+        /// The administrator's connection (a superuser), e.g.
+        /// `postgres://postgres@db/postgres`; its password from --admin-password-file or
+        /// LEDGER_ADMIN_DATABASE_PASSWORD.
+        #[arg(long, env = "LEDGER_ADMIN_DATABASE_URL")]
+        admin_url: String,
+        /// File holding the administrator's password.
+        #[arg(long, env = "LEDGER_ADMIN_DATABASE_PASSWORD_FILE")]
+        admin_password_file: Option<std::path::PathBuf>,
+    },
+}
+
+async fn db_command(settings: &Settings, command: DbCommand) -> anyhow::Result<()> {
+    use ledger_readmodel::{OWNER_ROLE, PROJECTOR_ROLE, QUERY_ROLE};
+    let DbCommand::SetupRoles { admin_url, admin_password_file } = command;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut admin = ledger_readmodel::Postgres::parse_with_ca(&admin_url, settings.postgres.database_ca.as_deref())
+        .with_context(|| format!("--admin-url {}", ledger_log::redact(&admin_url)))?;
+    let admin_password = match (&admin_password_file, env("LEDGER_ADMIN_DATABASE_PASSWORD")) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "the administrator's password is given both as a file and in LEDGER_ADMIN_DATABASE_PASSWORD: give it once"
+        ),
+        (Some(path), None) => Some(coalition_ledger::config::read_secret_file(path, "administrator's password")?),
+        (None, v) => v,
+    };
+    if let Some(password) = admin_password {
+        admin = admin.with_password(&password);
+    }
+    let databases = settings.databases()?;
+    for (database, role, flag) in [
+        (&databases.owner, OWNER_ROLE, "--database-url"),
+        (&databases.projector, PROJECTOR_ROLE, "--projector-database-url"),
+        (&databases.query, QUERY_ROLE, "--query-database-url"),
+    ] {
+        if database.user() != Some(role) {
+            tracing::warn!(%database, "{flag} does not connect as {role}: give each role its own URL");
+        }
+    }
+    let passwords = settings.postgres.passwords_from(env)?;
+    let report = ledger_readmodel::setup_roles(&admin, &databases.owner, &passwords)
+        .await
+        .with_context(|| format!("setting up the roles as {admin}"))?;
+    let name = databases.owner.dbname().unwrap_or_default();
+    if report.created_database {
+        println!("created database {name}, owned by {OWNER_ROLE}");
+    }
+    for role in [OWNER_ROLE, PROJECTOR_ROLE, QUERY_ROLE] {
+        let password = if report.passwords_set.contains(&role) { "password set" } else { "password unchanged" };
+        println!("role {role}: ready ({password})");
+    }
+    println!("database {name}: grants set; next, as the owner: ledger migrate");
+    Ok(())
+}
+
+#[derive(Subcommand)]
 enum NatsCommand {
     /// Create the log's stream, run with the NATS operator's credentials (the roles' users may not). Refused if the
     /// read models' database (--database-url, when it can be reached) has checkpoints: the stream held events and
@@ -109,7 +175,7 @@ async fn nats_command(settings: &Settings, command: NatsCommand) -> anyhow::Resu
         NatsCommand::CreateStream => {
             let mut config = settings.log_config()?;
             config.create_missing = true;
-            match coalition_ledger::startup::highest_checkpoint(&settings.database_url).await {
+            match coalition_ledger::startup::highest_checkpoint(&settings.databases()?.projector).await {
                 Ok(position) => config.known_position = position,
                 Err(e) => tracing::warn!(
                     error = format!("{e:#}"),
@@ -225,18 +291,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projector => Roles { append: false, query: false, projector: true, notary: false },
         Command::Notary => Roles::NOTARY,
         Command::Migrate => {
-            let applied = migrate(&cli.settings.database_url).await?;
+            let applied = migrate(&cli.settings.databases()?.owner).await?;
             println!("migrations applied: {applied:?} (already applied ones are skipped)");
             return Ok(());
         }
         Command::Rebuild => {
             cli.settings.validate()?;
-            migrate(&cli.settings.database_url).await?;
+            // Rebuilds are the projector's work: they run as its role.
+            let databases = cli.settings.databases()?;
+            prepare_database(&databases, Roles { append: false, query: false, projector: true, notary: false }).await?;
             let mut log_config = cli.settings.log_config()?;
-            log_config.known_position =
-                coalition_ledger::startup::highest_checkpoint(&cli.settings.database_url).await?;
+            log_config.known_position = coalition_ledger::startup::highest_checkpoint(&databases.projector).await?;
             let log = ledger_log::Log::connect(&log_config).await.context("opening the log")?;
-            let mut client = ledger_readmodel::connect(&cli.settings.database_url).await?;
+            let mut client = databases
+                .projector
+                .connect()
+                .await
+                .with_context(|| format!("connecting to Postgres at {}", databases.projector))?;
             for r in ledger_projector::rebuild_all(&log, &mut client).await? {
                 let secs = r.elapsed.as_secs_f64();
                 println!(
@@ -262,6 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(command) => return auth_command(&cli.settings, command),
         Command::Nats(command) => return nats_command(&cli.settings, command).await,
         Command::Audit(command) => return audit_command(command),
+        Command::Db(command) => return db_command(&cli.settings, command).await,
     };
     // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.
     let shutdown = shutdown_on_signals();

@@ -18,7 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 
-use crate::config::Settings;
+use crate::config::{Databases, Settings};
 use crate::metrics::Sources;
 
 /// Which roles this process runs.
@@ -48,6 +48,8 @@ pub struct Application {
     metrics: Option<TcpListener>,
     projector: bool,
     notary: Option<ledger_audit::Signer>,
+    /// Each role's Postgres connection.
+    databases: Databases,
 }
 
 impl Application {
@@ -89,10 +91,13 @@ impl Application {
             tracing::info!("no --notary-key: no notary runs in this process, and no checkpoint is signed");
         }
         let mut log_config = settings.log_config()?;
+        let databases = settings.databases()?;
         if roles.query || roles.projector || notary.is_some() {
-            migrate(&settings.database_url).await?;
+            // The notary writes the `audit` schema as the projector does the read models.
+            prepare_database(&databases, Roles { projector: roles.projector || notary.is_some(), ..roles }).await?;
             // The checkpoints say how far the log went: it may not end below, nor be created empty in its place.
-            log_config.known_position = highest_checkpoint(&settings.database_url).await?;
+            let reader = if roles.projector || notary.is_some() { &databases.projector } else { &databases.query };
+            log_config.known_position = highest_checkpoint(reader).await?;
             log_config.create_missing = true;
         }
         let log = Log::connect(&log_config).await.context("opening the log")?;
@@ -109,7 +114,19 @@ impl Application {
             Some(addr) => Some(bind(addr, "metrics").await?),
             None => None,
         };
-        Ok(Self { settings, auth, tls, log, append, query, dashboard, metrics, projector: roles.projector, notary })
+        Ok(Self {
+            settings,
+            auth,
+            tls,
+            log,
+            append,
+            query,
+            dashboard,
+            metrics,
+            projector: roles.projector,
+            notary,
+            databases,
+        })
     }
 
     pub fn append_addr(&self) -> Option<SocketAddr> {
@@ -165,7 +182,7 @@ impl Application {
             let addr = listener.local_addr()?;
             let limits = &self.settings.limits;
             let pool = Pool::new(
-                &self.settings.database_url,
+                self.databases.query.clone(),
                 limits.db_pool_size,
                 Duration::from_millis(limits.db_acquire_timeout_ms),
             );
@@ -204,7 +221,7 @@ impl Application {
         }
         if self.projector {
             // Each projection runs on its own: a slow or failing one does not hold back the others.
-            let mut config = ProjectorConfig::new(self.settings.database_url.clone());
+            let mut config = ProjectorConfig::new(self.databases.projector.clone());
             config.batch_size = self.settings.projector_batch;
             for &model in ReadModel::ALL {
                 let (metrics, run) =
@@ -216,7 +233,7 @@ impl Application {
         if let Some(signer) = self.notary.clone() {
             let n = &self.settings.notary;
             let config = ledger_projector::notary::NotaryConfig {
-                database_url: self.settings.database_url.clone(),
+                database: self.databases.projector.clone(),
                 signer,
                 every_events: n.checkpoint_every_events,
                 every: Duration::from_millis(n.checkpoint_every_ms),
@@ -334,10 +351,8 @@ fn reflection<'a>(served: &[&str], own_name: &str) -> tonic_reflection::server::
 }
 
 /// The highest checkpoint of the read models (0 for a new database).
-pub async fn highest_checkpoint(database_url: &str) -> anyhow::Result<u64> {
-    let client = ledger_readmodel::connect(database_url)
-        .await
-        .with_context(|| format!("connecting to Postgres at {}", ledger_log::redact(database_url)))?;
+pub async fn highest_checkpoint(database: &ledger_readmodel::Postgres) -> anyhow::Result<u64> {
+    let client = database.connect().await.with_context(|| format!("connecting to Postgres at {database}"))?;
     ledger_readmodel::highest_position(&client).await.context("reading the checkpoints")
 }
 
@@ -382,12 +397,36 @@ async fn supervise_stream(
 
 /// Creates the database if it does not exist, then applies the migrations (`ledger_readmodel::migrate_database`); a
 /// failure to connect names the server, with its credentials redacted.
-pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<i32>> {
-    ledger_readmodel::migrate_database(database_url).await.map_err(|e| match e {
-        ledger_readmodel::DatabaseError::Connect(source) => anyhow::Error::new(source)
-            .context(format!("connecting to Postgres at {}", ledger_log::redact(database_url))),
+pub async fn migrate(database: &ledger_readmodel::Postgres) -> anyhow::Result<Vec<i32>> {
+    ledger_readmodel::migrate_database(database).await.map_err(|e| match e {
+        ledger_readmodel::DatabaseError::Connect(source) => {
+            anyhow::Error::new(source).context(format!("connecting to Postgres at {database}"))
+        }
         other => other.into(),
     })
+}
+
+/// Makes the database ready for `roles`: with one connection for every role, migrates it (as today's single
+/// role owns everything); with separate roles (README "Postgres roles"), which may not migrate, checks as each
+/// role that the owner did (`ledger migrate`), and refuses to start otherwise.
+pub async fn prepare_database(databases: &Databases, roles: Roles) -> anyhow::Result<()> {
+    if !databases.separate_roles {
+        migrate(&databases.owner).await?;
+        return Ok(());
+    }
+    let used = [roles.projector.then_some(&databases.projector), roles.query.then_some(&databases.query)];
+    for database in used.into_iter().flatten() {
+        let client = database.connect().await.with_context(|| format!("connecting to Postgres at {database}"))?;
+        let pending = ledger_readmodel::pending_migrations(&client)
+            .await
+            .with_context(|| format!("reading the applied migrations at {database}"))?;
+        anyhow::ensure!(
+            pending.is_empty(),
+            "{database}: migrations {pending:?} are not applied; run `ledger migrate` as the owner (--database-url) \
+             first"
+        );
+    }
+    Ok(())
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C. The listening task logs which signal arrived and ends with it.

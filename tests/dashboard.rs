@@ -130,19 +130,6 @@ async fn the_dashboard_serves_everything_it_needs_itself() {
     assert!(!script.contains("console."), "the script never writes to the console");
 }
 
-/// GET over a plain TCP connection (HTTP/1.1); panics unless the answer is 200. Returns the body.
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{url}: {}", out.lines().next().unwrap_or(""));
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
-}
-
 #[tokio::test]
 async fn on_a_server_with_authentication_the_page_asks_for_a_token_and_shows_no_data_without_one() {
     let keys = tempfile::tempdir().unwrap();

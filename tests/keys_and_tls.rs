@@ -101,28 +101,16 @@ async fn a_server_without_keys_refuses_to_start_and_says_how_to_make_them() {
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate for `cn`, as PEM files in `dir`.
 fn certificates(dir: &Path, cn: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "ledger test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>, cn: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        (p.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(vec!["localhost".into()], "localhost");
-    let (client_cert, client_key) = leaf(vec![], cn);
+    let ca = common::tls::TestCa::new("ledger test CA");
+    let (server_cert, server_key) = ca.leaf(vec!["localhost".into()], "localhost");
+    let (client_cert, client_key) = ca.leaf(vec![], cn);
     let write = |name: &str, text: String| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
     };
     (
-        write("ca.pem", ca.pem()),
+        write("ca.pem", ca.pem.clone()),
         write("server.pem", server_cert),
         write("server.key", server_key),
         write("client.pem", client_cert),

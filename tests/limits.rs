@@ -226,7 +226,11 @@ async fn queries_waiting_for_a_position_hold_no_pooled_connection() {
 #[tokio::test]
 async fn a_pool_with_every_connection_busy_answers_within_its_acquire_timeout() {
     let db = Db::create().await;
-    let pool = ledger_readmodel::Pool::new(&db.url, 1, std::time::Duration::from_millis(200));
+    let pool = ledger_readmodel::Pool::new(
+        ledger_readmodel::Postgres::parse(&db.url).unwrap(),
+        1,
+        std::time::Duration::from_millis(200),
+    );
     let held = pool.get().await.unwrap();
     let started = std::time::Instant::now();
     let err = pool.get().await.err().expect("a second connection from a pool of one");

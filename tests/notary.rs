@@ -172,3 +172,24 @@ async fn a_notary_killed_before_its_commit_or_its_publish_restarts_to_exactly_th
     let leaves = leaves(&mut app).await;
     check(&app, &all, &leaves).await;
 }
+
+#[tokio::test]
+async fn the_notary_runs_as_the_projectors_postgres_role_and_the_query_role_cannot_change_its_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, vkey) = key(&dir);
+    let mut app = TestApp::spawn_with_separate_roles(|s| {
+        s.notary.notary_key = Some(path);
+        s.notary.checkpoint_every_events = 3;
+    })
+    .await;
+    let end = seed(&mut app, 4).await;
+    let all = covered(&app, &vkey, end).await;
+    let leaves = leaves(&mut app).await;
+    check(&app, &all, &leaves).await;
+    // The query role reads the tree but cannot write it.
+    let query = app.db.client_as("ledger_query").await;
+    let n: i64 = query.query_one("SELECT count(*) FROM audit.checkpoints", &[]).await.unwrap().get(0);
+    assert_eq!(n as usize, all.len());
+    let err = query.execute("INSERT INTO audit.nodes VALUES (40, 0, sha256(''))", &[]).await.unwrap_err();
+    assert!(err.as_db_error().unwrap().message().contains("permission denied"), "{err:?}");
+}

@@ -110,8 +110,8 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
     result.unwrap();
 
     // Migrations are idempotent: a second run applies nothing.
-    assert!(coalition_ledger::startup::migrate(&db.url).await.unwrap().is_empty());
-    assert!(coalition_ledger::startup::migrate(&settings.database_url).await.unwrap().is_empty());
+    assert!(coalition_ledger::startup::migrate(&db.postgres()).await.unwrap().is_empty());
+    assert!(coalition_ledger::startup::migrate(&settings.databases().unwrap().owner).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod tls;
 
 /// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.
 pub fn nats_binary() -> PathBuf {
@@ -171,6 +172,8 @@ pub struct Db {
     pub url: String,
     name: String,
     admin: String,
+    /// Password files of the ledger's Postgres roles ([`Db::setup_roles`]).
+    secrets: tempfile::TempDir,
 }
 
 pub fn admin_url() -> String {
@@ -179,19 +182,88 @@ pub fn admin_url() -> String {
 
 impl Db {
     pub async fn create() -> Self {
-        let admin = admin_url();
+        Self::create_on(admin_url()).await
+    }
+
+    /// A fresh database on the server of `admin` (a superuser's connection string).
+    pub async fn create_on(admin: String) -> Self {
         let name = format!("ledger_test_{}", Uuid::new_v4().simple());
         let client =
             ledger_readmodel::connect(&admin).await.expect("connect to the test Postgres (LEDGER_TEST_DATABASE_URL)");
         client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let url = with_dbname(&admin, &name);
-        Self { url, name, admin }
+        Self { url, name, admin, secrets: tempfile::tempdir().unwrap() }
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
         ledger_readmodel::connect(&self.url).await.unwrap()
     }
+
+    /// The database as the administrator sees it.
+    pub fn postgres(&self) -> ledger_readmodel::Postgres {
+        ledger_readmodel::Postgres::parse(&self.url).unwrap()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database's URL as `role` (the administrator's host, port and options; no password in it).
+    pub fn url_as(&self, role: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("the test database URL is a URL");
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{role}@{rest}")
+    }
+
+    /// The file holding `role`'s password (written by [`Db::setup_roles`]).
+    pub fn password_file(&self, role: &str) -> PathBuf {
+        self.secrets.path().join(format!("{role}.password"))
+    }
+
+    /// `ledger db setup-roles` for this database (the roles are the cluster's: every test gives them the same
+    /// passwords, [`ROLE_PASSWORDS`]), then, unless `migrate` is false, `ledger migrate` as the owner.
+    pub async fn setup_roles(&self, migrate: bool) {
+        for (role, password) in ROLE_PASSWORDS {
+            std::fs::write(self.password_file(role), password).unwrap();
+        }
+        let passwords = ledger_readmodel::RolePasswords {
+            owner: Some(ROLE_PASSWORDS[0].1.into()),
+            projector: Some(ROLE_PASSWORDS[1].1.into()),
+            query: Some(ROLE_PASSWORDS[2].1.into()),
+        };
+        let admin = ledger_readmodel::Postgres::parse(&self.admin).unwrap();
+        ledger_readmodel::setup_roles(&admin, &self.postgres(), &passwords).await.unwrap();
+        if migrate {
+            coalition_ledger::startup::migrate(
+                &self.role_settings().databases(&self.url_as("ledger_owner")).unwrap().owner,
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Settings that make the owner, the projector and the query API connect as their roles, passwords from files.
+    pub fn role_settings(&self) -> coalition_ledger::config::PostgresSettings {
+        coalition_ledger::config::PostgresSettings {
+            projector_database_url: Some(self.url_as("ledger_projector")),
+            query_database_url: Some(self.url_as("ledger_query")),
+            database_password_file: Some(self.password_file("ledger_owner")),
+            projector_database_password_file: Some(self.password_file("ledger_projector")),
+            query_database_password_file: Some(self.password_file("ledger_query")),
+            database_ca: None,
+        }
+    }
+
+    /// A connection as `role` (one of [`ROLE_PASSWORDS`]).
+    pub async fn client_as(&self, role: &str) -> tokio_postgres::Client {
+        let password = ROLE_PASSWORDS.iter().find(|(r, _)| *r == role).map(|(_, p)| *p).unwrap();
+        ledger_readmodel::Postgres::parse(&self.url_as(role)).unwrap().with_password(password).connect().await.unwrap()
+    }
 }
+
+/// The passwords the tests give the ledger's Postgres roles (owner, projector, query).
+pub const ROLE_PASSWORDS: [(&str, &str); 3] =
+    [("ledger_owner", "owner-pw 1'x"), ("ledger_projector", "projector-pw 2"), ("ledger_query", "query-pw 3")];
 
 fn with_dbname(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
@@ -244,7 +316,18 @@ pub fn settings(nats: &Nats, db: &Db) -> Settings {
         },
         limits: coalition_ledger::config::LimitSettings::default(),
         notary: coalition_ledger::config::NotarySettings::default(),
+        postgres: coalition_ledger::config::PostgresSettings::default(),
     }
+}
+
+/// [`settings`] with the owner, the projector and the query API on their roles ([`Db::setup_roles`]).
+pub fn settings_with_separate_roles(nats: &Nats, db: &Db) -> Settings {
+    Settings { database_url: db.url_as("ledger_owner"), postgres: db.role_settings(), ..settings(nats, db) }
+}
+
+/// The rows of `sql` (no parameters), each made by `row`.
+pub async fn rows<T>(client: &tokio_postgres::Client, sql: &str, row: impl Fn(&tokio_postgres::Row) -> T) -> Vec<T> {
+    client.query(sql, &[]).await.unwrap().iter().map(row).collect()
 }
 
 /// The ledger running in-process with its own NATS and database.
@@ -329,6 +412,19 @@ pub async fn metrics_text(addr: SocketAddr) -> String {
     out
 }
 
+/// GET over a plain TCP connection (HTTP/1.1); panics unless the answer is 200. Returns the body.
+pub async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{url}: {}", out.lines().next().unwrap_or(""));
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
 pub async fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
 }
@@ -344,6 +440,17 @@ impl TestApp {
         let mut settings = settings(&nats, &db);
         tweak(&mut settings);
         Self::start(nats, db, settings, roles).await
+    }
+
+    /// The ledger with least privilege in Postgres: the database set up by `ledger db setup-roles` and migrated by
+    /// the owner, the projector and the query API on their own roles (`ledger_projector`, `ledger_query`).
+    pub async fn spawn_with_separate_roles(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let nats = Nats::start();
+        let db = Db::create().await;
+        db.setup_roles(true).await;
+        let mut settings = settings_with_separate_roles(&nats, &db);
+        tweak(&mut settings);
+        Self::start(nats, db, settings, Roles::ALL).await
     }
 
     pub async fn start(nats: Nats, db: Db, settings: Settings, roles: Roles) -> Self {

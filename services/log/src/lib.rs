@@ -249,28 +249,99 @@ pub async fn connect_client(url: &str, credentials: &NatsCredentials) -> Result<
 
 /// Hides the secrets of a connection string, for logs: the password of `scheme://user:password@host` (kept:
 /// `scheme://user:***@host`), a credential standing alone before `@` (a NATS token: `nats://***@host`; a Postgres
-/// URL's user name stays), and the value of `password=` in a key=value string (Postgres). The one redactor of the
+/// URL's user name stays), a `password=` (or `sslpassword=`) query parameter, and the value of `password` in a
+/// key=value string (Postgres), quoted or not (`password='a b'`, `password = 'it\'s'`). The one redactor of the
 /// workspace.
 pub fn redact(url: &str) -> String {
-    if let Some(scheme) = url.find("://")
-        && let Some(at) = url.rfind('@').filter(|at| *at > scheme)
-    {
-        let credentials = &url[scheme + 3..at];
-        let kept = match credentials.split_once(':') {
-            Some((user, _)) => format!("{user}:***"),
-            // Postgres: a user name alone; anything else (NATS): a token.
-            None if url.starts_with("postgres") => credentials.to_owned(),
-            None => "***".to_owned(),
+    if let Some(scheme) = url.find("://") {
+        let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+        let base = match base.rfind('@').filter(|at| *at > scheme) {
+            Some(at) => {
+                let credentials = &base[scheme + 3..at];
+                let kept = match credentials.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    // Postgres: a user name alone; anything else (NATS): a token.
+                    None if url.starts_with("postgres") => credentials.to_owned(),
+                    None => "***".to_owned(),
+                };
+                format!("{}{kept}{}", &base[..scheme + 3], &base[at..])
+            }
+            None => base.to_owned(),
         };
-        return format!("{}{kept}{}", &url[..scheme + 3], &url[at..]);
+        let Some(query) = query else { return base };
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_password_key(k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        return format!("{base}?{}", query.join("&"));
     }
-    url.split(' ')
-        .map(|part| match part.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    redact_key_values(url)
+}
+
+fn is_password_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
+}
+
+/// A key=value string with every password's value, quoted or bare, replaced; the rest kept as written.
+fn redact_key_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Whitespace between pairs, then a key, `=` with optional blanks around it, then the value.
+        let blank = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..blank]);
+        rest = &rest[blank..];
+        let key_len = rest.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(rest.len());
+        let key = &rest[..key_len];
+        let after_key = &rest[key_len..];
+        let eq = after_key.trim_start();
+        let Some(after_eq) = eq.strip_prefix('=') else {
+            out.push_str(key);
+            rest = after_key;
+            continue;
+        };
+        let value = after_eq.trim_start();
+        let value_len = value_len(value);
+        out.push_str(&rest[..rest.len() - value.len()]);
+        out.push_str(if is_password_key(key) { "***" } else { &value[..value_len] });
+        rest = &value[value_len..];
+    }
+    out
+}
+
+/// Length of the value at the start of `text`: a quoted value to its closing quote (`\'` and `\\` escaped), a
+/// bare one to the next whitespace.
+fn value_len(text: &str) -> usize {
+    let mut chars = text.char_indices();
+    match chars.next() {
+        Some((_, '\'')) => {
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => return i + 1,
+                    _ => {}
+                }
+            }
+            text.len()
+        }
+        _ => {
+            let mut escaped = false;
+            for (i, c) in text.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    c if c.is_whitespace() => return i,
+                    _ => {}
+                }
+            }
+            text.len()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -283,5 +354,20 @@ mod tests {
         assert_eq!(super::redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("host=h user=u password=pw dbname=d"), "host=h user=u password=*** dbname=d");
+        assert_eq!(super::redact("host=h password='a b' dbname=d"), "host=h password=*** dbname=d");
+        assert_eq!(super::redact("password = 'it\\'s \\\\ x'  user=u"), "password = ***  user=u");
+        assert_eq!(super::redact("PASSWORD=a\\ b host=h"), "PASSWORD=*** host=h");
+        assert_eq!(
+            super::redact("host=h sslpassword='k k' password='unterminated"),
+            "host=h sslpassword=*** password=***"
+        );
+        assert_eq!(
+            super::redact("postgres://u@h/db?password=pw&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(super::redact("postgres://u:p@ss@h/db?options=a@b"), "postgres://u:***@h/db?options=a@b");
+        for (text, secret) in [("host=h password='s3 cr' x", "s3 cr"), ("password='s3\\'cr' host=h", "cr")] {
+            assert!(!super::redact(text).contains(secret), "{}", super::redact(text));
+        }
     }
 }

@@ -24,7 +24,8 @@ use crate::{ProjectorError, ProjectorRun};
 /// How the notary runs.
 #[derive(Debug, Clone)]
 pub struct NotaryConfig {
-    pub database_url: String,
+    /// The database, as the projector's role.
+    pub database: ledger_readmodel::Postgres,
     /// Signs the checkpoints; its key name is the log's origin.
     pub signer: Signer,
     /// A checkpoint once this many events are not yet covered by one.
@@ -86,7 +87,7 @@ impl Notary {
     }
 
     async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
-        let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
+        let mut client = self.config.database.connect().await?;
         // One notary per database.
         if !crate::runner::hold_lock(&client, "coalition-ledger.notary", shutdown).await? {
             return Ok(());

@@ -15,7 +15,8 @@ use crate::{Projection, ProjectorError, db};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
-    pub database_url: String,
+    /// Postgres as the projector's role (see the README's "Postgres roles").
+    pub database: ledger_readmodel::Postgres,
     /// Most messages applied in one transaction.
     pub batch_size: usize,
     /// How long a partial batch waits for more messages before it is applied.
@@ -23,8 +24,8 @@ pub struct ProjectorConfig {
 }
 
 impl ProjectorConfig {
-    pub fn new(database_url: impl Into<String>) -> Self {
-        Self { database_url: database_url.into(), batch_size: 1000, batch_wait: Duration::from_millis(5) }
+    pub fn new(database: ledger_readmodel::Postgres) -> Self {
+        Self { database, batch_size: 1000, batch_wait: Duration::from_millis(5) }
     }
 }
 
@@ -127,7 +128,7 @@ impl<P: Projection> Projector<P> {
         loop {
             match self.run_once(&shutdown).await {
                 Ok(()) => {
-                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "stopped", None).await;
+                    ledger_readmodel::set_state(&self.config.database, P::READ_MODEL, "stopped", None).await;
                     return Ok(());
                 }
                 Err(_) if shutdown.is_cancelled() => return Ok(()),
@@ -139,7 +140,7 @@ impl<P: Projection> Projector<P> {
                     } else {
                         tracing::error!(projection = P::NAME, %error, ?backoff, "projector failed; retrying from checkpoint");
                     }
-                    ledger_readmodel::set_state(&self.config.database_url, P::READ_MODEL, "failed", Some(&error)).await;
+                    ledger_readmodel::set_state(&self.config.database, P::READ_MODEL, "failed", Some(&error)).await;
                     if !wait_to_retry(&mut backoff, e.is_transient(), &shutdown).await {
                         return Ok(());
                     }
@@ -149,7 +150,7 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
-        let mut client = ledger_readmodel::connect(&self.config.database_url).await?;
+        let mut client = self.config.database.connect().await?;
         // One live projector per projection: a session lock held as long as this connection lives.
         if !hold_lock(&client, &format!("coalition-ledger.projector.{}", P::NAME), shutdown).await? {
             return Ok(());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
-use crate::{ReadModel, connect};
+use crate::{Postgres, ReadModel};
 
 /// Where a projection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +74,8 @@ pub async fn state(
 
 /// [`state`] on a connection of its own, best effort: used after a failure, when the projector's own connection
 /// may be gone. If Postgres is unreachable the state cannot be written, and the log says why.
-pub async fn set_state(url: &str, model: ReadModel, value: &str, error: Option<&str>) {
-    let result = match connect(url).await {
+pub async fn set_state(database: &Postgres, model: ReadModel, value: &str, error: Option<&str>) {
+    let result = match database.connect().await {
         Ok(client) => state(&client, model, value, error).await,
         Err(e) => Err(e),
     };

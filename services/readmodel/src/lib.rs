@@ -14,13 +14,19 @@ mod catalogue;
 mod database;
 mod migrate;
 mod pool;
+mod postgres;
 pub mod reports;
+mod roles;
 
 pub use bookkeeping::{
     ProjectionStatus, highest_position, installed_views, lock_views, position, set_state, state, status,
 };
 pub use catalogue::{ReadModel, Spec};
 pub use database::{DatabaseError, create_database, migrate_database};
-pub use migrate::{MIGRATIONS, MigrationError, migrate};
+pub use migrate::{MIGRATIONS, MigrationError, migrate, pending_migrations};
 pub use pool::{Conn, DEFAULT_ACQUIRE_TIMEOUT, Pool, PoolError, connect};
+pub use postgres::{Postgres, PostgresError, SslMode};
 pub use reports::{REPORTS, Report};
+pub use roles::{
+    OWNER_ROLE, PROJECTOR_ROLE, QUERY_ROLE, REPORTING_ROLE, RolePasswords, RolesError, RolesReport, setup_roles,
+};

@@ -7,6 +7,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "ledger", include_str!("../../../migrations/0001_ledger.sql")),
     (2, "reporting_role", include_str!("../../../migrations/0002_reporting_role.sql")),
     (3, "projection_state_and_targets", include_str!("../../../migrations/0003_projection_state_and_targets.sql")),
+    (4, "least_privilege", include_str!("../../../migrations/0004_least_privilege.sql")),
     (5, "audit", include_str!("../../../migrations/0005_audit.sql")),
 ];
 
@@ -43,4 +44,15 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, MigrationError> {
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+/// The migrations this ledger has and the database lacks (all of them for a database never migrated). Roles that
+/// do not migrate (the projector and the query role on their own logins) check this at start.
+pub async fn pending_migrations(client: &Client) -> Result<Vec<i32>, tokio_postgres::Error> {
+    let applied: Vec<i32> = match client.query("SELECT version FROM public.ledger_schema_migrations", &[]).await {
+        Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(MIGRATIONS.iter().map(|m| m.0).filter(|v| !applied.contains(v)).collect())
 }

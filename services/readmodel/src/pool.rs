@@ -1,21 +1,17 @@
-//! Connections to Postgres: one opened with its driver task, and a small pool of them for servers.
+//! Connections to Postgres: one opened from a connection string, and a small pool of them for servers.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-/// Connects to Postgres. The connection's driver task logs when it ends (it ends when the client is dropped).
+use crate::Postgres;
+
+/// Connects to Postgres with a connection string (URL or key=value; `sslmode` and `sslrootcert` as libpq reads
+/// them, see [`Postgres`]). The connection's driver task logs when it ends (it ends when the client is dropped).
 pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        match connection.await {
-            Ok(()) => tracing::trace!("postgres connection closed"),
-            Err(e) => tracing::warn!(error = %e, "postgres connection ended with an error"),
-        }
-    });
-    Ok(client)
+    Postgres::parse_or_broken(url)?.connect().await
 }
 
 /// A few connections, each used by one query at a time, reopened when closed. A query waits at most the acquire
@@ -23,7 +19,7 @@ pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
 /// forever.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    url: Arc<str>,
+    database: Postgres,
     slots: Arc<Vec<Mutex<Option<Client>>>>,
     /// One permit per slot: a holder is guaranteed a free slot.
     permits: Arc<Semaphore>,
@@ -59,11 +55,12 @@ impl Conn<'_> {
 }
 
 impl Pool {
-    /// `size` connections (at least 1) to `url`, opened when first needed, handed out within `acquire_timeout`.
-    pub fn new(url: &str, size: usize, acquire_timeout: Duration) -> Self {
+    /// `size` connections (at least 1) to `database`, opened when first needed, handed out within
+    /// `acquire_timeout`.
+    pub fn new(database: Postgres, size: usize, acquire_timeout: Duration) -> Self {
         let size = size.max(1);
         Self {
-            url: url.into(),
+            database,
             slots: Arc::new((0..size).map(|_| Mutex::new(None)).collect()),
             permits: Arc::new(Semaphore::new(size)),
             acquire_timeout,
@@ -92,7 +89,7 @@ impl Pool {
             tokio::task::yield_now().await;
         };
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url).await?);
+            *guard = Some(self.database.connect().await?);
         }
         Ok(Conn { guard, _permit: permit })
     }

@@ -268,14 +268,14 @@ async fn measure_ledger(
 
 /// Creates the benchmark's database `url` and applies the ledger's migrations to it.
 async fn migrate(url: &str) -> anyhow::Result<Vec<i32>> {
-    ledger_readmodel::migrate_database(url)
+    ledger_readmodel::migrate_database(&ledger_readmodel::Postgres::parse(url)?)
         .await
         .with_context(|| format!("preparing the benchmark's database {}", ledger_log::redact(url)))
 }
 
 /// Creates the benchmark's database `url` (for the peer).
 async fn create_database(url: &str) -> anyhow::Result<()> {
-    ledger_readmodel::create_database(url)
+    ledger_readmodel::create_database(&ledger_readmodel::Postgres::parse(url)?)
         .await
         .with_context(|| format!("creating the benchmark's database {}", ledger_log::redact(url)))
 }
