@@ -121,14 +121,15 @@ impl Limiter {
                 principal: principal.to_owned(),
                 limit: l.per_principal_in_flight,
             })?;
+            // The server's place before the token: a call refused for any reason costs no token.
+            let total =
+                self.total.clone().try_acquire_owned().map_err(|_| Refused::ServerInFlight { limit: l.in_flight })?;
             if l.per_principal_rate > 0.0 {
                 t.tokens -= 1.0;
             }
-            permit
+            (permit, total)
         };
-        let total =
-            self.total.clone().try_acquire_owned().map_err(|_| Refused::ServerInFlight { limit: l.in_flight })?;
-        Ok(Admitted { _principal: own, _total: total })
+        Ok(Admitted { _principal: own.0, _total: own.1 })
     }
 }
 
@@ -199,6 +200,20 @@ mod tests {
             drop(l.admit_at("a", later).unwrap());
         }
         assert!(l.admit_at("a", later).is_err());
+    }
+
+    #[test]
+    fn a_call_refused_for_the_servers_cap_costs_no_token() {
+        let l = limiter(10, 1, 10.0, 2.0);
+        let now = Instant::now();
+        let held = l.admit_at("a", now).unwrap();
+        for _ in 0..3 {
+            assert_eq!(l.admit_at("b", now).unwrap_err(), Refused::ServerInFlight { limit: 1 });
+        }
+        drop(held);
+        drop(l.admit_at("b", now).unwrap());
+        drop(l.admit_at("b", now).unwrap());
+        assert!(matches!(l.admit_at("b", now).unwrap_err(), Refused::Rate { .. }), "b's burst of 2, used only now");
     }
 
     #[test]

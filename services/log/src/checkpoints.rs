@@ -90,6 +90,23 @@ impl Log {
         Ok(ack.sequence)
     }
 
+    /// The tree size of the last checkpoint the checkpoint stream holds (`None` if it holds none).
+    pub async fn last_checkpoint_size(&self) -> Result<Option<u64>, LogError> {
+        let (name, subject) = self.checkpoint_names();
+        let unavailable = |e: &dyn std::fmt::Display| LogError::Unavailable(format!("stream {name}: {e}"));
+        let stream: jetstream::stream::Stream = self.js.get_stream(&name).await.map_err(|e| unavailable(&e))?;
+        match stream.direct_get_last_for_subject(subject.as_str()).await {
+            Ok(m) => {
+                let size = m.headers.get(TREE_SIZE_HEADER).and_then(|v| v.as_str().parse().ok());
+                size.map(Some).ok_or_else(|| {
+                    LogError::Rejected(format!("checkpoint {} of {name} has no {TREE_SIZE_HEADER} header", m.sequence))
+                })
+            }
+            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
     /// Every checkpoint the checkpoint stream holds, in order.
     pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, LogError> {
         let (name, subject) = self.checkpoint_names();

@@ -93,6 +93,7 @@ impl Notary {
             return Ok(());
         }
         let mut state = load(&client).await?;
+        state.uncovered_since = uncovered_at_start(&state, self.config.every);
         self.metrics.tree_size.store(state.tree.size(), Ordering::Relaxed);
         self.metrics.checkpoint_size.store(state.checkpointed, Ordering::Relaxed);
         // A log that no longer holds what the tree covers is refused, as the projectors refuse theirs.
@@ -232,6 +233,15 @@ impl Notary {
 
     /// Publishes, in order, every signed checkpoint the checkpoint stream does not hold yet.
     async fn publish_pending(&self, client: &Client) -> Result<(), ProjectorError> {
+        // What the stream already holds (published before a crash, after the duplicate window) is only marked.
+        if let Some(held) = self.log.last_checkpoint_size().await? {
+            client
+                .execute(
+                    "UPDATE audit.checkpoints SET published = true WHERE NOT published AND size <= $1",
+                    &[&i64::try_from(held).unwrap_or(i64::MAX)],
+                )
+                .await?;
+        }
         let rows =
             client.query("SELECT size, note FROM audit.checkpoints WHERE NOT published ORDER BY size", &[]).await?;
         for row in rows {
@@ -262,8 +272,16 @@ async fn load(client: &Client) -> Result<State, ProjectorError> {
         .ok_or_else(|| ProjectorError::Consumer(format!("audit.tree: its border does not fit its size {size}")))?;
     let checkpointed: i64 = client.query_one("SELECT coalesce(max(size), 0) FROM audit.checkpoints", &[]).await?.get(0);
     let checkpointed = u64::try_from(checkpointed).unwrap_or(0);
-    let uncovered_since = (tree.size() > checkpointed).then(Instant::now);
-    Ok(State { tree, checkpointed, uncovered_since })
+    Ok(State { tree, checkpointed, uncovered_since: None })
+}
+
+/// When the oldest event not covered by a checkpoint arrived, at start: unknown (it came before the restart), so
+/// taken as long enough ago that the tail is signed at once; restarts never postpone its checkpoint.
+fn uncovered_at_start(state: &State, every: Duration) -> Option<Instant> {
+    (state.tree.size() > state.checkpointed).then(|| {
+        let now = Instant::now();
+        now.checked_sub(every).unwrap_or(now)
+    })
 }
 
 async fn insert_nodes(tx: &Transaction<'_>, nodes: &[(u8, u64, Hash)]) -> Result<(), tokio_postgres::Error> {

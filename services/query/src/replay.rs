@@ -60,7 +60,7 @@ impl OpenReplays {
         let mine = by_principal.get(principal).copied().unwrap_or(0);
         if mine >= self.per_principal {
             return Err(Status::resource_exhausted(format!(
-                "principal {principal} already has {mine} replays open, the most one principal may have; close one                  or wait for it to end"
+                "principal {principal} already has {mine} replays open, the most one principal may have; close one or wait for it to end"
             )));
         }
         if *total >= self.total {

@@ -75,8 +75,10 @@ impl QueryService {
                     // switch then happens wholly before this snapshot or waits until it ends, so the answer comes
                     // from one complete build and the position read matches it.
                     // Only the views that exist (a new version's added view appears at its switch), and no longer
-                    // than a query may wait.
-                    ledger_readmodel::lock_views(&tx, &views, MAX_WAIT).await?;
+                    // than this query may still wait.
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let lock_wait = left.clamp(Duration::from_millis(1), MAX_WAIT);
+                    ledger_readmodel::lock_views(&tx, &views, lock_wait).await?;
                     let position = ledger_readmodel::position(&tx, model).await?;
                     if position >= wanted
                         && let Some(f) = f.take()
