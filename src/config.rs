@@ -139,7 +139,7 @@ pub struct LimitSettings {
     #[arg(long, global = true, env = "LEDGER_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: usize,
     /// Longest a query waits for a pooled Postgres connection, in milliseconds; then UNAVAILABLE.
-    #[arg(long, global = true, env = "LEDGER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    #[arg(long, global = true, env = "LEDGER_DB_ACQUIRE_TIMEOUT_MS", default_value_t = DEFAULT_ACQUIRE_MS)]
     pub db_acquire_timeout_ms: u64,
     /// Longest the dashboard and metrics servers wait for a request's headers, also between the requests of a
     /// kept-alive connection, in seconds; then the connection is closed.
@@ -149,6 +149,9 @@ pub struct LimitSettings {
     #[arg(long, global = true, env = "LEDGER_HTTP_MAX_CONNECTIONS", default_value_t = 256)]
     pub http_max_connections: usize,
 }
+
+/// `--db-acquire-timeout-ms` unless given.
+const DEFAULT_ACQUIRE_MS: u64 = ledger_readmodel::DEFAULT_ACQUIRE_TIMEOUT.as_millis() as u64;
 
 impl Default for LimitSettings {
     fn default() -> Self {
@@ -164,7 +167,7 @@ impl Default for LimitSettings {
             max_replays_per_principal: 4,
             max_replays: 64,
             db_pool_size: 8,
-            db_acquire_timeout_ms: 2000,
+            db_acquire_timeout_ms: DEFAULT_ACQUIRE_MS,
             http_header_timeout_secs: 10,
             http_max_connections: 256,
         }

@@ -83,10 +83,6 @@ impl Limiter {
         Self { total: Arc::new(Semaphore::new(limits.in_flight.max(1))), limits, principals: Arc::default() }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Admits a call of `principal` now, or says which limit it is over.
     pub fn admit(&self, principal: &str) -> Result<Admitted, Refused> {
         self.admit_at(principal, Instant::now()).inspect_err(|r| crate::metrics::limit_refused(r.label()))

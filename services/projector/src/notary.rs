@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use ledger_audit::merkle::{self, Hash, Tree};
 use ledger_audit::{Checkpoint, Signer};
 use ledger_log::{Log, LogMessage};
 use tokio::time::Instant;
 use tokio_postgres::{Client, Transaction};
-use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::{ProjectorError, ProjectorRun};
@@ -103,24 +101,20 @@ impl Notary {
         self.publish_pending(&client).await?;
 
         let start = state.tree.size();
-        let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                description: Some("Coalition Ledger notary".into()),
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
-                filter_subject: format!("{}.>", self.log.subject_prefix()),
-                max_batch: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
-                ..Default::default()
-            })
-            .await
-            .map_err(consumer_err)?;
-        let messages = consumer.messages().await.map_err(consumer_err)?;
-        let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, Duration::from_millis(10)));
+        let description = "Coalition Ledger notary".to_owned();
+        let mut batches = crate::runner::live_batches(
+            &self.log,
+            start,
+            self.config.batch_size,
+            Duration::from_millis(10),
+            description,
+        )
+        .await?;
         tracing::info!(from = start + 1, origin = self.config.signer.name(), "notary hashing the log");
         loop {
             // Idle with events not covered yet: wake when they have waited `every`.
             let due = state.uncovered_since.map(|t| t + self.config.every);
-            let chunk = tokio::select! {
+            let batch = tokio::select! {
                 _ = shutdown.cancelled() => {
                     tracing::info!("notary stopped");
                     return Ok(());
@@ -129,17 +123,8 @@ impl Notary {
                     self.commit(&mut client, &mut state, Vec::new(), true).await?;
                     continue;
                 }
-                chunk = chunks.next() => chunk,
+                batch = crate::runner::next_batch(&mut batches) => batch?,
             };
-            let Some(chunk) = chunk else {
-                return Err(ProjectorError::Consumer("message stream ended".into()));
-            };
-            let mut batch = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let m = m.map_err(consumer_err)?;
-                let position = m.info().map_err(consumer_err)?.stream_sequence;
-                batch.push(self.log.message(position, m.subject.to_string(), m.payload.clone()));
-            }
             self.commit(&mut client, &mut state, batch, false).await?;
         }
     }
@@ -303,16 +288,6 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
-    ProjectorError::Consumer(e.to_string())
-}
-
-/// The root of the tree of `size` leaves as the notary stored it, from the O(log n) nodes it needs.
-pub async fn stored_root(client: &Client, size: u64) -> Result<Hash, ProjectorError> {
-    let nodes = needed_nodes(client, &subtrees_of(0, size)).await?;
-    merkle::root(&nodes, size).map_err(|e| ProjectorError::Consumer(e.to_string()))
-}
-
 /// The consistency proof between two sizes, from the stored nodes.
 pub async fn stored_consistency_proof(client: &Client, first: u64, second: u64) -> Result<Vec<Hash>, ProjectorError> {
     let nodes = all_nodes_up_to(client, second).await?;
@@ -325,21 +300,6 @@ pub async fn stored_inclusion_proof(client: &Client, index: u64, size: u64) -> R
     merkle::inclusion_proof(&nodes, index, size).map_err(|e| ProjectorError::Consumer(e.to_string()))
 }
 
-/// The complete subtrees making up leaves `start..end` (as `(level, index)`).
-fn subtrees_of(start: u64, end: u64) -> Vec<(u8, u64)> {
-    let mut out = Vec::new();
-    let mut s = start;
-    while s < end {
-        let mut level = if s == 0 { 63 } else { s.trailing_zeros().min(63) };
-        while level > 0 && s + (1u64 << level) > end {
-            level -= 1;
-        }
-        out.push((level as u8, s >> level));
-        s += 1u64 << level;
-    }
-    out
-}
-
 /// Stored nodes keyed by position.
 #[derive(Debug, Default)]
 pub struct NodeMap(std::collections::HashMap<(u8, u64), Hash>);
@@ -350,21 +310,8 @@ impl merkle::NodeSource for NodeMap {
     }
 }
 
-async fn needed_nodes(client: &Client, wanted: &[(u8, u64)]) -> Result<NodeMap, ProjectorError> {
-    let levels: Vec<i16> = wanted.iter().map(|w| i16::from(w.0)).collect();
-    let indexes: Vec<i64> = wanted.iter().map(|w| i64::try_from(w.1).unwrap_or(i64::MAX)).collect();
-    let rows = client
-        .query(
-            "SELECT n.level, n.index, n.hash FROM audit.nodes n
-             JOIN unnest($1::smallint[], $2::bigint[]) w(level, index) USING (level, index)",
-            &[&levels, &indexes],
-        )
-        .await?;
-    Ok(node_map(rows))
-}
-
-/// Every node over the first `size` leaves (for proofs in tests and small trees; the audit service will read only
-/// the O(log n) nodes a proof needs).
+/// Every node over the first `size` leaves (for proofs in tests and small trees; a service answering proofs for
+/// large trees should read only the O(log n) nodes a proof needs).
 async fn all_nodes_up_to(client: &Client, size: u64) -> Result<NodeMap, ProjectorError> {
     let rows = client
         .query(

@@ -167,41 +167,19 @@ impl<P: Projection> Projector<P> {
         self.log.saw(start);
         self.log.check_stream().await?;
 
-        // An ordered consumer of the projector's own, started after the committed checkpoint: Postgres, not the
-        // server, decides where to resume. It is ephemeral (the server removes it once unused) and re-created by
-        // the client if it is lost, so the projector's NATS user needs no right to delete or update consumers.
-        let stream = self.log.jetstream().get_stream(self.log.stream_name()).await.map_err(consumer_err)?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                description: Some(format!("Coalition Ledger projection {}", P::NAME)),
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
-                filter_subject: format!("{}.>", self.log.subject_prefix()),
-                max_batch: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
-                ..Default::default()
-            })
-            .await
-            .map_err(consumer_err)?;
-        let messages = consumer.messages().await.map_err(consumer_err)?;
-        let mut chunks = Box::pin(messages.chunks_timeout(self.config.batch_size, self.config.batch_wait));
+        let description = format!("Coalition Ledger projection {}", P::NAME);
+        let mut batches =
+            live_batches(&self.log, start, self.config.batch_size, self.config.batch_wait, description).await?;
         tracing::info!(projection = P::NAME, from = start + 1, "projecting");
         ledger_readmodel::state(&client, P::READ_MODEL, "live", None).await?;
         loop {
-            let chunk = tokio::select! {
+            let batch = tokio::select! {
                 _ = shutdown.cancelled() => {
                     tracing::info!(projection = P::NAME, "projector stopped");
                     return Ok(());
                 }
-                chunk = chunks.next() => chunk,
+                batch = next_batch(&mut batches) => batch?,
             };
-            let Some(chunk) = chunk else {
-                return Err(ProjectorError::Consumer("message stream ended".into()));
-            };
-            let mut batch = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let m = m.map_err(consumer_err)?;
-                let position = m.info().map_err(consumer_err)?.stream_sequence;
-                batch.push(self.log.message(position, m.subject.to_string(), m.payload.clone()));
-            }
             // The batch runs to its commit even if shutdown is requested meanwhile.
             self.apply_batch(&mut client, &batch).await?;
             if !batch.is_empty() {
@@ -239,6 +217,53 @@ impl<P: Projection> Projector<P> {
         tracing::debug!(projection = P::NAME, position = end, applied, quarantined, "batch committed");
         Ok(())
     }
+}
+
+/// Batches of the log's messages after position `start`, live: an ordered consumer of the caller's own (named by
+/// `description`), started after what the caller committed, so that Postgres, not the server, decides where to
+/// resume. It is ephemeral (the server removes it once unused) and re-created by the client if it is lost, so the
+/// reader's NATS user needs no right to delete or update consumers. A batch holds up to `size` messages, or what
+/// arrived within `wait`.
+pub(crate) async fn live_batches(
+    log: &Log,
+    start: u64,
+    size: usize,
+    wait: Duration,
+    description: String,
+) -> Result<LiveBatches, ProjectorError> {
+    let stream = log.jetstream().get_stream(log.stream_name()).await.map_err(consumer_err)?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            description: Some(description),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start + 1 },
+            filter_subject: format!("{}.>", log.subject_prefix()),
+            max_batch: i64::try_from(size).unwrap_or(i64::MAX),
+            ..Default::default()
+        })
+        .await
+        .map_err(consumer_err)?;
+    let messages = consumer.messages().await.map_err(consumer_err)?;
+    let log = log.clone();
+    let batches = messages.chunks_timeout(size, wait).map(move |chunk| {
+        chunk
+            .into_iter()
+            .map(|m| {
+                let m = m.map_err(consumer_err)?;
+                let position = m.info().map_err(consumer_err)?.stream_sequence;
+                Ok(log.message(position, m.subject.to_string(), m.payload.clone()))
+            })
+            .collect()
+    });
+    Ok(Box::pin(batches))
+}
+
+/// What [`live_batches`] returns.
+pub(crate) type LiveBatches =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Vec<LogMessage>, ProjectorError>> + Send>>;
+
+/// The next batch; an error if the consumer's stream ended.
+pub(crate) async fn next_batch(batches: &mut LiveBatches) -> Result<Vec<LogMessage>, ProjectorError> {
+    batches.next().await.unwrap_or_else(|| Err(ProjectorError::Consumer("message stream ended".into())))
 }
 
 fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {

@@ -68,11 +68,6 @@ impl Pool {
         }
     }
 
-    /// How many connections the pool holds at most.
-    pub fn size(&self) -> usize {
-        self.slots.len()
-    }
-
     pub async fn get(&self) -> Result<Conn<'_>, PoolError> {
         let n = self.slots.len();
         let busy = || PoolError::Busy { size: n, waited: self.acquire_timeout };
