@@ -45,7 +45,7 @@ enum Command {
     /// The Postgres roles of the ledger's roles.
     #[command(subcommand)]
     Db(DbCommand),
-    /// Verifiable history: the notary's keys.
+    /// Verifiable history: the notary's keys, verifying the log against its signed checkpoints, exporting it.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -61,10 +61,177 @@ enum AuditCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Verify the log with the notary's verifier key, through the public API only (or an export file): every
+    /// checkpoint's signature, every event from position 1 hashed and its envelope decoded, every checkpoint's root
+    /// recomputed, and the latest checkpoint proved consistent with the one trusted before (kept in a state file).
+    /// On failure, prints the first position that differs and why, and exits with 1.
+    Verify {
+        /// The notary's verifier key (`notary.vkey` from `ledger audit keygen`).
+        #[arg(long)]
+        vkey: std::path::PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Verify an export file (`ledger audit export`) instead, offline.
+        #[arg(long, conflicts_with = "replay_url")]
+        from_export: Option<std::path::PathBuf>,
+        /// The state file: the last checkpoint trusted (default:
+        /// `$XDG_STATE_HOME/coalition-ledger/<origin>.checkpoint`, or under ~/.local/state).
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+        /// Neither read nor write a state file.
+        #[arg(long, conflicts_with = "state")]
+        no_state: bool,
+    },
+    /// Write the log up to its latest checkpoint to a portable file (the checkpoints and every stored envelope,
+    /// `proto/coalition/ledger/v1/export.proto`) that `ledger audit verify --from-export` checks offline.
+    Export {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// The file to write (written as FILE.partial, renamed when complete).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
-fn audit_command(command: AuditCommand) -> anyhow::Result<()> {
+/// How `ledger audit` reaches a ledger: its query API, as an auditor.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The query API, e.g. `http://ledger.example.org:50052` or `https://…`.
+    #[arg(long, env = "LEDGER_REPLAY_URL")]
+    replay_url: Option<String>,
+    /// A file holding an auditor's or platform admin's token (`ledger auth token --role auditor`).
+    #[arg(long, env = "LEDGER_AUDIT_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
+    /// A PEM CA certificate to verify an https server with (default: the system's roots).
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
+}
+
+impl RemoteArgs {
+    fn config(&self) -> anyhow::Result<ledger_verifier::remote::RemoteConfig> {
+        let url = self.replay_url.clone().context("--replay-url (or --from-export) is needed")?;
+        let token = match &self.token_file {
+            Some(path) => Some(coalition_ledger::config::read_secret_file(path, "auditor's token")?),
+            None => None,
+        };
+        let ca_pem = match &self.ca {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))?),
+            None => None,
+        };
+        Ok(ledger_verifier::remote::RemoteConfig { url, token, ca_pem, identity_pem: None })
+    }
+}
+
+/// Progress on stderr, at most every two seconds.
+fn progress(what: &'static str) -> impl FnMut(u64, u64) {
+    let started = std::time::Instant::now();
+    let mut last = started;
+    move |done, total| {
+        if last.elapsed() < std::time::Duration::from_secs(2) && done < total {
+            return;
+        }
+        last = std::time::Instant::now();
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let percent = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
+        eprintln!("{what}: {done} of {total} events ({percent:.0}%), {rate:.0} events/s");
+    }
+}
+
+async fn audit_verify(
+    vkey: &std::path::Path,
+    remote: &RemoteArgs,
+    from_export: Option<&std::path::Path>,
+    state: Option<std::path::PathBuf>,
+    no_state: bool,
+) -> anyhow::Result<()> {
+    use ledger_verifier::{export::ExportFile, remote::Remote, state as trusted};
+    let text = std::fs::read_to_string(vkey).with_context(|| format!("reading --vkey {}", vkey.display()))?;
+    let verifier = ledger_audit::Verifier::parse(text.trim()).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?;
+    let state = match (no_state, state) {
+        (true, _) => None,
+        (false, Some(path)) => Some(path),
+        (false, None) => {
+            Some(trusted::default_path(verifier.name()).context("no HOME to keep the state file in: give --state")?)
+        }
+    };
+    let before = match &state {
+        Some(path) => trusted::load(path, &verifier)?,
+        None => None,
+    };
+    if let (Some(path), Some(c)) = (&state, &before) {
+        println!("trusted before: the checkpoint of size {} (from {})", c.size, path.display());
+    }
+    let mut report = progress("verify");
+    let outcome = match from_export {
+        Some(path) => {
+            let mut file = ExportFile::open(path)?;
+            ledger_verifier::verify(&mut file, &verifier, before.as_ref(), &mut report).await
+        }
+        None => {
+            let config = remote.config()?;
+            let mut source = Remote::connect(&config).await?;
+            ledger_verifier::verify(&mut source, &verifier, before.as_ref(), &mut report).await
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(failure) => {
+            if let Some(p) = failure.position() {
+                println!("FAILED at position {p}");
+            }
+            anyhow::bail!("verification failed: {failure}");
+        }
+    };
+    let secs = outcome.elapsed.as_secs_f64();
+    println!(
+        "verified: {} events, position 1 to {}, root {} as signed by {} (checkpoint of size {}); {} checkpoints' roots recomputed; {:.2}s, {:.0} events/s",
+        outcome.leaves,
+        outcome.leaves,
+        ledger_audit::merkle::hex(&outcome.checkpoint.root),
+        verifier.name(),
+        outcome.checkpoint.size,
+        outcome.checkpoints_checked,
+        secs,
+        outcome.leaves as f64 / secs.max(1e-9),
+    );
+    if let Some(size) = outcome.consistent_with {
+        println!("consistent with the checkpoint of size {size} trusted before");
+    }
+    if !outcome.undecodable.is_empty() {
+        println!(
+            "warning: {} positions hold an envelope that does not decode (hashed like the others): {:?}",
+            outcome.undecodable.len(),
+            outcome.undecodable
+        );
+    }
+    if let Some(path) = state {
+        trusted::save(&path, &outcome.note)?;
+        println!(
+            "trusted from now on: the checkpoint of size {} (saved to {})",
+            outcome.checkpoint.size,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn audit_command(command: AuditCommand) -> anyhow::Result<()> {
     match command {
+        AuditCommand::Verify { vkey, remote, from_export, state, no_state } => {
+            return audit_verify(&vkey, &remote, from_export.as_deref(), state, no_state).await;
+        }
+        AuditCommand::Export { remote, out } => {
+            let mut source = ledger_verifier::remote::Remote::connect(&remote.config()?).await?;
+            let summary = ledger_verifier::export::write(&mut source, &out, &mut progress("export")).await?;
+            println!(
+                "exported {} events and {} checkpoints of {} ({} bytes) to {}",
+                summary.size,
+                summary.checkpoints,
+                summary.origin,
+                summary.bytes,
+                out.display()
+            );
+        }
         AuditCommand::Keygen { name, out } => {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness for the key: {e}"))?;
@@ -332,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => return bench::run(cli.settings.bench_config()?, args).await,
         Command::Auth(command) => return auth_command(&cli.settings, command),
         Command::Nats(command) => return nats_command(&cli.settings, command).await,
-        Command::Audit(command) => return audit_command(command),
+        Command::Audit(command) => return audit_command(command).await,
         Command::Db(command) => return db_command(&cli.settings, command).await,
     };
     // Signals are caught from the start: SIGHUP (key reload) must not end a process that is still starting.

@@ -8,9 +8,10 @@ use ledger_append::AppendService;
 use ledger_log::Log;
 use ledger_projector::ProjectorConfig;
 use ledger_proto::v1::ledger_append_server::LedgerAppendServer;
+use ledger_proto::v1::ledger_audit_server::LedgerAuditServer;
 use ledger_proto::v1::ledger_query_server::LedgerQueryServer;
 use ledger_proto::v1::ledger_replay_server::LedgerReplayServer;
-use ledger_query::{Pool, QueryService, ReplayService};
+use ledger_query::{AuditService, Pool, QueryService, ReplayService};
 use ledger_readmodel::ReadModel;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -189,6 +190,10 @@ impl Application {
             let (health, health_service) = tonic_health::server::health_reporter();
             health.set_serving::<LedgerQueryServer<QueryService>>().await;
             health.set_serving::<LedgerReplayServer<ReplayService>>().await;
+            // The audit service reads only what the notary stored: it keeps serving while the stream's guard
+            // refuses the log, when auditors need its proofs most.
+            health.set_serving::<LedgerAuditServer<AuditService>>().await;
+            let audit = AuditService::new(pool.clone());
             let service = QueryService::new(pool, self.log.clone());
             if let Some(listener) = self.dashboard {
                 tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
@@ -205,8 +210,9 @@ impl Application {
                 <LedgerReplayServer<ReplayService> as NamedService>::NAME,
             ];
             reporters.push((health, served.to_vec()));
+            let reflected = [served[0], served[1], <LedgerAuditServer<AuditService> as NamedService>::NAME];
             let max_request = self.settings.limits.max_request_bytes;
-            let router = grpc_router(health_service, &auth, tls.clone(), &served, &self.settings.limits)?
+            let router = grpc_router(health_service, &auth, tls.clone(), &reflected, &self.settings.limits)?
                 .add_service(LedgerQueryServer::new(service).max_decoding_message_size(max_request))
                 .add_service(
                     LedgerReplayServer::new(ReplayService::new(
@@ -215,7 +221,8 @@ impl Application {
                         self.settings.limits.max_replays,
                     ))
                     .max_decoding_message_size(max_request),
-                );
+                )
+                .add_service(LedgerAuditServer::new(audit).max_decoding_message_size(max_request));
             tracing::info!(%addr, "query API listening");
             spawn_grpc(&mut tasks, "query API", router, listener, shutdown.clone());
         }

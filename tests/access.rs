@@ -15,6 +15,7 @@ use ledger_auth::keys::SigningKey;
 use ledger_auth::token::{self, Claims};
 use ledger_proto::v1;
 use ledger_proto::v1::event_payload::Event as P;
+use ledger_proto::v1::ledger_audit_client::LedgerAuditClient;
 use tonic::Code;
 
 fn national(id: &str, country: &str) -> v1::AppendRequest {
@@ -45,6 +46,7 @@ enum Rpc {
     Append,
     AppendMany,
     Replay,
+    ListCheckpoints,
     CoalitionGrowth,
     MembersByType,
     CurrentMembers,
@@ -60,10 +62,11 @@ enum Rpc {
     ProjectionStatus,
 }
 
-const RPCS: [Rpc; 16] = [
+const RPCS: [Rpc; 17] = [
     Rpc::Append,
     Rpc::AppendMany,
     Rpc::Replay,
+    Rpc::ListCheckpoints,
     Rpc::CoalitionGrowth,
     Rpc::MembersByType,
     Rpc::CurrentMembers,
@@ -112,6 +115,10 @@ async fn call(app: &TestApp, rpc: Rpc, token: &str, on: &str) -> Code {
                 items.into_iter().find_map(|i| i.err()).map_or(Code::Ok, |s| s.code())
             }
         },
+        Rpc::ListCheckpoints => {
+            let mut audit = LedgerAuditClient::new(channel(app.query_addr).await);
+            code(audit.list_checkpoints(with(token, v1::ListCheckpointsRequest::default())).await.map(drop))
+        }
         Rpc::CoalitionGrowth => code(q.coalition_growth(report()).await.map(drop)),
         Rpc::MembersByType => code(q.members_by_type(report()).await.map(drop)),
         Rpc::CurrentMembers => code(q.current_members(report()).await.map(drop)),
@@ -130,6 +137,11 @@ async fn call(app: &TestApp, rpc: Rpc, token: &str, on: &str) -> Code {
 
 fn is_append(rpc: Rpc) -> bool {
     matches!(rpc, Rpc::Append | Rpc::AppendMany)
+}
+
+/// The log itself and its Merkle tree: auditors' and platform admins' only.
+fn is_audit(rpc: Rpc) -> bool {
+    matches!(rpc, Rpc::Replay | Rpc::ListCheckpoints)
 }
 
 /// Rows that sum over every coalition: a reader of some coalitions may not read them.
@@ -173,7 +185,7 @@ async fn every_rpc_answers_each_kind_of_caller_with_the_expected_code() {
             "platform-admin" => Code::Ok,
             "auditor" if is_append(rpc) => Code::PermissionDenied,
             "auditor" => Code::Ok,
-            "reader of a" if is_append(rpc) || rpc == Rpc::Replay || spans_coalitions(rpc) => Code::PermissionDenied,
+            "reader of a" if is_append(rpc) || is_audit(rpc) || spans_coalitions(rpc) => Code::PermissionDenied,
             "reader of a" => Code::Ok,
             _ => Code::PermissionDenied,
         }

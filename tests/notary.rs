@@ -3,42 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use coalition_ledger::startup::Roles;
+use common::notary::*;
 use common::*;
-use futures::TryStreamExt;
 use ledger_audit::merkle::{self, Hash};
-use ledger_audit::{Checkpoint, Signer, Verifier};
+use ledger_audit::{Checkpoint, Verifier};
 use ledger_proto::v1;
-
-const ORIGIN: &str = "test.example/ledger";
-
-/// A notary key in a file of its own.
-fn key(dir: &tempfile::TempDir) -> (PathBuf, Verifier) {
-    let mut seed = [0u8; 32];
-    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let signer = Signer::from_seed(ORIGIN, seed).unwrap();
-    let path = dir.path().join("notary.key");
-    std::fs::write(&path, signer.to_skey()).unwrap();
-    (path, signer.verifier())
-}
-
-/// The log's leaf hashes, from the stored bytes a replay returns.
-async fn leaves(app: &mut TestApp) -> Vec<Hash> {
-    let events: Vec<v1::RecordedEvent> =
-        app.replay.replay(v1::ReplayRequest::default()).await.unwrap().into_inner().try_collect().await.unwrap();
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            assert_eq!(e.position, i as u64 + 1);
-            merkle::leaf_hash(&e.stored)
-        })
-        .collect()
-}
 
 /// The checkpoints of the checkpoint stream, verified with `vkey`.
 async fn checkpoints(app: &TestApp, vkey: &Verifier) -> Vec<Checkpoint> {
@@ -59,25 +33,36 @@ async fn covered(app: &TestApp, vkey: &Verifier, size: u64) -> Vec<Checkpoint> {
     }
 }
 
-/// Every checkpoint's root is the root of the replayed log's first `size` leaves, and the notary's stored tree
-/// proves each one consistent with every later one and each leaf included.
+/// Every checkpoint's root is the root of the replayed log's first `size` leaves, and the audit API proves each
+/// one consistent with every later one and each leaf included, and serves the leaf hashes.
 async fn check(app: &TestApp, all: &[Checkpoint], leaves: &[Hash]) {
-    let client = app.db.client().await;
+    let mut audit = audit_client(app).await;
     for c in all {
         assert_eq!(c.origin, ORIGIN);
         assert_eq!(c.root, merkle::root_of(&leaves[..c.size as usize]), "the root of size {}", c.size);
     }
     for (i, a) in all.iter().enumerate() {
         for b in &all[i..] {
-            let proof = ledger_projector::notary::stored_consistency_proof(&client, a.size, b.size).await.unwrap();
-            merkle::verify_consistency(a.size, b.size, &proof, &a.root, &b.root).unwrap();
+            let req = v1::ConsistencyProofRequest { from_size: a.size, to_size: b.size };
+            let proof = audit.consistency_proof(req).await.unwrap().into_inner();
+            merkle::verify_consistency(a.size, b.size, &hashes(proof.hashes), &a.root, &b.root).unwrap();
         }
     }
     let last = all.last().unwrap();
-    for index in 0..last.size {
-        let proof = ledger_projector::notary::stored_inclusion_proof(&client, index, last.size).await.unwrap();
-        merkle::verify_inclusion(index, last.size, &leaves[index as usize], &proof, &last.root).unwrap();
+    for position in 1..=last.size {
+        let req = v1::InclusionProofRequest { position, tree_size: last.size };
+        let proof = audit.inclusion_proof(req).await.unwrap().into_inner();
+        let leaf = &leaves[position as usize - 1];
+        assert_eq!(proof.leaf_hash, leaf.to_vec(), "the leaf hash of position {position}");
+        merkle::verify_inclusion(position - 1, last.size, leaf, &hashes(proof.hashes), &last.root).unwrap();
     }
+    let req = v1::LeafHashesRequest { from_position: 1, count: last.size as u32 };
+    let served = audit.leaf_hashes(req).await.unwrap().into_inner().hashes;
+    assert_eq!(hashes(served), leaves[..last.size as usize]);
+}
+
+fn hashes(raw: Vec<Vec<u8>>) -> Vec<Hash> {
+    raw.into_iter().map(|h| Hash::try_from(h).unwrap()).collect()
 }
 
 #[tokio::test]

@@ -81,12 +81,19 @@ async fn health_and_reflection_answer_and_a_graceful_stop_returns_ok() {
     // Each port's reflection lists exactly what the port serves.
     let common = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"];
     let append_port: Vec<&str> = common.into_iter().chain(["coalition.ledger.v1.LedgerAppend"]).collect();
-    let query_port: Vec<&str> =
-        common.into_iter().chain(["coalition.ledger.v1.LedgerQuery", "coalition.ledger.v1.LedgerReplay"]).collect();
+    let query_port: Vec<&str> = common
+        .into_iter()
+        .chain([
+            "coalition.ledger.v1.LedgerQuery",
+            "coalition.ledger.v1.LedgerReplay",
+            "coalition.ledger.v1.LedgerAudit",
+        ])
+        .collect();
     for (addr, service, listed) in [
         (app.append_addr, "coalition.ledger.v1.LedgerAppend", &append_port),
         (app.query_addr, "coalition.ledger.v1.LedgerQuery", &query_port),
         (app.query_addr, "coalition.ledger.v1.LedgerReplay", &query_port),
+        (app.query_addr, "coalition.ledger.v1.LedgerAudit", &query_port),
     ] {
         let mut health = HealthClient::new(channel(addr).await);
         let r = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();

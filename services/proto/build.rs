@@ -34,8 +34,12 @@ const JSON_MESSAGES: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files =
-        ["coalition/ledger/v1/events.proto", "coalition/ledger/v1/ledger.proto", "coalition/ledger/v1/storage.proto"];
+    let files = [
+        "coalition/ledger/v1/events.proto",
+        "coalition/ledger/v1/ledger.proto",
+        "coalition/ledger/v1/storage.proto",
+        "coalition/ledger/v1/export.proto",
+    ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("ledger_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;

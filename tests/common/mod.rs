@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub mod auth;
+pub mod notary;
 pub mod tls;
 
 /// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.
@@ -150,6 +151,11 @@ impl Nats {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The server's JetStream store directory (`store_dir`).
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("js")
     }
 
     /// Restarts the server on the same port and data.

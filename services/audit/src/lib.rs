@@ -12,5 +12,5 @@ pub mod merkle;
 pub mod note;
 
 pub use checkpoint::Checkpoint;
-pub use merkle::{Hash, ProofError};
+pub use merkle::{Hash, NodeMap, NodeRecorder, ProofError};
 pub use note::{NoteError, Signer, Verifier};

@@ -79,10 +79,39 @@ pub trait NodeSource {
     fn node(&self, level: u8, index: u64) -> Option<Hash>;
 }
 
+/// Stored nodes by `(level, index)`.
+pub type NodeMap = std::collections::HashMap<(u8, u64), Hash>;
+
+impl NodeSource for NodeMap {
+    fn node(&self, level: u8, index: u64) -> Option<Hash> {
+        self.get(&(level, index)).copied()
+    }
+}
+
+/// The nodes a computation over a [`NodeSource`] reads, for a store that fetches only those: run the computation
+/// once against the recorder (every node it is handed is zeroes), fetch [`NodeRecorder::needed`], run it again on
+/// them. Which nodes a root or proof reads depends only on the sizes and indexes, never on the hashes.
+#[derive(Debug, Default)]
+pub struct NodeRecorder(std::cell::RefCell<std::collections::BTreeSet<(u8, u64)>>);
+
+impl NodeRecorder {
+    /// The `(level, index)` of every node read so far, in order.
+    pub fn needed(&self) -> Vec<(u8, u64)> {
+        self.0.borrow().iter().copied().collect()
+    }
+}
+
+impl NodeSource for NodeRecorder {
+    fn node(&self, level: u8, index: u64) -> Option<Hash> {
+        self.0.borrow_mut().insert((level, index));
+        Some([0; 32])
+    }
+}
+
 /// The root of the subtree over leaves `start..end` of any tree that holds them, from complete subtrees of
 /// `nodes`: `start` must be a multiple of the largest power of two not above `end - start` (as every subtree of
 /// RFC 9162's definition is).
-pub fn subtree_root(nodes: &impl NodeSource, start: u64, end: u64) -> Result<Hash, ProofError> {
+pub fn subtree_root(nodes: &(impl NodeSource + ?Sized), start: u64, end: u64) -> Result<Hash, ProofError> {
     let n = end - start;
     if n == 0 {
         return Ok(empty_root());
@@ -96,12 +125,12 @@ pub fn subtree_root(nodes: &impl NodeSource, start: u64, end: u64) -> Result<Has
 }
 
 /// The root of the tree of `size` leaves.
-pub fn root(nodes: &impl NodeSource, size: u64) -> Result<Hash, ProofError> {
+pub fn root(nodes: &(impl NodeSource + ?Sized), size: u64) -> Result<Hash, ProofError> {
     subtree_root(nodes, 0, size)
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1), leaf to root.
-pub fn inclusion_proof(nodes: &impl NodeSource, index: u64, size: u64) -> Result<Vec<Hash>, ProofError> {
+pub fn inclusion_proof(nodes: &(impl NodeSource + ?Sized), index: u64, size: u64) -> Result<Vec<Hash>, ProofError> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
@@ -111,7 +140,13 @@ pub fn inclusion_proof(nodes: &impl NodeSource, index: u64, size: u64) -> Result
 }
 
 /// PATH(m, D[start:end]), appended to `out` from the leaf up.
-fn path(nodes: &impl NodeSource, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) -> Result<(), ProofError> {
+fn path(
+    nodes: &(impl NodeSource + ?Sized),
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), ProofError> {
     let n = end - start;
     if n <= 1 {
         return Ok(());
@@ -128,7 +163,7 @@ fn path(nodes: &impl NodeSource, m: u64, start: u64, end: u64, out: &mut Vec<Has
 }
 
 /// The consistency proof between the trees of `first` and `second` leaves (RFC 9162 §2.1.4.1).
-pub fn consistency_proof(nodes: &impl NodeSource, first: u64, second: u64) -> Result<Vec<Hash>, ProofError> {
+pub fn consistency_proof(nodes: &(impl NodeSource + ?Sized), first: u64, second: u64) -> Result<Vec<Hash>, ProofError> {
     if first > second {
         return Err(ProofError::SizesReversed { first, second });
     }
@@ -144,7 +179,7 @@ pub fn consistency_proof(nodes: &impl NodeSource, first: u64, second: u64) -> Re
 
 /// SUBPROOF(m, D[start:end], b).
 fn subproof(
-    nodes: &impl NodeSource,
+    nodes: &(impl NodeSource + ?Sized),
     m: u64,
     start: u64,
     end: u64,
@@ -348,8 +383,6 @@ impl Tree {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     /// The leaves and roots of the reference tree used by RFC 6962 implementations (Certificate Transparency's
@@ -381,22 +414,13 @@ mod tests {
         unhex(s).try_into().unwrap()
     }
 
-    #[derive(Default)]
-    struct Nodes(HashMap<(u8, u64), Hash>);
-
-    impl NodeSource for Nodes {
-        fn node(&self, level: u8, index: u64) -> Option<Hash> {
-            self.0.get(&(level, index)).copied()
-        }
-    }
-
     /// A tree of `n` leaves built incrementally, with every completed node stored.
-    fn grown(leaves: &[Hash]) -> (Tree, Nodes) {
+    fn grown(leaves: &[Hash]) -> (Tree, NodeMap) {
         let mut tree = Tree::new();
-        let mut nodes = Nodes::default();
+        let mut nodes = NodeMap::default();
         for leaf in leaves {
             for (level, index, hash) in tree.push(*leaf) {
-                nodes.0.insert((level, index), hash);
+                nodes.insert((level, index), hash);
             }
         }
         (tree, nodes)
@@ -466,5 +490,25 @@ mod tests {
         assert!(Tree::from_border(5, vec![[0; 32]]).is_none(), "5 has two set bits");
         whole.push(all[0]);
         assert_eq!(whole.size(), 38);
+    }
+
+    #[test]
+    fn given_the_nodes_a_recorder_names_then_every_proof_is_the_same_as_from_every_node() {
+        let all = generated(70);
+        let (_, nodes) = grown(&all);
+        for second in 1..=70u64 {
+            for first in 1..=second {
+                let recorder = NodeRecorder::default();
+                consistency_proof(&recorder, first, second).unwrap();
+                inclusion_proof(&recorder, first - 1, second).unwrap();
+                root(&recorder, second).unwrap();
+                let needed = recorder.needed();
+                assert!(needed.len() <= 4 * 64, "O(log n) nodes: {}", needed.len());
+                let fetched: NodeMap = needed.iter().map(|&(l, i)| ((l, i), nodes[&(l, i)])).collect();
+                assert_eq!(consistency_proof(&fetched, first, second), consistency_proof(&nodes, first, second));
+                assert_eq!(inclusion_proof(&fetched, first - 1, second), inclusion_proof(&nodes, first - 1, second));
+                assert_eq!(root(&fetched, second), root(&nodes, second));
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The read side: `LedgerQuery` over the Postgres read models (with read-your-writes waits), `LedgerReplay` over
-//! the log itself, for auditors, and the web dashboard built on the query service's answers.
+//! the log itself and `LedgerAudit` over the notary's Merkle tree, for auditors, and the web dashboard built on the
+//! query service's answers.
+pub mod audit;
 pub mod dashboard;
 pub mod query;
 pub mod replay;
 
+pub use audit::AuditService;
 pub use ledger_readmodel::Pool;
 pub use query::{QueryError, QueryService};
 pub use replay::ReplayService;

@@ -12,6 +12,12 @@ pub enum QueryError {
     Unavailable(String),
     #[error("{0}")]
     Denied(ledger_domain::access::Denied),
+    /// The audit service: no such checkpoint.
+    #[error("{0}")]
+    NotFound(String),
+    /// The audit service: a size or position beyond the tree the notary has hashed.
+    #[error("{0}")]
+    OutOfRange(String),
 }
 
 impl From<tokio_postgres::Error> for QueryError {
@@ -36,6 +42,8 @@ impl From<QueryError> for Status {
             QueryError::Invalid { .. } => Status::invalid_argument(e.to_string()),
             QueryError::NotReached { .. } => Status::deadline_exceeded(e.to_string()),
             QueryError::Unavailable(_) => Status::unavailable(e.to_string()),
+            QueryError::NotFound(_) => Status::not_found(e.to_string()),
+            QueryError::OutOfRange(_) => Status::out_of_range(e.to_string()),
             QueryError::Denied(d) => {
                 // The principal was logged where the scope was decided.
                 ledger_auth::metrics::count_denied(&d.missing);

@@ -21,4 +21,5 @@ mod report;
 mod snapshot;
 
 pub use error::QueryError;
+pub(crate) use error::invalid;
 pub use snapshot::{DEFAULT_WAIT, MAX_WAIT, QueryService, wanted_position};
