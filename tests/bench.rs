@@ -47,7 +47,14 @@ async fn the_benchmark_smoke_run_measures_everything_writes_json_and_cleans_up()
     let lag = &r["e2e_lag"][0];
     assert_eq!(lag["seen"], lag["events"], "every append became visible: {lag}");
     assert_eq!(r["queries"].as_object().unwrap().len(), 13, "{}", r["queries"]);
-    for role in ["append-api", "projector", "query-api"] {
+    let cp = &r["checkpoint_lag"];
+    assert_eq!(cp["covered"], cp["events"], "every append was covered by a signed checkpoint: {cp}");
+    assert!(positive(&cp["p99_ms"]), "{cp}");
+    let v = &r["verify_export"];
+    assert_eq!(v["leaves"], 20_000, "{v}");
+    assert!(positive(&v["leaves_per_s"]) && positive(&v["sha256_leaves_per_s"]), "{v}");
+    assert!(positive(&r["verify_api"]["leaves"]) && positive(&r["verify_api"]["leaves_per_s"]), "{}", r["verify_api"]);
+    for role in ["append-api", "projector", "query-api", "notary"] {
         assert!(positive(&r["peak_rss_mb"][role]), "{role}: {}", r["peak_rss_mb"]);
     }
     assert!(r["ratios"].as_object().is_some_and(|o| !o.is_empty()));
@@ -58,6 +65,10 @@ async fn the_benchmark_smoke_run_measures_everything_writes_json_and_cleans_up()
     let js = async_nats::jetstream::new(nats_client(&nats.url).await.unwrap());
     for s in ["BENCH", "BENCHRB", "BENCHRAW"] {
         assert!(js.get_stream(format!("{s}_{tag}")).await.is_err(), "stream {s}_{tag} left behind");
+        assert!(
+            js.get_stream(format!("{s}_{tag}_CHECKPOINTS")).await.is_err(),
+            "stream {s}_{tag}_CHECKPOINTS left behind"
+        );
     }
     let pg = ledger_readmodel::connect(&admin_url()).await.unwrap();
     let left: i64 =

@@ -12,6 +12,7 @@
 //! reached through authenticated clients (`clients`): appends (`appends`), the peer if given (`peer`), the bulk
 //! call, end-to-end lag (`lag`), the dashboard's queries (`queries`), memory; last the ratios (`summary`).
 mod appends;
+mod audit;
 mod clients;
 mod lag;
 mod peer;
@@ -93,6 +94,15 @@ pub struct BenchArgs {
     /// Seconds of steady load per lag rate.
     #[arg(long, default_value_t = 5)]
     pub lag_seconds: u64,
+    /// Steady append rate (events/s, through `AppendMany`) at which the notary's checkpoint lag is measured.
+    #[arg(long, default_value_t = 10_000)]
+    pub checkpoint_lag_rate: u64,
+    /// Seconds of that load.
+    #[arg(long, default_value_t = 5)]
+    pub checkpoint_lag_seconds: u64,
+    /// Leaves of the export `ledger audit verify` checks for its rate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub verify_leaves: u64,
     /// Demo-history requests loaded before the query measurements (0: all of it).
     #[arg(long, default_value_t = 0)]
     pub history: usize,
@@ -119,6 +129,9 @@ impl BenchArgs {
         self.rebuild_events = vec![2000, 5000];
         self.lag_rates = vec![200];
         self.lag_seconds = 1;
+        self.checkpoint_lag_rate = 500;
+        self.checkpoint_lag_seconds = 1;
+        self.verify_leaves = 20_000;
         self.history = 300;
         self.query_repeats = 5;
         self
@@ -158,6 +171,7 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
         let js = async_nats::jetstream::new(nats);
         for s in [&ledger.stream, &rebuild.stream, &format!("BENCHRAW_{tag}")] {
             let _ = js.delete_stream(s).await;
+            let _ = js.delete_stream(ledger_log::checkpoint_stream(s)).await;
         }
     }
     if let Ok((admin, conn)) = admin_cfg.connect(tokio_postgres::NoTls).await {
@@ -252,9 +266,18 @@ async fn measure_ledger(
     procs.sample("bulk");
     report["e2e_lag"] = lag::at_each_rate(&append, &query, args).await?;
     procs.sample("lag");
+    println!(
+        "\nthe notary signs every {} events or once an event has waited {} ms",
+        processes::CHECKPOINT_EVERY_EVENTS,
+        processes::CHECKPOINT_EVERY_MS
+    );
+    report["checkpoint_lag"] =
+        audit::checkpoint_lag(&append, &query, args.checkpoint_lag_rate, args.checkpoint_lag_seconds).await?;
+    report["verify_export"] = audit::verify_rate(args.verify_leaves, &keys_dir).await?;
     // The demo history through the API, then the dashboard's queries over it.
     report["queries"] = queries::over_the_demo_history(&append, &query, args.history, args.query_repeats).await?;
     procs.sample("history");
+    report["verify_api"] = audit::verify_over_api(ledger.query_addr, token, &procs.notary_vkey).await?;
 
     let peaks = procs.peaks();
     println!("\npeak RSS: {}", peaks.iter().map(|(r, m)| format!("{r} {m} MB")).collect::<Vec<_>>().join(", "));

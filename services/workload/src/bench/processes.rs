@@ -31,7 +31,13 @@ pub(super) struct Processes {
     children: Vec<(&'static str, Child)>,
     /// The projector's resident memory after each measurement, for the report.
     pub(super) projector_rss: Vec<Value>,
+    /// The verifier key of the notary's throwaway key.
+    pub(super) notary_vkey: String,
 }
+
+/// The benchmark's notary signs a checkpoint every this many events, or once an event has waited this long.
+pub(super) const CHECKPOINT_EVERY_EVENTS: u64 = 1000;
+pub(super) const CHECKPOINT_EVERY_MS: u64 = 250;
 
 impl Processes {
     /// Starts the append API, the projector and the query API of `ledger`, with the benchmark's public keys or,
@@ -43,7 +49,15 @@ impl Processes {
         open: bool,
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let mut procs = Processes { children: Vec::new(), projector_rss: Vec::new() };
+        // A notary key of the benchmark's own, in its private directory.
+        let mut seed = [0u8; 32];
+        seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let signer = ledger_audit::Signer::from_seed("bench.invalid/ledger", seed).map_err(anyhow::Error::msg)?;
+        let notary_key = keys_dir.join("notary.key");
+        std::fs::write(&notary_key, signer.to_skey()).with_context(|| format!("writing {}", notary_key.display()))?;
+        let notary_vkey = signer.verifier().to_vkey();
+        let mut procs = Processes { children: Vec::new(), projector_rss: Vec::new(), notary_vkey };
         // The roles do not create the stream (the append API alone never does): the benchmark, with the operator's
         // credentials, creates it as an operator would.
         let created = ledger_command(config, ledger, "nats").arg("create-stream").stdout(Stdio::null()).status()?;
@@ -57,6 +71,12 @@ impl Processes {
             }
             procs.children.push((role, cmd.spawn().with_context(|| format!("starting {role}"))?));
         }
+        let mut notary = ledger_command(config, ledger, "notary");
+        notary
+            .env("LEDGER_NOTARY_KEY", &notary_key)
+            .env("LEDGER_CHECKPOINT_EVERY_EVENTS", CHECKPOINT_EVERY_EVENTS.to_string())
+            .env("LEDGER_CHECKPOINT_EVERY_MS", CHECKPOINT_EVERY_MS.to_string());
+        procs.children.push(("notary", notary.spawn().context("starting the notary")?));
         Ok(procs)
     }
 
