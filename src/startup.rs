@@ -194,11 +194,14 @@ impl Application {
             // refuses the log, when auditors need its proofs most.
             health.set_serving::<LedgerAuditServer<AuditService>>().await;
             let audit = AuditService::new(pool.clone());
+            let audit_pool = pool.clone();
             let service = QueryService::new(pool, self.log.clone());
             if let Some(listener) = self.dashboard {
                 tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
                 let stop = shutdown.clone();
-                let app = ledger_query::dashboard::router(service.clone(), auth.clone());
+                // The log in the tlog-tiles layout, on the same port (`/tlog/…`).
+                let tiles = ledger_query::tiles::router(audit_pool.clone(), self.log.clone(), auth.clone());
+                let app = ledger_query::dashboard::router(service.clone(), auth.clone()).merge(tiles);
                 let http = self.settings.limits.http();
                 tasks.spawn(async move {
                     let r = crate::http::serve(listener, app, http, stop, DRAIN_TIMEOUT).await;

@@ -435,4 +435,10 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
     assert!(dash["national"].is_null() && dash["principal"]["subject"] == "se-dashboard", "{}", dash["principal"]);
     let (code, _) = http_get(&format!("{base}/api/dashboard"), Some(&read("writer-se"))).await;
     assert_eq!(code, 403);
+    // The log's tiles are the replay's: auditors' only.
+    assert_eq!(http_get(&format!("{base}/tlog/checkpoint"), None).await.0, 401);
+    let (code, body) = http_get(&format!("{base}/tlog/tile/entries/000.p/1"), Some(&reader)).await;
+    assert!(code == 403 && body.contains("auditor"), "{code} {body}");
+    let (code, body) = http_get(&format!("{base}/tlog/tile/entries/000.p/1"), Some(&auditor)).await;
+    assert_eq!(code, 200, "{body}");
 }

@@ -326,3 +326,54 @@ async fn the_audit_api_answers_what_it_cannot_prove_with_a_code_that_names_the_f
     let (c, m) = code(audit.leaf_hashes(req).await.map(drop));
     assert!(c == OutOfRange, "{c:?} {m}");
 }
+
+/// GET over HTTP/1.0: the status code and the body's bytes.
+async fn get_bytes(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, out[head_end + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn the_log_in_the_tlog_tiles_layout_gives_a_tile_client_the_signed_root_and_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, signer, _) = notarised(&dir, 130).await;
+    let addr = app.dashboard_addr.unwrap();
+    let (code, note) = get_bytes(addr, "/tlog/checkpoint").await;
+    assert_eq!(code, 200);
+    let c = Checkpoint::verify(std::str::from_utf8(&note).unwrap(), &signer.verifier()).unwrap();
+    let n = c.size;
+    assert!(n > 256 && n < 512, "{n}: one full tile and a partial one");
+    // A tile client: the level-0 tiles up to the checkpoint's size give every leaf hash, and so the root.
+    let (code, full) = get_bytes(addr, "/tlog/tile/0/000").await;
+    assert_eq!((code, full.len()), (200, 256 * 32));
+    let (code, partial) = get_bytes(addr, &format!("/tlog/tile/0/001.p/{}", n - 256)).await;
+    assert_eq!((code, partial.len() as u64), (200, (n - 256) * 32));
+    let tiles: Vec<ledger_audit::Hash> =
+        full.chunks(32).chain(partial.chunks(32)).map(|h| ledger_audit::Hash::try_from(h).unwrap()).collect();
+    assert_eq!(ledger_audit::merkle::root_of(&tiles), c.root, "the tiles' root is the signed one");
+    assert_eq!(tiles, leaves(&mut app).await[..n as usize]);
+    let (code, level1) = get_bytes(addr, "/tlog/tile/1/000.p/1").await;
+    assert_eq!((code, level1), (200, ledger_audit::merkle::root_of(&tiles[..256]).to_vec()));
+    // The entry bundles hold the stored envelopes, each after its big-endian 16-bit length.
+    let (code, bundle) = get_bytes(addr, &format!("/tlog/tile/entries/001.p/{}", n - 256)).await;
+    assert_eq!(code, 200);
+    let mut entries = Vec::new();
+    let mut rest = bundle.as_slice();
+    while !rest.is_empty() {
+        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        entries.push(ledger_audit::merkle::leaf_hash(&rest[2..2 + len]));
+        rest = &rest[2 + len..];
+    }
+    assert_eq!(entries, tiles[256..]);
+    // What does not exist yet is 404, a malformed path 400.
+    assert_eq!(get_bytes(addr, "/tlog/tile/0/001").await.0, 404, "the second tile is not full");
+    assert_eq!(get_bytes(addr, "/tlog/tile/entries/009").await.0, 404);
+    assert_eq!(get_bytes(addr, "/tlog/tile/0/1").await.0, 400);
+}

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod query;
 pub mod replay;
+pub mod tiles;
 
 pub use audit::AuditService;
 pub use ledger_readmodel::Pool;
