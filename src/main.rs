@@ -105,6 +105,10 @@ struct RemoteArgs {
     /// A PEM CA certificate to verify an https server with (default: the system's roots).
     #[arg(long)]
     ca: Option<std::path::PathBuf>,
+    /// Also check the replay's decoded view of each event (id, type, aggregate, principal) against its stored
+    /// envelope; slower to serve. Without it the replay sends the stored bytes only.
+    #[arg(long)]
+    check_view: bool,
 }
 
 impl RemoteArgs {
@@ -118,7 +122,13 @@ impl RemoteArgs {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))?),
             None => None,
         };
-        Ok(ledger_verifier::remote::RemoteConfig { url, token, ca_pem, identity_pem: None })
+        Ok(ledger_verifier::remote::RemoteConfig {
+            url,
+            token,
+            ca_pem,
+            identity_pem: None,
+            check_view: self.check_view,
+        })
     }
 }
 

@@ -87,7 +87,7 @@ async fn a_stranger_verifies_the_log_through_the_api_and_from_an_export_and_the_
     // More history: the next run starts from the checkpoint trusted and proves the new one consistent with it.
     let later = app.append.append(organisation("late")).await.unwrap().into_inner().revision;
     covered(&app, later).await;
-    let (ok, out, err) = ledger_audit(&verify_api).await;
+    let (ok, out, err) = ledger_audit(&[&verify_api[..], &["--check-view"]].concat()).await;
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(&format!("trusted before: the checkpoint of size {end}")), "{out}");
     assert!(out.contains(&format!("consistent with the checkpoint of size {end} trusted before")), "{out}");
@@ -322,6 +322,23 @@ async fn the_audit_api_answers_what_it_cannot_prove_with_a_code_that_names_the_f
     assert!(c == InvalidArgument && m.contains("from_size"), "{c:?} {m}");
     let (c, m) = code(audit.leaf_hashes(v1::LeafHashesRequest { from_position: 1, count: 10_001 }).await.map(drop));
     assert!(c == InvalidArgument && m.contains("count"), "{c:?} {m}");
+    // A verifier's replay: the stored bytes only, the same as in the full one.
+    let mut replay = app.replay.clone();
+    let full: Vec<v1::RecordedEvent> = {
+        use futures::TryStreamExt;
+        let req = v1::ReplayRequest { stored_only: true, ..Default::default() };
+        let bare: Vec<v1::RecordedEvent> = replay.replay(req).await.unwrap().into_inner().try_collect().await.unwrap();
+        let full: Vec<v1::RecordedEvent> =
+            replay.replay(v1::ReplayRequest::default()).await.unwrap().into_inner().try_collect().await.unwrap();
+        let only = |e: &v1::RecordedEvent| v1::RecordedEvent {
+            position: e.position,
+            stored: e.stored.clone(),
+            ..Default::default()
+        };
+        assert_eq!(bare, full.iter().map(only).collect::<Vec<_>>());
+        full
+    };
+    assert_eq!(full.len() as u64, end);
     let req = v1::LeafHashesRequest { from_position: end + 1, count: 1 };
     let (c, m) = code(audit.leaf_hashes(req).await.map(drop));
     assert!(c == OutOfRange, "{c:?} {m}");

@@ -159,6 +159,7 @@ struct Replaying {
     learned: bool,
     log: Log,
     filter: Filter,
+    stored_only: bool,
 }
 
 impl Replaying {
@@ -177,12 +178,27 @@ impl Replaying {
                     return Some(Err(Status::unavailable(e.to_string())));
                 }
             }
+            // Nothing to decode: every event is kept and only its bytes are sent.
+            if self.stored_only && self.filter == Filter::default() {
+                return Some(Ok(v1::RecordedEvent {
+                    position: m.position,
+                    stored: m.body.to_vec(),
+                    ..Default::default()
+                }));
+            }
             let (event, named) = convert(&m);
             let coalition = match &mut self.owners {
                 Some(owners) => owners.coalition_of(&event, named),
                 None => named,
             };
             if self.filter.keeps(&event, coalition.as_deref()) {
+                if self.stored_only {
+                    return Some(Ok(v1::RecordedEvent {
+                        position: event.position,
+                        stored: event.stored,
+                        ..Default::default()
+                    }));
+                }
                 return Some(Ok(event));
             }
         }
@@ -249,6 +265,8 @@ pub struct ParsedRequest {
     pub filter: Filter,
     /// Most events to return (`usize::MAX` for no limit).
     pub limit: usize,
+    /// Only positions and stored bytes, no decoded view.
+    pub stored_only: bool,
 }
 
 /// Validates a `ReplayRequest` (`INVALID_ARGUMENT` naming the field at fault); authorisation is done before.
@@ -279,7 +297,7 @@ pub fn parse_request(req: v1::ReplayRequest) -> Result<ParsedRequest, Status> {
         }
     }
     let limit = if req.limit == 0 { usize::MAX } else { usize::try_from(req.limit).unwrap_or(usize::MAX) };
-    Ok(ParsedRequest { from, filter, limit })
+    Ok(ParsedRequest { from, filter, limit, stored_only: req.stored_only })
 }
 
 type ReplayStream = Pin<Box<dyn Stream<Item = Result<v1::RecordedEvent, Status>> + Send>>;
@@ -292,7 +310,7 @@ impl LedgerReplay for ReplayService {
     async fn replay(&self, request: Request<v1::ReplayRequest>) -> Result<Response<ReplayStream>, Status> {
         let principal = ledger_auth::principal(&request)?;
         authorize_replay(&principal).map_err(|d| ledger_auth::deny(&principal, d))?;
-        let ParsedRequest { from, filter, limit } = parse_request(request.into_inner())?;
+        let ParsedRequest { from, filter, limit, stored_only } = parse_request(request.into_inner())?;
         let open = self.open.open(&principal.subject)?;
         self.check_exists(&filter).await?;
         let subject = filter.aggregate.as_ref().map(|a| self.log.subject(a));
@@ -304,6 +322,7 @@ impl LedgerReplay for ReplayService {
             learned: false,
             log: self.log.clone(),
             filter,
+            stored_only,
         };
         let stream = futures::stream::unfold(replaying, |mut r| async move {
             let item = r.next().await?;
@@ -326,7 +345,13 @@ mod tests {
     #[test]
     fn a_request_reads_from_position_1_without_a_limit_unless_it_says_otherwise() {
         let all = parse_request(v1::ReplayRequest::default()).unwrap();
-        assert_eq!(all, ParsedRequest { from: ReadFrom::Position(1), filter: Filter::default(), limit: usize::MAX });
+        let everything = ParsedRequest {
+            from: ReadFrom::Position(1),
+            filter: Filter::default(),
+            limit: usize::MAX,
+            stored_only: false,
+        };
+        assert_eq!(all, everything);
         let req = v1::ReplayRequest {
             start: Some(v1::replay_request::Start::FromPosition(0)),
             coalition_id: "se".into(),

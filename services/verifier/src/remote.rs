@@ -22,6 +22,9 @@ pub struct RemoteConfig {
     pub ca_pem: Option<Vec<u8>>,
     /// PEM client certificate and key, for a server that authenticates by mutual TLS.
     pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// Also ask for the replay's decoded view of each event and check it against the envelope (slower to serve);
+    /// without it, the replay sends the stored bytes only (`stored_only`), which the verifier decodes itself.
+    pub check_view: bool,
 }
 
 impl std::fmt::Display for RemoteConfig {
@@ -36,6 +39,7 @@ pub struct Remote {
     token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     events: Option<tonic::Streaming<v1::RecordedEvent>>,
     url: String,
+    check_view: bool,
 }
 
 fn status(call: &str, url: &str, s: &tonic::Status) -> SourceError {
@@ -70,6 +74,7 @@ impl Remote {
             token,
             events: None,
             url,
+            check_view: config.check_view,
         })
     }
 
@@ -123,6 +128,7 @@ impl Source for Remote {
         let req = self.request(v1::ReplayRequest {
             start: Some(v1::replay_request::Start::FromPosition(1)),
             limit: size,
+            stored_only: !self.check_view,
             ..Default::default()
         });
         let stream = self.replay.replay(req).await.map_err(|s| status("LedgerReplay.Replay", &self.url, &s))?;
@@ -135,13 +141,13 @@ impl Source for Remote {
         let Some(e) = events.message().await.map_err(|s| status("LedgerReplay.Replay", &self.url, &s))? else {
             return Ok(None);
         };
-        let view = View {
+        let view = self.check_view.then(|| View {
             event_id: e.event_id,
             event_type: e.event_type,
             aggregate_id: e.aggregate.map(|a| a.id).unwrap_or_default(),
             principal: e.principal,
-        };
-        Ok(Some(Leaf { position: e.position, stored: e.stored, view: Some(view) }))
+        });
+        Ok(Some(Leaf { position: e.position, stored: e.stored, view }))
     }
 
     async fn leaf_hashes(&mut self, from_position: u64, count: u64) -> Result<Option<Vec<Hash>>, SourceError> {

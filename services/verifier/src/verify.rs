@@ -264,3 +264,37 @@ async fn pinpoint<S: Source>(
     }
     Failure::Changed { position, found: hex(&window[i]), signed: hex(&signed[i]), size }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn a_view_that_says_something_else_than_its_envelope_is_named_and_an_undecodable_one_is_only_counted() {
+        let stored = v1::StoredEvent {
+            event_id: "e1".into(),
+            event_type: "organisation_registered".into(),
+            aggregate_id: "org-1".into(),
+            principal: "writer".into(),
+            envelope_version: 2,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let view = View {
+            event_id: "e1".into(),
+            event_type: "organisation_registered".into(),
+            aggregate_id: "org-1".into(),
+            principal: "writer".into(),
+        };
+        let leaf = |view: Option<View>| Leaf { position: 3, stored: stored.clone(), view };
+        assert!(check_envelope(&leaf(Some(view.clone()))).unwrap());
+        assert!(check_envelope(&leaf(None)).unwrap());
+        let lying = View { principal: "someone-else".into(), ..view };
+        let e = check_envelope(&leaf(Some(lying))).unwrap_err();
+        assert!(matches!(e, Failure::ViewDiffers { position: 3, field: "principal", .. }), "{e}");
+        let broken = Leaf { position: 4, stored: vec![0xff, 0xff], view: None };
+        assert!(!check_envelope(&broken).unwrap(), "hashed like any leaf, reported as undecodable");
+    }
+}
