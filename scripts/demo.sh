@@ -129,6 +129,10 @@ cat <<TXT
     grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:$query_port coalition.ledger.v1.LedgerQuery/ProjectionStatus
   replay the log (auditor):
     grpcurl -plaintext -H "authorization: Bearer \$(cat .demo/tokens/auditor.jwt)" -d '{"coalition_id":"se"}' 127.0.0.1:$query_port coalition.ledger.v1.LedgerReplay/Replay
+  verify the log with the notary's public key only (through the public API; then offline from an export):
+    $ledger audit verify --vkey .demo/keys/notary.vkey --replay-url http://127.0.0.1:$query_port --token-file .demo/tokens/auditor.jwt --state .demo/auditor.checkpoint
+    $ledger audit export --replay-url http://127.0.0.1:$query_port --token-file .demo/tokens/auditor.jwt --out .demo/ledger.export
+    $ledger audit verify --vkey .demo/keys/notary.vkey --from-export .demo/ledger.export --no-state
   metrics:            curl -s http://$LEDGER_METRICS_ADDR/metrics   (ledger_auth_failures_total, ledger_auth_denied_total, ...)
   a new token:        $ledger auth token --key .demo/keys/signing.pem --subject NAME --role reader --coalition dk --ttl 12h
   rebuild and check (as the projector's roles):
