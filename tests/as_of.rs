@@ -209,3 +209,68 @@ async fn only_auditors_and_platform_admins_may_ask_as_of_and_see_what_readers_sa
 fn live_request(position: u64) -> v1::ReportRequest {
     reporting("", Some(v1::Consistency { min_position: position, max_wait_ms: 10_000 }))
 }
+
+/// The figure in docs/audit.md: how long an as-of build of each read model takes over the demo history (all of
+/// it, and half), beside a first and a second answer and a rebuild of the same read model. Not a check: run it
+/// with `cargo nextest run --features coalition-ledger/fault-injection --test as_of --run-ignored only
+/// --no-capture`.
+#[tokio::test]
+#[ignore = "a measurement: run by hand (docs/audit.md)"]
+async fn as_of_build_time_over_the_demo_history() {
+    let mut app = TestApp::spawn_with_separate_roles(|_| {}).await;
+    let args = ledger_workload::demo::DemoArgs {
+        append_url: format!("http://{}", app.append_addr),
+        query_url: format!("http://{}", app.query_addr),
+        seed: 2013,
+        tokens: None,
+    };
+    ledger_workload::demo::run(args).await.unwrap();
+    let log = ledger_log::Log::connect(&app.settings.log_config().unwrap()).await.unwrap();
+    let end = log.end().await.unwrap();
+    app.wait_projected(end).await;
+    let mut q = app.query.clone();
+    eprintln!("demo history: {end} events");
+    eprintln!("read model | position | as-of build | first answer | second answer | rebuild");
+    let mut client = app.db.client_as("ledger_projector").await;
+    for position in [end, end / 2] {
+        for model in ledger_readmodel::ReadModel::ALL {
+            let before = metric(&app, "ledger_as_of_build_milliseconds_total").await;
+            let req = || at(Point::Position(position));
+            let started = std::time::Instant::now();
+            ask_one(&mut q, *model, req()).await;
+            let first = started.elapsed();
+            let build = metric(&app, "ledger_as_of_build_milliseconds_total").await - before;
+            let started = std::time::Instant::now();
+            ask_one(&mut q, *model, req()).await;
+            let second = started.elapsed();
+            let rebuild = if position == end {
+                let r = ledger_projector::rebuild_read_model(*model, &log, &mut client).await.unwrap();
+                format!("{} ms", r.elapsed.as_millis())
+            } else {
+                "-".into()
+            };
+            eprintln!(
+                "{model} | {position} | {build} ms | {} ms | {:.1} ms | {rebuild}",
+                first.as_millis(),
+                second.as_secs_f64() * 1000.0
+            );
+        }
+    }
+}
+
+/// One report of `model` (its largest), asked with `req`.
+async fn ask_one(
+    q: &mut ledger_proto::v1::ledger_query_client::LedgerQueryClient<tonic::transport::Channel>,
+    model: ledger_readmodel::ReadModel,
+    req: v1::ReportRequest,
+) {
+    use ledger_readmodel::ReadModel as M;
+    match model {
+        M::CoalitionGrowth => q.coalition_growth(req).await.map(|_| ()),
+        M::Pledges => q.pledge_scoreboard(req).await.map(|_| ()),
+        M::Outcomes => q.outcomes(req).await.map(|_| ()),
+        M::Participation => q.participation(req).await.map(|_| ()),
+        M::Engagement => q.dormant_members(req).await.map(|_| ()),
+    }
+    .unwrap();
+}
