@@ -148,6 +148,19 @@ pub struct LimitSettings {
     /// Connections the dashboard (and, apart, the metrics server) keeps open at once; more are closed at once.
     #[arg(long, global = true, env = "LEDGER_HTTP_MAX_CONNECTIONS", default_value_t = 256)]
     pub http_max_connections: usize,
+    /// As-of builds (a read model up to an earlier log position, in temporary tables) the query role keeps for
+    /// further questions; each holds a Postgres connection. The least recently used goes first.
+    #[arg(long, global = true, env = "LEDGER_AS_OF_BUILDS", default_value_t = 4)]
+    pub as_of_builds: usize,
+    /// Seconds an as-of build is kept after its last use.
+    #[arg(long, global = true, env = "LEDGER_AS_OF_IDLE_SECS", default_value_t = 600)]
+    pub as_of_idle_secs: u64,
+    /// As-of builds run at once (each reads the log and writes its temporary tables).
+    #[arg(long, global = true, env = "LEDGER_AS_OF_CONCURRENT_BUILDS", default_value_t = 1)]
+    pub as_of_concurrent_builds: usize,
+    /// As-of builds in progress or waiting; an ask for one more is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, global = true, env = "LEDGER_AS_OF_QUEUED_BUILDS", default_value_t = 4)]
+    pub as_of_queued_builds: usize,
 }
 
 /// `--db-acquire-timeout-ms` unless given.
@@ -170,6 +183,10 @@ impl Default for LimitSettings {
             db_acquire_timeout_ms: DEFAULT_ACQUIRE_MS,
             http_header_timeout_secs: 10,
             http_max_connections: 256,
+            as_of_builds: 4,
+            as_of_idle_secs: 600,
+            as_of_concurrent_builds: 1,
+            as_of_queued_builds: 4,
         }
     }
 }
@@ -193,6 +210,17 @@ impl LimitSettings {
         }
     }
 
+    /// How the query role serves as-of answers, its builds connecting to `database`.
+    pub fn as_of(&self, database: ledger_readmodel::Postgres) -> ledger_query::AsOfConfig {
+        ledger_query::AsOfConfig {
+            database,
+            kept: self.as_of_builds,
+            idle: Duration::from_secs(self.as_of_idle_secs),
+            concurrent: self.as_of_concurrent_builds,
+            queued: self.as_of_queued_builds,
+        }
+    }
+
     /// Checks what the types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_event_bytes >= 1024, "--max-event-bytes must be at least 1024");
@@ -211,6 +239,10 @@ impl LimitSettings {
             ("--db-acquire-timeout-ms", self.db_acquire_timeout_ms as usize),
             ("--http-header-timeout-secs", self.http_header_timeout_secs as usize),
             ("--http-max-connections", self.http_max_connections),
+            ("--as-of-builds", self.as_of_builds),
+            ("--as-of-idle-secs", self.as_of_idle_secs as usize),
+            ("--as-of-concurrent-builds", self.as_of_concurrent_builds),
+            ("--as-of-queued-builds", self.as_of_queued_builds),
         ] {
             anyhow::ensure!(v > 0, "{name} must be at least 1");
         }

@@ -15,6 +15,7 @@ pub struct Sources {
     pub append: Option<Arc<AppendMetrics>>,
     pub projections: Vec<(&'static str, Arc<ProjectorMetrics>)>,
     pub notary: Option<Arc<ledger_projector::notary::NotaryMetrics>>,
+    pub as_of: Option<Arc<ledger_query::AsOfMetrics>>,
 }
 
 /// The text being written: one metric family after another.
@@ -79,7 +80,35 @@ pub async fn render(s: &Sources) -> String {
             &single(read(&n.restarts)),
         );
     }
+    if let Some(a) = &s.as_of {
+        as_of_families(&mut out, a);
+    }
     out.0
+}
+
+/// The query role's as-of builds.
+fn as_of_families(out: &mut Exposition, a: &ledger_query::AsOfMetrics) {
+    let families: [Family<ledger_query::AsOfMetrics>; 6] = [
+        ("ledger_as_of_builds_total", "As-of builds completed.", "counter", |a| a.builds.load(Ordering::Relaxed)),
+        ("ledger_as_of_build_failures_total", "As-of builds that failed.", "counter", |a| {
+            a.failures.load(Ordering::Relaxed)
+        }),
+        ("ledger_as_of_reused_total", "As-of answers from a build kept or already in progress.", "counter", |a| {
+            a.reused.load(Ordering::Relaxed)
+        }),
+        ("ledger_as_of_build_milliseconds_total", "Time spent in completed as-of builds.", "counter", |a| {
+            a.build_ms.load(Ordering::Relaxed)
+        }),
+        ("ledger_as_of_build_events_total", "Log events read by completed as-of builds.", "counter", |a| {
+            a.events.load(Ordering::Relaxed)
+        }),
+        ("ledger_as_of_builds_kept", "As-of builds kept now (each holds a Postgres connection).", "gauge", |a| {
+            a.kept.load(Ordering::Relaxed)
+        }),
+    ];
+    for (name, help, kind, read) in families {
+        out.family(name, help, kind, &single(read(a)));
+    }
 }
 
 /// The log's end, whether it answered, and each projection's lag behind it.

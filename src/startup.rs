@@ -22,6 +22,26 @@ use tonic::server::NamedService;
 use crate::config::{Databases, Settings};
 use crate::metrics::Sources;
 
+/// As-of answers are built by the projectors' code (the query crate does not depend on the projector).
+struct Projections;
+
+impl ledger_query::BuildReadModel for Projections {
+    fn build<'a>(
+        &'a self,
+        model: ReadModel,
+        log: &'a Log,
+        client: &'a mut ledger_query::PostgresClient,
+        position: u64,
+    ) -> ledger_query::BuildFuture<'a> {
+        Box::pin(async move {
+            let b = ledger_projector::build_temporary_read_model(model, log, client, position)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ledger_query::Built { events: b.events, not_applied: b.not_applied, recorded_at: b.recorded_at })
+        })
+    }
+}
+
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -149,7 +169,8 @@ impl Application {
     /// Serves until `shutdown` is cancelled or a role fails (which stops the others). Every task is joined.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: Tasks = JoinSet::new();
-        let mut sources = Sources { log: self.log.clone(), append: None, projections: Vec::new(), notary: None };
+        let mut sources =
+            Sources { log: self.log.clone(), append: None, projections: Vec::new(), notary: None, as_of: None };
         // Built by `build` for every process that serves an API; never defaulted to open here.
         let auth = match (&self.auth, self.append.is_some() || self.query.is_some()) {
             (Some(a), _) => a.clone(),
@@ -195,7 +216,10 @@ impl Application {
             health.set_serving::<LedgerAuditServer<AuditService>>().await;
             let audit = AuditService::new(pool.clone());
             let audit_pool = pool.clone();
-            let service = QueryService::new(pool, self.log.clone());
+            let as_of = limits.as_of(self.databases.query.clone());
+            let (service, as_of_metrics) =
+                QueryService::new(pool, self.log.clone()).with_as_of(as_of, std::sync::Arc::new(Projections));
+            sources.as_of = Some(as_of_metrics);
             if let Some(listener) = self.dashboard {
                 tracing::info!(addr = %listener.local_addr()?, "dashboard listening on http://{}/", listener.local_addr()?);
                 let stop = shutdown.clone();

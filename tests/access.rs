@@ -383,6 +383,7 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
                 consistency: wait,
                 page,
                 as_of: "2026-06-30".into(),
+                as_of_log: None,
             },
         )
     };

@@ -103,6 +103,8 @@ async fn the_query_role_reads_the_reports_and_the_status_and_can_write_nothing()
         "SELECT name, version, schema_name, position, updated_at, state, last_error FROM ledger.projections",
         "SELECT count(*) FROM ledger.quarantine WHERE projection = 'pledges'",
         "BEGIN; LOCK TABLE reporting.coalition_growth_monthly IN ACCESS SHARE MODE; COMMIT",
+        // As-of builds: tables of its own session, which no one else sees and which vanish with it.
+        "CREATE TEMP TABLE mine (x int); DROP TABLE mine",
     ] {
         allowed(&query, who, sql).await;
     }
@@ -123,7 +125,6 @@ async fn the_query_role_reads_the_reports_and_the_status_and_can_write_nothing()
         "DROP VIEW reporting.coalition_members_current".into(),
         "CREATE SCHEMA mine".into(),
         "CREATE TABLE public.mine (x int)".into(),
-        "CREATE TEMP TABLE mine (x int)".into(),
         "DELETE FROM public.ledger_schema_migrations".into(),
     ] {
         refused(&query, who, &sql).await;
@@ -277,7 +278,8 @@ async fn setup_roles_is_idempotent_and_safe_in_parallel() {
             row.get::<_, bool>(4),
             row.get::<_, bool>(5)
         ),
-        (true, false, false, true, false)
+        // TEMPORARY for the query role's as-of builds (migration 6).
+        (true, false, true, true, false)
     );
 }
 

@@ -28,6 +28,8 @@ const JSON_MESSAGES: &[&str] = &[
     "DormantRow",
     "DigitalDecadeTargetsResponse",
     "TargetRow",
+    "AsOfAnswer",
+    "SignedCheckpoint",
     "ProjectionStatusResponse",
     "ProjectionState",
 ];
@@ -51,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.type_attribute(format!(".coalition.ledger.v1.{message}"), "#[derive(serde::Serialize)]");
     }
     builder = builder.field_attribute(".coalition.ledger.v1.ProjectionState.updated_at", "#[serde(skip)]");
+    builder = builder.field_attribute(".coalition.ledger.v1.SignedCheckpoint.signed_at", "#[serde(skip)]");
     builder.compile_fds(fds)?;
     for f in files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

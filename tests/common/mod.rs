@@ -645,6 +645,7 @@ pub fn reporting(coalition: &str, consistency: Option<v1::Consistency>) -> v1::R
         page: Some(v1::Page { page_size: 1000, offset: 0 }),
         consistency,
         as_of: String::new(),
+        as_of_log: None,
     }
 }
 

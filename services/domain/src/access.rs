@@ -409,10 +409,21 @@ pub fn authorize_read(principal: &Principal) -> Result<ReadScope, Denied> {
 
 /// Decides a replay of the log: auditors and platform admins.
 pub fn authorize_replay(principal: &Principal) -> Result<(), Denied> {
+    auditor(principal, "the replay API answers auditors and platform admins")
+}
+
+/// An as-of answer (a report as the read model stood at an earlier point of the log, built for the asker from the
+/// log): auditors and platform admins, as for a replay. The rows are then scoped as [`authorize_read`] says.
+pub fn authorize_as_of(principal: &Principal) -> Result<(), Denied> {
+    auditor(principal, "as-of answers are for auditors and platform admins")
+}
+
+/// Auditors and platform admins; anyone else is refused with `reason`.
+fn auditor(principal: &Principal, reason: &str) -> Result<(), Denied> {
     if principal.grants.iter().any(|g| matches!(g.role, Role::PlatformAdmin | Role::Auditor)) {
         Ok(())
     } else {
-        Err(denied("auditor", "the replay API answers auditors and platform admins"))
+        Err(denied("auditor", reason))
     }
 }
 
@@ -570,6 +581,16 @@ mod tests {
         assert!(authorize_replay(&who(&[("platform-admin", &[])])).is_ok());
         assert_eq!(authorize_replay(&who(&[("reader", &["*"])])).unwrap_err().missing, "auditor");
         assert!(authorize_replay(&who(&[("writer", &["*"])])).is_err());
+    }
+
+    #[test]
+    fn given_anyone_but_auditors_and_platform_admins_then_as_of_answers_are_refused() {
+        assert!(authorize_as_of(&who(&[("auditor", &[])])).is_ok());
+        assert!(authorize_as_of(&who(&[("platform-admin", &[])])).is_ok());
+        let refused = authorize_as_of(&who(&[("reader", &["*"])])).unwrap_err();
+        assert_eq!(refused.missing, "auditor");
+        assert!(refused.reason.contains("as-of"), "{refused}");
+        assert!(authorize_as_of(&who(&[("coalition-admin", &["se"])])).is_err());
     }
 
     #[test]

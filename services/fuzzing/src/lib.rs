@@ -14,6 +14,7 @@ use ledger_domain::event::EventType;
 use ledger_log::ReadFrom;
 use ledger_proto::stored;
 use ledger_proto::v1;
+use ledger_query::query::as_of::{Point, parse_point};
 use ledger_query::query::filter::{DEFAULT_PAGE, Filter, MAX_PAGE, Param, parse_as_of, parse_period};
 use ledger_query::query::{MAX_WAIT, wanted_position};
 use ledger_query::replay::parse_request;
@@ -129,14 +130,25 @@ fn check_page(req: &v1::ReportRequest, filter: &Filter) {
     }
 }
 
-/// Every `LedgerQuery` report call but DormantMembers: the `ReportRequest`'s filter, page and consistency, and
-/// the conditions of every report of the catalogue (`Ok` if one report at least takes the filters).
+/// Every `LedgerQuery` report call but DormantMembers: the `ReportRequest`'s filter, page, consistency and
+/// `as_of_log`, and the conditions of every report of the catalogue (`Ok` if one report at least takes the
+/// filters).
 pub fn report(data: &[u8]) -> Outcome {
     let req = decode::<v1::ReportRequest>(data)?;
     let (_, wait) = wanted_position(req.consistency.as_ref());
     assert!(wait <= MAX_WAIT, "waits {wait:?}");
     let filter = Filter::parse(&req).map_err(|e| e.to_string())?;
     check_page(&req, &filter);
+    // An as-of point is the one asked for, and never beside a consistency.
+    match (parse_point(&req).map_err(|e| e.to_string())?, req.as_of_log.and_then(|a| a.point)) {
+        (None, None) => {}
+        (Some(Point::Position(p)), Some(v1::as_of_log::Point::Position(asked))) => assert_eq!(p, asked),
+        (Some(Point::RecordedBy(t)), Some(v1::as_of_log::Point::RecordedBy(asked))) => {
+            assert_eq!(t.unix_timestamp(), asked.seconds);
+        }
+        (point, asked) => panic!("as_of_log {asked:?} parsed as {point:?}"),
+    }
+    assert!(req.as_of_log.is_none() || req.consistency.is_none(), "as_of_log beside a consistency");
     let results: Vec<Outcome> = REPORTS.iter().map(|r| conditions(&filter, r, 0)).collect();
     if results.iter().any(Result::is_ok) { Ok(()) } else { results.into_iter().collect() }
 }

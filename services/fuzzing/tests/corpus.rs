@@ -120,6 +120,14 @@ fn seeds() -> BTreeMap<&'static str, Vec<Seed>> {
             to: to.into(),
         })
     };
+    use v1::as_of_log::Point;
+    let at = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let as_of = |point, consistency| v1::ReportRequest {
+        as_of_log: Some(v1::AsOfLog { point }),
+        consistency,
+        filter: filter("se", "", 0, "", "2024", "2025"),
+        ..Default::default()
+    };
     let reports = [
         ("empty", v1::ReportRequest::default(), true),
         ("coalition", v1::ReportRequest { filter: filter("se", "", 0, "", "", ""), ..Default::default() }, true),
@@ -157,6 +165,15 @@ fn seeds() -> BTreeMap<&'static str, Vec<Seed>> {
             false,
         ),
         ("bad-country", v1::ReportRequest { filter: filter("", "Sweden", 0, "", "", ""), ..Default::default() }, false),
+        ("as-of-position", as_of(Some(Point::Position(1200)), None), true),
+        ("as-of-record-time", as_of(Some(Point::RecordedBy(at(1_735_689_599))), None), true),
+        ("as-of-unset", as_of(None, None), false),
+        ("as-of-before-year-1", as_of(Some(Point::RecordedBy(at(-62_135_596_801))), None), false),
+        (
+            "as-of-with-consistency",
+            as_of(Some(Point::Position(3)), Some(v1::Consistency { min_position: 3, max_wait_ms: 0 })),
+            false,
+        ),
     ];
     for (name, req, ok) in reports {
         add("report", format!("seed-{name}"), req.encode_to_vec(), ok);

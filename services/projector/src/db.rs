@@ -23,7 +23,7 @@ pub(crate) async fn install<P: Projection>(client: &mut Client) -> Result<i32, P
     let schema = schema_name::<P>(None);
     tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};")).await?;
     tx.batch_execute(&P::create_sql(&schema)).await?;
-    tx.batch_execute(&P::views_sql(&schema)).await?;
+    tx.batch_execute(&P::views_sql(&schema, "reporting")).await?;
     tx.execute(
         "INSERT INTO ledger.projections (name, version, schema_name, position) VALUES ($1, $2, $3, 0)",
         &[&P::NAME, &P::VERSION, &schema],
@@ -42,7 +42,7 @@ pub(crate) async fn refresh_views<P: Projection>(client: &mut Client) -> Result<
         .query_one("SELECT schema_name FROM ledger.projections WHERE name = $1 FOR UPDATE", &[&P::NAME])
         .await?
         .get(0);
-    tx.batch_execute(&P::views_sql(&schema)).await?;
+    tx.batch_execute(&P::views_sql(&schema, "reporting")).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -33,9 +33,9 @@ impl Projection for Engagement {
         )
     }
 
-    fn views_sql(s: &str) -> String {
+    fn views_sql(s: &str, v: &str) -> String {
         let members = column_comments(
-            "reporting.member_engagement",
+            &format!("{v}.member_engagement"),
             &[
                 ("coalition_id", "Coalition"),
                 ("organisation_id", "Active member"),
@@ -50,7 +50,7 @@ impl Projection for Engagement {
             ],
         );
         let days = column_comments(
-            "reporting.organisation_engagement_days",
+            &format!("{v}.organisation_engagement_days"),
             &[
                 ("organisation_id", "Organisation"),
                 ("engaged_on", "A business date on which it recorded a pledge event, a course run or an activity"),
@@ -58,12 +58,12 @@ impl Projection for Engagement {
             ],
         );
         format!(
-            "CREATE OR REPLACE VIEW reporting.organisation_engagement_days AS
+            "CREATE OR REPLACE VIEW {v}.organisation_engagement_days AS
                  SELECT organisation_id, engaged_on, coalition_id FROM {s}.engaged;
-             COMMENT ON VIEW reporting.organisation_engagement_days IS
+             COMMENT ON VIEW {v}.organisation_engagement_days IS
                  'Dates on which each organisation did something the ledger records, per coalition';
              {days}
-             CREATE OR REPLACE VIEW reporting.member_engagement AS
+             CREATE OR REPLACE VIEW {v}.member_engagement AS
                  SELECT m.coalition_id, m.organisation_id, o.name, o.country, m.joined_on, e.last_engaged_on,
                         (m.joined_on <= current_date - interval '12 months'
                          AND coalesce(e.last_engaged_on <= current_date - interval '12 months', true)) AS dormant
@@ -71,7 +71,7 @@ impl Projection for Engagement {
                  LEFT JOIN {s}.organisations o USING (organisation_id)
                  LEFT JOIN (SELECT organisation_id, coalition_id, max(engaged_on) AS last_engaged_on FROM {s}.engaged
                             GROUP BY organisation_id, coalition_id) e USING (organisation_id, coalition_id);
-             COMMENT ON VIEW reporting.member_engagement IS
+             COMMENT ON VIEW {v}.member_engagement IS
                  'Active members with their latest engagement and whether they are dormant today';
              {members}"
         )

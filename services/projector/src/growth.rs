@@ -43,9 +43,9 @@ impl Projection for CoalitionGrowth {
         )
     }
 
-    fn views_sql(s: &str) -> String {
+    fn views_sql(s: &str, v: &str) -> String {
         let monthly = column_comments(
-            "reporting.coalition_growth_monthly",
+            &format!("{v}.coalition_growth_monthly"),
             &[
                 ("coalition_id", "Coalition id"),
                 ("month", "First day of the month (business date of the joins and leaves)"),
@@ -57,7 +57,7 @@ impl Projection for CoalitionGrowth {
             ],
         );
         let by_type = column_comments(
-            "reporting.coalition_growth_by_type",
+            &format!("{v}.coalition_growth_by_type"),
             &[
                 ("coalition_id", "Coalition id"),
                 ("month", "First day of the month"),
@@ -73,7 +73,7 @@ impl Projection for CoalitionGrowth {
             ],
         );
         let current = column_comments(
-            "reporting.coalition_members_current",
+            &format!("{v}.coalition_members_current"),
             &[
                 ("coalition_id", "Coalition id"),
                 ("name", "Coalition name"),
@@ -87,7 +87,7 @@ impl Projection for CoalitionGrowth {
             ],
         );
         let national = column_comments(
-            "reporting.national_coalitions_monthly",
+            &format!("{v}.national_coalitions_monthly"),
             &[
                 ("month", "First day of a month in which a national coalition launched or ended, or a site connected"),
                 ("national_coalitions", "Active national coalitions at the end of the month"),
@@ -95,32 +95,32 @@ impl Projection for CoalitionGrowth {
             ],
         );
         format!(
-            "CREATE OR REPLACE VIEW reporting.coalition_growth_monthly AS
+            "CREATE OR REPLACE VIEW {v}.coalition_growth_monthly AS
                  SELECT g.coalition_id, g.month, g.joins, g.leaves, g.joins - g.leaves AS net,
                         sum(g.joins - g.leaves) OVER (PARTITION BY g.coalition_id ORDER BY g.month)::bigint AS cumulative,
                         c.country
                  FROM (SELECT coalition_id, month, sum(joins)::bigint AS joins, sum(leaves)::bigint AS leaves
                        FROM {s}.membership_months GROUP BY coalition_id, month) g
                  LEFT JOIN {s}.coalitions c USING (coalition_id);
-             COMMENT ON VIEW reporting.coalition_growth_monthly IS
+             COMMENT ON VIEW {v}.coalition_growth_monthly IS
                  'Members per coalition per month: joins, leaves, net = joins - leaves, cumulative = members at month end';
              {monthly}
-             CREATE OR REPLACE VIEW reporting.coalition_growth_by_type AS
+             CREATE OR REPLACE VIEW {v}.coalition_growth_by_type AS
                  SELECT m.coalition_id, m.month, m.organisation_type, m.size, m.joins, m.leaves,
                         m.joins - m.leaves AS net, c.country
                  FROM {s}.membership_months m LEFT JOIN {s}.coalitions c USING (coalition_id);
-             COMMENT ON VIEW reporting.coalition_growth_by_type IS
+             COMMENT ON VIEW {v}.coalition_growth_by_type IS
                  'Joins and leaves per coalition and month by organisation type and size';
              {by_type}
-             CREATE OR REPLACE VIEW reporting.coalition_members_current AS
+             CREATE OR REPLACE VIEW {v}.coalition_members_current AS
                  SELECT c.coalition_id, c.name, c.kind, c.country, c.launched_on,
                         (SELECT count(*) FROM {s}.members m WHERE m.coalition_id = c.coalition_id)::bigint AS members,
                         c.website_url, c.connected_on, c.deactivated_on
                  FROM {s}.coalitions c;
-             COMMENT ON VIEW reporting.coalition_members_current IS
+             COMMENT ON VIEW {v}.coalition_members_current IS
                  'Each coalition with its current number of active members and its connected website';
              {current}
-             CREATE OR REPLACE VIEW reporting.national_coalitions_monthly AS
+             CREATE OR REPLACE VIEW {v}.national_coalitions_monthly AS
                  SELECT month,
                         sum(sum(national)) OVER (ORDER BY month)::bigint AS national_coalitions,
                         sum(sum(connected)) OVER (ORDER BY month)::bigint AS connected_sites
@@ -133,7 +133,7 @@ impl Projection for CoalitionGrowth {
                        UNION ALL SELECT date_trunc('month', deactivated_on)::date, 0, -1
                            FROM {s}.coalitions WHERE connected_on IS NOT NULL AND deactivated_on IS NOT NULL) changes
                  GROUP BY month;
-             COMMENT ON VIEW reporting.national_coalitions_monthly IS
+             COMMENT ON VIEW {v}.national_coalitions_monthly IS
                  'National coalitions and connected websites over time (months with a change)';
              {national}"
         )

@@ -5,6 +5,9 @@
 //! JetStream only after the commit; a redelivered message at or below the position is skipped. So a crash at any
 //! point loses nothing and counts nothing twice: restarting resumes from the committed position.
 //!
+//! An as-of build ([`build_temporary`]) runs a projection's own code over the log up to a position into
+//! temporary tables and views of one connection, for the query service's as-of answers.
+//!
 //! The notary ([`notary`]) reads the log the same way and keeps its Merkle tree and signed checkpoints in the
 //! `audit` schema.
 mod db;
@@ -17,6 +20,7 @@ pub mod pledges;
 mod rebuild;
 mod runner;
 mod sql;
+mod temporary;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +39,7 @@ pub use participation::Participation;
 pub use pledges::Pledges;
 pub use rebuild::{RebuildReport, rebuild, rebuild_all, rebuild_read_model};
 pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
+pub use temporary::{TEMPORARY, TemporaryBuild, build_temporary, build_temporary_read_model};
 
 /// The code of a read model: its tables, views and how events change them. What it is called, its version and
 /// the names of its tables and views are its entry in the catalogue ([`ReadModel`]).
@@ -49,10 +54,11 @@ pub trait Projection: Send + Sync + 'static {
     const TABLES: &'static [&'static str] = Self::READ_MODEL.spec().tables;
     /// Its views in the `reporting` schema, in the order `views_sql` creates them.
     const VIEWS: &'static [&'static str] = Self::READ_MODEL.spec().views;
-    /// DDL creating the tables in schema `schema`.
+    /// DDL creating the tables in schema `schema` (`pg_temp` for an as-of build: temporary tables).
     fn create_sql(schema: &str) -> String;
-    /// `CREATE OR REPLACE VIEW reporting.…` statements pointing at schema `schema`.
-    fn views_sql(schema: &str) -> String;
+    /// `CREATE OR REPLACE VIEW <views>.…` statements (with their comments) over the tables of schema `schema`:
+    /// `views` is `reporting` for the read model that serves, `pg_temp` for an as-of build's temporary views.
+    fn views_sql(schema: &str, views: &str) -> String;
     /// Applies decoded events, in log order, inside the caller's transaction.
     fn apply(
         tx: &Transaction<'_>,
@@ -129,7 +135,7 @@ mod tests {
     impl ProjectionVisitor for ViewsInCreationOrder {
         type Output = ();
         fn visit<P: Projection>(self) {
-            let sql = P::views_sql("s");
+            let sql = P::views_sql("s", "reporting");
             let created: Vec<&str> = sql
                 .split("CREATE OR REPLACE VIEW reporting.")
                 .skip(1)
@@ -148,6 +154,25 @@ mod tests {
     fn every_projection_creates_the_views_of_its_catalogue_entry_in_order() {
         for &model in ReadModel::ALL {
             with_projection(model, ViewsInCreationOrder);
+        }
+    }
+
+    struct ViewsInTheirSchema;
+    impl ProjectionVisitor for ViewsInTheirSchema {
+        type Output = ();
+        fn visit<P: Projection>(self) {
+            // An as-of build's views read its own tables and views, never the live ones.
+            let sql = P::views_sql(TEMPORARY, TEMPORARY);
+            assert!(!sql.contains("reporting."), "{}: views_sql names reporting. whatever schema it is given", P::NAME);
+            let created = sql.matches(&format!("CREATE OR REPLACE VIEW {TEMPORARY}.")).count();
+            assert_eq!(created, P::VIEWS.len(), "{}", P::NAME);
+        }
+    }
+
+    #[test]
+    fn views_are_created_in_the_schema_given_and_read_only_from_there() {
+        for &model in ReadModel::ALL {
+            with_projection(model, ViewsInTheirSchema);
         }
     }
 }

@@ -35,9 +35,9 @@ impl Projection for Outcomes {
         )
     }
 
-    fn views_sql(s: &str) -> String {
+    fn views_sql(s: &str, v: &str) -> String {
         let columns = column_comments(
-            "reporting.outcomes_yearly",
+            &format!("{v}.outcomes_yearly"),
             &[
                 ("year", "Calendar year of the reports' period end"),
                 ("pillar", "Pillar of the initiatives: all, labour_force, ict_professionals or education"),
@@ -57,7 +57,7 @@ impl Projection for Outcomes {
             ],
         );
         format!(
-            "CREATE OR REPLACE VIEW reporting.outcomes_yearly AS
+            "CREATE OR REPLACE VIEW {v}.outcomes_yearly AS
              WITH latest AS (
                  SELECT DISTINCT ON (r.pledge_id, r.initiative_id, v.indicator, extract(year FROM r.period_end))
                         r.pledge_id, r.initiative_id, v.indicator, extract(year FROM r.period_end)::int AS year,
@@ -90,7 +90,7 @@ impl Projection for Outcomes {
              LEFT JOIN people_by_group g
                  ON g.year = a.year AND g.pillar = k.pillar AND g.country = k.country AND g.coalition_id = k.coalition_id
              GROUP BY a.year, k.pillar, k.country, k.coalition_id, a.indicator, g.people, g.women;
-             COMMENT ON VIEW reporting.outcomes_yearly IS
+             COMMENT ON VIEW {v}.outcomes_yearly IS
                  'Pledge outcomes per year, pillar, country, coalition and indicator, with the women''s share of people reached';
              {columns}"
         )

@@ -40,9 +40,9 @@ impl Projection for Participation {
         )
     }
 
-    fn views_sql(s: &str) -> String {
+    fn views_sql(s: &str, v: &str) -> String {
         let participation = column_comments(
-            "reporting.participation_quarterly",
+            &format!("{v}.participation_quarterly"),
             &[
                 ("quarter", "First day of the quarter"),
                 ("coalition_id", "Coalition the course or activity belongs to"),
@@ -58,7 +58,7 @@ impl Projection for Participation {
             ],
         );
         let content = column_comments(
-            "reporting.content_shared_quarterly",
+            &format!("{v}.content_shared_quarterly"),
             &[
                 ("coalition_id", "Coalition that shared the content"),
                 ("quarter", "First day of the quarter it was shared in"),
@@ -69,7 +69,7 @@ impl Projection for Participation {
             ],
         );
         format!(
-            "CREATE OR REPLACE VIEW reporting.participation_quarterly AS
+            "CREATE OR REPLACE VIEW {v}.participation_quarterly AS
                  SELECT q.quarter, q.coalition_id, q.pillar, q.source, q.held, q.participants, q.completed, q.certified,
                         q.women,
                         CASE WHEN q.participants > 0 THEN round(100.0 * q.women / q.participants, 1) END AS women_share,
@@ -81,15 +81,15 @@ impl Projection for Participation {
                        SELECT quarter, coalition_id, pillar, 'activities', activities, participants, 0, 0, women
                        FROM {s}.activity_quarters) q
                  LEFT JOIN {s}.coalitions c USING (coalition_id);
-             COMMENT ON VIEW reporting.participation_quarterly IS
+             COMMENT ON VIEW {v}.participation_quarterly IS
                  'Course runs and activities per quarter, coalition and pillar, with the women''s share';
              {participation}
-             CREATE OR REPLACE VIEW reporting.content_shared_quarterly AS
+             CREATE OR REPLACE VIEW {v}.content_shared_quarterly AS
                  SELECT t.coalition_id, date_trunc('quarter', t.shared_on)::date AS quarter, t.content_type,
                         count(*)::bigint AS shared, count(t.withdrawn_on)::bigint AS withdrawn, c.country
                  FROM {s}.content t LEFT JOIN {s}.coalitions c USING (coalition_id)
                  GROUP BY t.coalition_id, date_trunc('quarter', t.shared_on), t.content_type, c.country;
-             COMMENT ON VIEW reporting.content_shared_quarterly IS
+             COMMENT ON VIEW {v}.content_shared_quarterly IS
                  'Content shared to the platform per coalition, quarter and type';
              {content}"
         )

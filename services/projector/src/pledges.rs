@@ -38,9 +38,9 @@ impl Projection for Pledges {
         )
     }
 
-    fn views_sql(s: &str) -> String {
+    fn views_sql(s: &str, v: &str) -> String {
         let pipeline = column_comments(
-            "reporting.pledge_pipeline",
+            &format!("{v}.pledge_pipeline"),
             &[
                 ("coalition_id", "Coalition the pledge was made in"),
                 ("status", "submitted, approved, completed or withdrawn"),
@@ -49,7 +49,7 @@ impl Projection for Pledges {
             ],
         );
         let scoreboard = column_comments(
-            "reporting.pledge_scoreboard",
+            &format!("{v}.pledge_scoreboard"),
             &[
                 ("pledge_id", "Pledge id"),
                 ("organisation_id", "Pledging organisation"),
@@ -67,7 +67,7 @@ impl Projection for Pledges {
             ],
         );
         let by_org = column_comments(
-            "reporting.organisation_scoreboard",
+            &format!("{v}.organisation_scoreboard"),
             &[
                 ("organisation_id", "Organisation id"),
                 ("name", "Organisation name"),
@@ -82,14 +82,14 @@ impl Projection for Pledges {
             ],
         );
         format!(
-            "CREATE OR REPLACE VIEW reporting.pledge_pipeline AS
+            "CREATE OR REPLACE VIEW {v}.pledge_pipeline AS
                  SELECT p.coalition_id, p.status, count(*)::bigint AS pledges, c.country
                  FROM {s}.pledges p LEFT JOIN {s}.coalitions c USING (coalition_id)
                  GROUP BY p.coalition_id, p.status, c.country;
-             COMMENT ON VIEW reporting.pledge_pipeline IS
+             COMMENT ON VIEW {v}.pledge_pipeline IS
                  'Pledges per coalition by status: submitted, approved, completed, withdrawn';
              {pipeline}
-             CREATE OR REPLACE VIEW reporting.pledge_scoreboard AS
+             CREATE OR REPLACE VIEW {v}.pledge_scoreboard AS
                  SELECT p.pledge_id, p.organisation_id, p.coalition_id, p.title, p.status, t.indicator,
                         least(sum(t.target), 9223372036854775807)::bigint AS target, least(coalesce(sum(g.achieved), 0), 9223372036854775807)::bigint AS achieved,
                         CASE WHEN sum(t.target) > 0
@@ -102,19 +102,19 @@ impl Projection for Pledges {
                  LEFT JOIN {s}.organisations o ON o.organisation_id = p.organisation_id
                  GROUP BY p.pledge_id, p.organisation_id, p.coalition_id, p.title, p.status, t.indicator,
                           p.last_report_on, p.corrections, o.country;
-             COMMENT ON VIEW reporting.pledge_scoreboard IS
+             COMMENT ON VIEW {v}.pledge_scoreboard IS
                  'Per pledge and indicator: target vs achieved to date, % attained, last report date, corrections applied';
              {scoreboard}
-             CREATE OR REPLACE VIEW reporting.organisation_scoreboard AS
+             CREATE OR REPLACE VIEW {v}.organisation_scoreboard AS
                  SELECT b.organisation_id, o.name, o.country, b.indicator, count(*)::bigint AS pledges,
                         least(sum(b.target), 9223372036854775807)::bigint AS target, least(sum(b.achieved), 9223372036854775807)::bigint AS achieved,
                         CASE WHEN sum(b.target) > 0 THEN round(100.0 * sum(b.achieved) / sum(b.target), 1) END
                             AS pct_attained,
                         max(b.last_report_on) AS last_report_on, least(sum(b.corrections), 9223372036854775807)::bigint AS corrections
-                 FROM reporting.pledge_scoreboard b
+                 FROM {v}.pledge_scoreboard b
                  LEFT JOIN {s}.organisations o ON o.organisation_id = b.organisation_id
                  GROUP BY b.organisation_id, o.name, o.country, b.indicator;
-             COMMENT ON VIEW reporting.organisation_scoreboard IS
+             COMMENT ON VIEW {v}.organisation_scoreboard IS
                  'The pledge scoreboard summed per organisation and indicator';
              {by_org}"
         )

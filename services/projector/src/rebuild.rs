@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use ledger_log::{Log, ReadFrom};
+use ledger_log::{Log, LogError, LogMessage, ReadFrom};
 use ledger_readmodel::ReadModel;
 use tokio_postgres::{Client, Transaction};
 
@@ -46,24 +46,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     let (mut built, mut events) = (0u64, 0u64);
     let mut last_report = Instant::now();
     if end > 0 {
-        // Fetching and applying overlap: a reader task stays up to two chunks ahead (bounded memory).
-        let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel(2);
-        let reader_log = log.clone();
-        let reader = tokio::spawn(async move {
-            let read = reader_log.read(ReadFrom::Position(1), None, end).await;
-            let mut chunks = match read {
-                Ok(stream) => Box::pin(stream.try_chunks(CHUNK)),
-                Err(e) => {
-                    let _ = chunk_tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            while let Some(chunk) = chunks.next().await {
-                if chunk_tx.send(chunk.map_err(|e| e.1)).await.is_err() {
-                    return; // the rebuild stopped
-                }
-            }
-        });
+        let (mut chunk_rx, reader) = read_chunks(log, end);
         while let Some(chunk) = chunk_rx.recv().await {
             let chunk = chunk?;
             let mut tx = client.transaction().await?;
@@ -109,7 +92,7 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
         &[&P::NAME, &schema, &P::VERSION, &i64::try_from(built).unwrap_or(i64::MAX), &previous_state],
     )
     .await?;
-    tx.batch_execute(&P::views_sql(&schema)).await?;
+    tx.batch_execute(&P::views_sql(&schema, "reporting")).await?;
     tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {old_schema} CASCADE")).await?;
     tx.commit().await?;
     let report = RebuildReport {
@@ -122,6 +105,33 @@ pub async fn rebuild<P: Projection>(log: &Log, client: &mut Client) -> Result<Re
     };
     tracing::info!(?report, "rebuild switched");
     Ok(report)
+}
+
+/// The log from position 1 up to `end`, in chunks of up to [`CHUNK`] messages, read by a task of its own that stays
+/// up to two chunks ahead of the caller (fetching and applying overlap; memory stays bounded). The task ends at
+/// `end`, or when the receiver is dropped; join it after the last chunk.
+pub(crate) fn read_chunks(
+    log: &Log,
+    end: u64,
+) -> (tokio::sync::mpsc::Receiver<Result<Vec<LogMessage>, LogError>>, tokio::task::JoinHandle<()>) {
+    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel(2);
+    let reader_log = log.clone();
+    let reader = tokio::spawn(async move {
+        let read = reader_log.read(ReadFrom::Position(1), None, end).await;
+        let mut chunks = match read {
+            Ok(stream) => Box::pin(stream.try_chunks(CHUNK)),
+            Err(e) => {
+                let _ = chunk_tx.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(chunk) = chunks.next().await {
+            if chunk_tx.send(chunk.map_err(|e| e.1)).await.is_err() {
+                return; // the reader of the chunks stopped
+            }
+        }
+    });
+    (chunk_rx, reader)
 }
 
 /// Rows in one schema's tables and not in the other's (both directions, duplicates counted).

@@ -270,24 +270,35 @@ fn consumer_err(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Consumer(e.to_string())
 }
 
-/// Decodes `msgs`, quarantines those that cannot be used, and applies the rest to `schema`. If the read model
-/// rejects the batch (a database error, not a lost connection), the events are applied one by one, each under a
-/// savepoint, and the ones it rejects are quarantined with the database's reason: one bad event never stops the
-/// projection. Returns (applied, quarantined).
+/// Decodes `msgs`, quarantines those that cannot be used, and applies the rest to `schema` (see [`apply_decoded`]).
+/// Returns (applied, quarantined).
 pub(crate) async fn apply_messages<P: Projection>(
     tx: &mut Transaction<'_>,
     schema: &str,
     msgs: &[LogMessage],
 ) -> Result<(usize, usize), ProjectorError> {
+    let (applied, rejected) = apply_decoded::<P>(tx, schema, msgs).await?;
+    for (m, reason) in &rejected {
+        quarantine::<P>(tx, m, reason).await?;
+    }
+    Ok((applied, rejected.len()))
+}
+
+/// Decodes `msgs` and applies those that decode to `schema`. If the read model rejects the batch (a database
+/// error, not a lost connection), the events are applied one by one, each under a savepoint: one bad event never
+/// stops the projection. Returns how many were applied, and the messages not applied with the reason (what
+/// [`apply_messages`] quarantines; an as-of build, which writes nothing shared, counts them).
+pub(crate) async fn apply_decoded<'m, P: Projection>(
+    tx: &mut Transaction<'_>,
+    schema: &str,
+    msgs: &'m [LogMessage],
+) -> Result<(usize, Vec<(&'m LogMessage, String)>), ProjectorError> {
     let mut events: Vec<(RecordedEvent, &LogMessage)> = Vec::with_capacity(msgs.len());
-    let mut quarantined = 0;
+    let mut rejected = Vec::new();
     for m in msgs {
         match m.decode() {
             Ok(e) => events.push((e, m)),
-            Err(reason) => {
-                quarantine::<P>(tx, m, &reason.to_string()).await?;
-                quarantined += 1;
-            }
+            Err(reason) => rejected.push((m, reason.to_string())),
         }
     }
     let all: Vec<RecordedEvent> = events.iter().map(|(e, _)| e.clone()).collect();
@@ -295,7 +306,7 @@ pub(crate) async fn apply_messages<P: Projection>(
     match P::apply(&sp, schema, &all).await {
         Ok(()) => {
             sp.commit().await?;
-            return Ok((all.len(), quarantined));
+            return Ok((all.len(), rejected));
         }
         Err(e) if e.as_db_error().is_none() => return Err(e.into()),
         Err(e) => {
@@ -318,12 +329,11 @@ pub(crate) async fn apply_messages<P: Projection>(
             Err(e) if e.as_db_error().is_none() => return Err(e.into()),
             Err(e) => {
                 sp.rollback().await?;
-                quarantine::<P>(tx, m, &format!("the read model rejected it: {}", db_reason(&e))).await?;
-                quarantined += 1;
+                rejected.push((*m, format!("the read model rejected it: {}", db_reason(&e))));
             }
         }
     }
-    Ok((applied, quarantined))
+    Ok((applied, rejected))
 }
 
 /// What Postgres said, not only "db error" (tokio-postgres's `Display`): its message, detail and SQLSTATE.

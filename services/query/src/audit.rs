@@ -77,6 +77,16 @@ async fn latest(client: &tokio_postgres::Client) -> Result<v1::SignedCheckpoint,
     row.map(|r| signed(&r)).ok_or_else(|| QueryError::NotFound("the notary has signed no checkpoint yet".into()))
 }
 
+/// The first checkpoint whose tree size is at least `size`: the one covering log position `size` (also for an
+/// as-of answer).
+pub(crate) async fn covering(
+    client: &impl tokio_postgres::GenericClient,
+    size: u64,
+) -> Result<Option<v1::SignedCheckpoint>, QueryError> {
+    let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints WHERE size >= $1 ORDER BY size LIMIT 1");
+    Ok(client.query_opt(&sql, &[&sql_int(size)]).await?.map(|r| signed(&r)))
+}
+
 fn sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -145,13 +155,14 @@ impl LedgerAudit for AuditService {
         if size == 0 {
             return Err(invalid("size", "must be 1 or more (a tree of 0 leaves has no checkpoint)").into());
         }
-        let sql = if at_least {
-            format!("SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints WHERE size >= $1 ORDER BY size LIMIT 1")
+        let found = if at_least {
+            covering(client, size).await?
         } else {
-            format!("SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints WHERE size = $1")
+            let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints WHERE size = $1");
+            client.query_opt(&sql, &[&sql_int(size)]).await.map_err(QueryError::from)?.map(|r| signed(&r))
         };
-        match client.query_opt(&sql, &[&sql_int(size)]).await.map_err(QueryError::from)? {
-            Some(row) => Ok(Response::new(signed(&row))),
+        match found {
+            Some(checkpoint) => Ok(Response::new(checkpoint)),
             None => {
                 let latest = latest(client).await.map(|c| c.size).unwrap_or(0);
                 let what = if at_least { "at or above" } else { "of" };

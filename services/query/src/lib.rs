@@ -9,5 +9,7 @@ pub mod tiles;
 
 pub use audit::AuditService;
 pub use ledger_readmodel::Pool;
-pub use query::{QueryError, QueryService};
+pub use query::{AsOfConfig, AsOfMetrics, BuildFuture, BuildReadModel, Built, QueryError, QueryService};
 pub use replay::ReplayService;
+/// The connection a [`BuildReadModel`] builds on.
+pub use tokio_postgres::Client as PostgresClient;

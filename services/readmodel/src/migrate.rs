@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "projection_state_and_targets", include_str!("../../../migrations/0003_projection_state_and_targets.sql")),
     (4, "least_privilege", include_str!("../../../migrations/0004_least_privilege.sql")),
     (5, "audit", include_str!("../../../migrations/0005_audit.sql")),
+    (6, "as_of_builds", include_str!("../../../migrations/0006_as_of_builds.sql")),
 ];
 
 #[derive(Debug, Error)]

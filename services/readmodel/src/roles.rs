@@ -2,7 +2,8 @@
 //! safely from several processes at once, with passwords sent as SCRAM-SHA-256 verifiers computed here (no
 //! plaintext password reaches the server or its logs); then the database's own grants and, for a database that a
 //! superuser migrated before, the ownership of what exists. The grants on the bookkeeping and the `reporting`
-//! schema are migration 0004's, applied by the owner.
+//! schema are migration 0004's, applied by the owner; the query role's TEMPORARY on the database (its as-of
+//! builds; revoked from PUBLIC here with the rest) is migration 0006's.
 use std::time::Duration;
 
 use thiserror::Error;

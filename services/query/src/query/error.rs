@@ -10,12 +10,16 @@ pub enum QueryError {
     NotReached { projection: &'static str, position: u64, wanted: u64 },
     #[error("read models unavailable: {0}")]
     Unavailable(String),
+    /// The server has as much of this kind of work in hand as it takes (as-of builds).
+    #[error("{0}")]
+    Exhausted(String),
     #[error("{0}")]
     Denied(ledger_domain::access::Denied),
     /// The audit service: no such checkpoint.
     #[error("{0}")]
     NotFound(String),
-    /// The audit service: a size or position beyond the tree the notary has hashed.
+    /// A size or position beyond the tree the notary has hashed (the audit service), or beyond the log's end (an
+    /// as-of position).
     #[error("{0}")]
     OutOfRange(String),
 }
@@ -44,6 +48,7 @@ impl From<QueryError> for Status {
             QueryError::Unavailable(_) => Status::unavailable(e.to_string()),
             QueryError::NotFound(_) => Status::not_found(e.to_string()),
             QueryError::OutOfRange(_) => Status::out_of_range(e.to_string()),
+            QueryError::Exhausted(_) => Status::resource_exhausted(e.to_string()),
             QueryError::Denied(d) => {
                 // The principal was logged where the scope was decided.
                 ledger_auth::metrics::count_denied(&d.missing);

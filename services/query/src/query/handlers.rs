@@ -6,6 +6,7 @@ use tokio_postgres::types::ToSql;
 use tonic::{Request, Response, Status};
 
 use super::QueryService;
+use super::as_of::Answered;
 use super::error::QueryError;
 use super::filter::{Filter, Param, parse_as_of};
 use super::report::*;
@@ -19,7 +20,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::CoalitionGrowthResponse>, Status> {
         let report = &reports::COALITION_GROWTH;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::MonthlyGrowth {
                 coalition_id: r.get(0),
                 month: month(r, 1),
@@ -29,7 +30,12 @@ impl LedgerQuery for QueryService {
                 cumulative: r.get(5),
             })
             .await?;
-        Ok(Response::new(v1::CoalitionGrowthResponse { months: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::CoalitionGrowthResponse {
+            months: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -38,7 +44,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::MembersByTypeResponse>, Status> {
         let report = &reports::MEMBERS_BY_TYPE;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::TypeGrowth {
                 coalition_id: r.get(0),
                 month: month(r, 1),
@@ -49,7 +55,12 @@ impl LedgerQuery for QueryService {
                 net: r.get(6),
             })
             .await?;
-        Ok(Response::new(v1::MembersByTypeResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::MembersByTypeResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -58,7 +69,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::CurrentMembersResponse>, Status> {
         let report = &reports::CURRENT_MEMBERS;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::CoalitionMembers {
                 coalition_id: r.get(0),
                 name: r.get(1),
@@ -71,7 +82,12 @@ impl LedgerQuery for QueryService {
                 deactivated_on: DATE(r, 8),
             })
             .await?;
-        Ok(Response::new(v1::CurrentMembersResponse { coalitions: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::CurrentMembersResponse {
+            coalitions: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -80,14 +96,19 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::NationalCoalitionsResponse>, Status> {
         let report = &reports::NATIONAL_COALITIONS;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::NationalMonth {
                 month: month(r, 0),
                 national_coalitions: r.get(1),
                 connected_sites: r.get(2),
             })
             .await?;
-        Ok(Response::new(v1::NationalCoalitionsResponse { months: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::NationalCoalitionsResponse {
+            months: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -96,14 +117,19 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::PledgePipelineResponse>, Status> {
         let report = &reports::PLEDGE_PIPELINE;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::PipelineRow {
                 coalition_id: r.get(0),
                 status: r.get(1),
                 pledges: r.get(2),
             })
             .await?;
-        Ok(Response::new(v1::PledgePipelineResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::PledgePipelineResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -112,7 +138,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::PledgeScoreboardResponse>, Status> {
         let report = &reports::PLEDGE_SCOREBOARD;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::ScoreboardRow {
                 pledge_id: r.get(0),
                 organisation_id: r.get(1),
@@ -127,7 +153,12 @@ impl LedgerQuery for QueryService {
                 corrections: r.get(10),
             })
             .await?;
-        Ok(Response::new(v1::PledgeScoreboardResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::PledgeScoreboardResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -136,7 +167,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::OrganisationScoreboardResponse>, Status> {
         let report = &reports::ORGANISATION_SCOREBOARD;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::OrganisationScoreRow {
                 organisation_id: r.get(0),
                 name: TEXT(r, 1),
@@ -153,13 +184,14 @@ impl LedgerQuery for QueryService {
             rows: page.rows,
             position,
             next_offset: page.next_offset,
+            as_of_log,
         }))
     }
 
     #[tracing::instrument(skip_all)]
     async fn outcomes(&self, request: Request<v1::ReportRequest>) -> Result<Response<v1::OutcomesResponse>, Status> {
         let report = &reports::OUTCOMES;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::OutcomeRow {
                 year: r.get(0),
                 pillar: r.get(1),
@@ -172,7 +204,7 @@ impl LedgerQuery for QueryService {
                 coalition_id: r.get(8),
             })
             .await?;
-        Ok(Response::new(v1::OutcomesResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::OutcomesResponse { rows: page.rows, position, next_offset: page.next_offset, as_of_log }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -181,7 +213,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::ParticipationResponse>, Status> {
         let report = &reports::PARTICIPATION;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::ParticipationRow {
                 quarter: quarter(r, 0),
                 coalition_id: r.get(1),
@@ -195,7 +227,12 @@ impl LedgerQuery for QueryService {
                 women_share: F64(r, 9),
             })
             .await?;
-        Ok(Response::new(v1::ParticipationResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::ParticipationResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -204,7 +241,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::ContentSharedResponse>, Status> {
         let report = &reports::CONTENT_SHARED;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::ContentRow {
                 coalition_id: r.get(0),
                 quarter: quarter(r, 1),
@@ -213,7 +250,12 @@ impl LedgerQuery for QueryService {
                 withdrawn: r.get(4),
             })
             .await?;
-        Ok(Response::new(v1::ContentSharedResponse { rows: page.rows, position, next_offset: page.next_offset }))
+        Ok(Response::new(v1::ContentSharedResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -223,30 +265,35 @@ impl LedgerQuery for QueryService {
     ) -> Result<Response<v1::DormantMembersResponse>, Status> {
         let scope = read_scope(&request)?;
         let req = request.get_ref();
-        let (as_of, year_before) = parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
+        parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
         let filter = Filter::parse(req)?;
         let report = &reports::DORMANT_MEMBERS;
-        let mut params: Vec<Param> = vec![Box::new(as_of), Box::new(year_before)];
+        // $1 and $2, the reference date and the day a year before, are set once the source is known.
+        let mut params: Vec<Param> = vec![Box::new(time::Date::MIN), Box::new(time::Date::MIN)];
         let conds = filter.conditions(report, &scope, &mut params)?;
+        let source = self.source(&request, report).await?;
+        let (as_of, year_before) = parse_as_of(&req.as_of, source.today())?;
+        (params[0], params[1]) = (Box::new(as_of), Box::new(year_before));
+        let views = source.views();
         // Members since at least a year with nothing recorded in the year up to `as_of`.
         let dormant = format!(
-            "FROM reporting.member_engagement m
+            "FROM {views}.member_engagement m
              WHERE m.joined_on <= $2 AND NOT EXISTS (
-                 SELECT 1 FROM reporting.organisation_engagement_days d
+                 SELECT 1 FROM {views}.organisation_engagement_days d
                  WHERE d.organisation_id = m.organisation_id AND d.coalition_id = m.coalition_id
                    AND d.engaged_on > $2 AND d.engaged_on <= $1)
                AND {conds}"
         );
         let (limit, offset) = (filter.limit, filter.offset);
-        let ((rows, total), position) = self
-            .consistent(report.read_model, req.consistency.as_ref(), async |tx| {
+        let ((rows, total), Answered { position, as_of_log }) = self
+            .answer(&source, report.read_model, req.consistency.as_ref(), async |tx| {
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
                 let total: i64 = tx.query_one(&format!("SELECT count(*) {dormant}"), &refs).await?.get(0);
                 let rows = tx
                     .query(
                         &format!(
                             "SELECT m.coalition_id, m.organisation_id, m.name, m.country, m.joined_on,
-                                    (SELECT max(d.engaged_on) FROM reporting.organisation_engagement_days d
+                                    (SELECT max(d.engaged_on) FROM {views}.organisation_engagement_days d
                                      WHERE d.organisation_id = m.organisation_id AND d.coalition_id = m.coalition_id
                                        AND d.engaged_on <= $1)
                              {dormant} ORDER BY m.coalition_id, m.organisation_id LIMIT {limit} OFFSET {offset}"
@@ -270,7 +317,14 @@ impl LedgerQuery for QueryService {
             .await?;
         let total = u64::try_from(total).unwrap_or(0);
         let next_offset = if (offset + limit) as u64 >= total { 0 } else { (offset + limit) as u64 };
-        Ok(Response::new(v1::DormantMembersResponse { rows, position, next_offset, total, as_of: as_of.to_string() }))
+        Ok(Response::new(v1::DormantMembersResponse {
+            rows,
+            position,
+            next_offset,
+            total,
+            as_of: as_of.to_string(),
+            as_of_log,
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -279,7 +333,7 @@ impl LedgerQuery for QueryService {
         request: Request<v1::ReportRequest>,
     ) -> Result<Response<v1::DigitalDecadeTargetsResponse>, Status> {
         let report = &reports::DIGITAL_DECADE_TARGETS;
-        let (page, position) = self
+        let (page, Answered { position, as_of_log }) = self
             .report(report, &request, |r| v1::TargetRow {
                 code: r.get(0),
                 description: r.get(1),
@@ -296,6 +350,7 @@ impl LedgerQuery for QueryService {
             targets: page.rows,
             position,
             next_offset: page.next_offset,
+            as_of_log,
         }))
     }
 

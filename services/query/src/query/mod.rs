@@ -9,17 +9,25 @@
 //! Status codes (mapped in one place, [`error`]): `INVALID_ARGUMENT` (bad or unsupported filter, names the field),
 //! `PERMISSION_DENIED` (names the missing grant), `DEADLINE_EXCEEDED` (the projection did not reach
 //! `consistency.min_position` in time; the message gives where it is), `UNAVAILABLE` (Postgres or NATS
-//! unreachable, or a projection not installed yet); `UNAUTHENTICATED` comes from the auth layer.
+//! unreachable, or a projection not installed yet, or an as-of build failed), `OUT_OF_RANGE` (an `as_of_log`
+//! position beyond the log's end, naming it), `RESOURCE_EXHAUSTED` (as many as-of builds in hand as the server
+//! queues); `UNAUTHENTICATED` comes from the auth layer.
+//!
+//! With `as_of_log` (auditors and platform admins: `ledger_domain::access::authorize_as_of`), a report answers as
+//! its read model stood at an earlier log position, from a temporary build ([`as_of`]).
 //!
 //! The service in pieces: [`error`] (what can go wrong and its status code), [`snapshot`] (read-your-writes in one
 //! consistent snapshot), [`filter`] (a request's filters and page, validated once), [`report`] (one call = one
-//! view, columns and supported filters; rows scoped to the caller) and [`handlers`] (one gRPC method per report).
+//! view, columns and supported filters; rows scoped to the caller), [`as_of`] (answers as of an earlier point of
+//! the log) and [`handlers`] (one gRPC method per report).
+pub mod as_of;
 mod error;
 pub mod filter;
 mod handlers;
 mod report;
 mod snapshot;
 
+pub use as_of::{AsOfConfig, AsOfMetrics, BuildFuture, BuildReadModel, Built};
 pub use error::QueryError;
 pub(crate) use error::invalid;
 pub use snapshot::{DEFAULT_WAIT, MAX_WAIT, QueryService, wanted_position};

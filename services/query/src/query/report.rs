@@ -7,6 +7,7 @@ use tokio_postgres::types::ToSql;
 use tonic::{Request, Status};
 
 use super::QueryService;
+use super::as_of::Answered;
 use super::filter::{Filter, Param};
 use ledger_proto::v1;
 
@@ -31,27 +32,29 @@ pub(crate) fn quarter(r: &Row, i: usize) -> String {
 }
 
 impl QueryService {
-    /// Runs `report` with the request's filters and page, in a snapshot at or after the wanted position.
+    /// Runs `report` with the request's filters and page, in a snapshot at or after the wanted position, or as of
+    /// the point the request names.
     pub(crate) async fn report<T: Send>(
         &self,
         report: &Report,
         request: &Request<v1::ReportRequest>,
         map: impl Fn(&Row) -> T + Send + Sync,
-    ) -> Result<(Page<T>, u64), Status> {
+    ) -> Result<(Page<T>, Answered), Status> {
         let scope = read_scope(request)?;
         let req = request.get_ref();
         let filter = Filter::parse(req)?;
         let mut params: Vec<Param> = Vec::new();
         let conds = filter.conditions(report, &scope, &mut params)?;
+        let source = self.source(request, report).await?;
         let sql = format!(
             "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
             report.select,
-            report.view,
+            source.view(report),
             report.order,
             filter.limit + 1,
             filter.offset
         );
-        self.consistent(report.read_model, req.consistency.as_ref(), async |tx| {
+        self.answer(&source, report.read_model, req.consistency.as_ref(), async |tx| {
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
             let rows = tx.query(&sql, &refs).await?;
             let more = rows.len() as i64 > filter.limit;

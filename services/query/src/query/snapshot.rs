@@ -30,11 +30,13 @@ pub fn wanted_position(consistency: Option<&v1::Consistency>) -> (u64, Duration)
 pub struct QueryService {
     pub(crate) pool: Pool,
     pub(crate) log: Log,
+    /// As-of answers, if configured ([`QueryService::with_as_of`]).
+    pub(crate) as_of: Option<super::as_of::AsOf>,
 }
 
 impl QueryService {
     pub fn new(pool: Pool, log: Log) -> Self {
-        Self { pool, log }
+        Self { pool, log, as_of: None }
     }
 
     /// Runs `f` in a read-only snapshot once read model `model` has reached the wanted position; returns its
