@@ -88,7 +88,7 @@ pub async fn render(s: &Sources) -> String {
 
 /// The query role's as-of builds.
 fn as_of_families(out: &mut Exposition, a: &ledger_query::AsOfMetrics) {
-    let families: [Family<ledger_query::AsOfMetrics>; 6] = [
+    let families: [Family<ledger_query::AsOfMetrics>; 7] = [
         ("ledger_as_of_builds_total", "As-of builds completed.", "counter", |a| a.builds.load(Ordering::Relaxed)),
         ("ledger_as_of_build_failures_total", "As-of builds that failed.", "counter", |a| {
             a.failures.load(Ordering::Relaxed)
@@ -104,6 +104,9 @@ fn as_of_families(out: &mut Exposition, a: &ledger_query::AsOfMetrics) {
         }),
         ("ledger_as_of_builds_kept", "As-of builds kept now (each holds a Postgres connection).", "gauge", |a| {
             a.kept.load(Ordering::Relaxed)
+        }),
+        ("ledger_as_of_builds_in_progress", "As-of builds running or waiting to run now.", "gauge", |a| {
+            a.building.load(Ordering::Relaxed)
         }),
     ];
     for (name, help, kind, read) in families {

@@ -210,6 +210,46 @@ fn live_request(position: u64) -> v1::ReportRequest {
     reporting("", Some(v1::Consistency { min_position: position, max_wait_ms: 10_000 }))
 }
 
+#[tokio::test]
+async fn a_build_in_progress_is_shared_and_outlives_a_call_that_goes_away() {
+    let mut app = TestApp::spawn().await;
+    let p = append(&mut app, ledger_workload::generator::generate(2013).into_iter().take(3000)).await;
+    app.wait_projected(p).await;
+
+    // A caller that goes away while its build runs: the build carries on, and is kept whole.
+    let mut q = app.query.clone();
+    let mut call = Box::pin(q.pledge_scoreboard(at(Point::Position(p))));
+    loop {
+        tokio::select! {
+            answer = &mut call => panic!("the build was done before it could be seen running: {answer:?}"),
+            () = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+        if metric(&app, "ledger_as_of_builds_in_progress").await == 1 {
+            break;
+        }
+    }
+    drop(call);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while metric(&app, "ledger_as_of_builds_kept").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the build of a call gone away was not kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metric(&app, "ledger_as_of_builds_total").await, 1);
+    let answer = app.query.pledge_scoreboard(at(Point::Position(p))).await.unwrap().into_inner();
+    let live = app.query.pledge_scoreboard(live(p)).await.unwrap().into_inner();
+    assert_eq!((answer.position, &answer.rows), (p, &live.rows));
+    assert_eq!(metric(&app, "ledger_as_of_builds_total").await, 1, "the kept build answered");
+
+    // Two callers of another point at once: one build, which both wait for.
+    let (mut a, mut b) = (app.query.clone(), app.query.clone());
+    let (pipeline, scoreboard) =
+        tokio::join!(a.pledge_pipeline(at(Point::Position(p - 1))), b.pledge_scoreboard(at(Point::Position(p - 1))));
+    assert_eq!((pipeline.unwrap().into_inner().position, scoreboard.unwrap().into_inner().position), (p - 1, p - 1));
+    assert_eq!(metric(&app, "ledger_as_of_builds_total").await, 2);
+    assert_eq!(metric(&app, "ledger_as_of_reused_total").await, 2, "the second caller waited for the first's build");
+    assert_eq!(metric(&app, "ledger_as_of_builds_in_progress").await, 0);
+}
+
 /// The figure in docs/audit.md: how long an as-of build of each read model takes over the demo history (all of
 /// it, and half), beside a first and a second answer and a rebuild of the same read model. Not a check: run it
 /// with `cargo nextest run --features coalition-ledger/fault-injection --test as_of --run-ignored only

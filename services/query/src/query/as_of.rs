@@ -92,6 +92,8 @@ pub struct AsOfMetrics {
     pub events: AtomicU64,
     /// Builds kept now.
     pub kept: AtomicU64,
+    /// Builds in progress or waiting to run now.
+    pub building: AtomicU64,
 }
 
 /// A point asked for: a log position, or a record time to turn into one.
@@ -355,6 +357,7 @@ impl AsOf {
                     .boxed()
                     .shared();
                     slots.insert(key, Slot::Building(pending.clone()));
+                    self.inner.tidy(&mut slots);
                     pending
                 }
             }
@@ -393,6 +396,7 @@ impl Inner {
         }
         let kept = slots.values().filter(|s| matches!(s, Slot::Ready(..))).count();
         self.metrics.kept.store(kept as u64, Ordering::Relaxed);
+        self.metrics.building.store((slots.len() - kept) as u64, Ordering::Relaxed);
     }
 
     /// Builds `key` on a connection of its own (once a build may run), then keeps it; a failed build is
@@ -405,8 +409,12 @@ impl Inner {
             let mut client = self.config.database.connect().await.map_err(|e| format!("connecting: {e}"))?;
             let built = self.builder.build(model, &self.log, &mut client, position).await?;
             Ok::<_, String>(Arc::new(Build { model, position, built, client: tokio::sync::Mutex::new(client) }))
-        }
-        .await;
+        };
+        // Even a panic of the build ends here, so that its slot is always freed.
+        let result = std::panic::AssertUnwindSafe(result)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err("the build panicked (a bug; see the log)".to_owned()));
         let mut slots = self.lock();
         match &result {
             Ok(build) => {
