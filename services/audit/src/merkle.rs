@@ -503,7 +503,12 @@ mod tests {
                 inclusion_proof(&recorder, first - 1, second).unwrap();
                 root(&recorder, second).unwrap();
                 let needed = recorder.needed();
-                assert!(needed.len() <= 4 * 64, "O(log n) nodes: {}", needed.len());
+                let log2 = u64::BITS - second.leading_zeros();
+                assert!(
+                    needed.len() as u32 <= 2 * log2 + 2,
+                    "O(log n) nodes for {first} -> {second}: {}",
+                    needed.len()
+                );
                 let fetched: NodeMap = needed.iter().map(|&(l, i)| ((l, i), nodes[&(l, i)])).collect();
                 assert_eq!(consistency_proof(&fetched, first, second), consistency_proof(&nodes, first, second));
                 assert_eq!(inclusion_proof(&fetched, first - 1, second), inclusion_proof(&nodes, first - 1, second));

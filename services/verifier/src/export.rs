@@ -66,6 +66,14 @@ pub async fn write(
     while written < latest.size {
         let Some(leaf) = remote.next_leaf().await? else { break };
         let p = leaf.position;
+        if p != written + 1 {
+            let _ = std::fs::remove_file(&partial);
+            return Err(SourceError(format!(
+                "the replay served position {p} after {written}: position {} is missing, so no export was written \
+                 (`ledger audit verify` through the API names what differs)",
+                written + 1
+            )));
+        }
         if p < signed_from || p >= signed_from + signed.len() as u64 {
             let count = HASHES_PER_CALL.min(latest.size.saturating_sub(p) + 1);
             signed = remote.leaf_hashes(p, count).await?.unwrap_or_default();
@@ -81,6 +89,13 @@ pub async fn write(
         }
     }
     progress(written, latest.size);
+    if written < latest.size {
+        let _ = std::fs::remove_file(&partial);
+        return Err(SourceError(format!(
+            "the replay ended at position {written}, but the latest checkpoint covers {}: no export was written",
+            latest.size
+        )));
+    }
     let file = w.into_inner().map_err(|e| io(&partial, e.into_error()))?;
     file.sync_all().map_err(|e| io(&partial, e))?;
     std::fs::rename(&partial, out).map_err(|e| io(out, e))?;

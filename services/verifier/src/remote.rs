@@ -12,7 +12,7 @@ use crate::source::{Leaf, Source, SourceError, View, hashes};
 const LEAF_HASHES_PER_CALL: u64 = 10_000;
 
 /// How to reach the query API.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RemoteConfig {
     /// `http://host:port` or `https://host:port`.
     pub url: String,
@@ -25,6 +25,19 @@ pub struct RemoteConfig {
     /// Also ask for the replay's decoded view of each event and check it against the envelope (slower to serve);
     /// without it, the replay sends the stored bytes only (`stored_only`), which the verifier decodes itself.
     pub check_view: bool,
+}
+
+/// The token and the client key never show.
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_pem", &self.ca_pem.is_some())
+            .field("identity_pem", &self.identity_pem.as_ref().map(|_| "<redacted>"))
+            .field("check_view", &self.check_view)
+            .finish()
+    }
 }
 
 impl std::fmt::Display for RemoteConfig {
@@ -105,6 +118,9 @@ impl Remote {
                 .await
                 .map_err(|s| status("LedgerAudit.ListCheckpoints", &self.url, &s))?
                 .into_inner();
+            if page.checkpoints.is_empty() {
+                return Ok(notes);
+            }
             for c in page.checkpoints {
                 if c.size > up_to {
                     return Ok(notes);
