@@ -298,7 +298,7 @@ async fn http_get(url: &str, token: Option<&str>) -> (u16, String) {
 }
 
 /// Writes the demo's tokens into `dir`: a writer and a coalition admin per coalition, a platform admin, an
-/// auditor and a reader of Sweden's coalition.
+/// auditor and a reader of Sweden's coalition and of Denmark's.
 fn demo_tokens(keys: &Keys, dir: &Path) {
     let coalitions = std::iter::once("eu").chain(ledger_workload::generator::NATIONAL.iter().map(|c| c.0));
     for c in coalitions {
@@ -313,6 +313,7 @@ fn demo_tokens(keys: &Keys, dir: &Path) {
     std::fs::write(dir.join("platform-admin.jwt"), keys.token("platform", "platform-admin", &[])).unwrap();
     std::fs::write(dir.join("auditor.jwt"), keys.token("auditor", "auditor", &[])).unwrap();
     std::fs::write(dir.join("reader-se.jwt"), keys.token("se-dashboard", "reader", &["se"])).unwrap();
+    std::fs::write(dir.join("reader-dk.jwt"), keys.token("dk-dashboard", "reader", &["dk"])).unwrap();
 }
 
 /// The coalition ids of a report's rows, through its JSON form (every row that has a `coalition_id`).
@@ -411,7 +412,26 @@ async fn the_demo_appends_with_a_token_per_coalition_a_reader_sees_only_its_rows
     check!(participation);
     check!(content_shared);
     check!(dormant_members);
-    assert!(seen_own >= 5, "the reader of se saw its own rows in only {seen_own} of 9 reports");
+    check!(national_coordinators);
+    assert!(seen_own >= 6, "the reader of se saw its own rows in only {seen_own} of 10 reports");
+    // Sweden's programme is the demo's only one: its reader reads it, a reader of another coalition sees none of
+    // it and is refused Sweden's.
+    let dk = read("reader-dk");
+    macro_rules! programme_report {
+        ($call:ident) => {{
+            let mine = serde_json::to_value(q.$call(req(&reader, "")).await.unwrap().into_inner()).unwrap();
+            let theirs = serde_json::to_value(q.$call(req(&dk, "")).await.unwrap().into_inner()).unwrap();
+            let rows = |v: &serde_json::Value| v["rows"].as_array().map_or(0, Vec::len);
+            assert!(rows(&mine) > 0 && rows(&theirs) == 0, "{}: {mine} / {theirs}", stringify!($call));
+            assert!(mine.to_string().contains("se-skills-supply"), "{}", stringify!($call));
+            let s = q.$call(req(&dk, "se")).await.unwrap_err();
+            assert!(s.code() == Code::PermissionDenied && s.message().contains("reader:se"), "{s:?}");
+        }};
+    }
+    programme_report!(programme_overview);
+    programme_report!(programme_members_by_sector);
+    programme_report!(working_groups_quarterly);
+    programme_report!(partnership_group);
     for s in [
         q.national_coalitions(req(&reader, "")).await.unwrap_err(),
         q.organisation_scoreboard(req(&reader, "")).await.unwrap_err(),

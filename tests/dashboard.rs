@@ -59,7 +59,25 @@ fn figure(html: &str, from: usize, k: &str) -> Option<i64> {
 async fn the_dashboard_shows_what_the_query_api_returns_without_a_console_error() {
     let mut app = TestApp::spawn().await;
     // The first years of the demo history: coalitions, members, pledges with reports, courses and activities.
-    let end = append_history(&mut app, 3000).await;
+    append_history(&mut app, 3000).await;
+    // A programme of Sweden's coalition with a working group that met twice, once anchored; a coordinator.
+    use common::programme as pg;
+    let on = |t: v1::AggregateType, id: &str, p| request(t, id, None, vec![event(p)]);
+    let programme = v1::AggregateType::Programme;
+    let mut end = 0;
+    for r in [
+        coalition("pg-se", "SE", date(2018, 5, 3)),
+        on(programme, "pg1", pg::launched("pg-se", "SE", &["a1"])),
+        on(programme, "pg1", pg::appointed("m1", v1::Sector::CivilSociety, (2023, 2, 10))),
+        on(programme, "pg1", pg::appointed("m2", v1::Sector::LargeCompany, (2023, 2, 10))),
+        on(programme, "pg1", pg::group_started("g1", "a1", (2023, 3, 1))),
+        on(programme, "pg1", pg::joined("g1", "p1", (2023, 3, 2))),
+        on(programme, "pg1", pg::meeting("g1", "mt1", (2023, 4, 1), true, &["p1"])),
+        on(programme, "pg1", pg::meeting("g1", "mt2", (2023, 7, 1), false, &["p1"])),
+        on(v1::AggregateType::NationalCoordinator, "dk", pg::nominated("DK", (2022, 3, 1))),
+    ] {
+        end = app.append.append(r).await.unwrap().into_inner().revision;
+    }
     app.wait_projected(end).await;
 
     // What the query API says.
@@ -105,6 +123,15 @@ async fn the_dashboard_shows_what_the_query_api_returns_without_a_console_error(
     }
     // One scoreboard row per pledge and indicator.
     assert_eq!(dom.matches("data-pledge=\"").count(), board.len());
+    // The programme's row and the coordinator's.
+    let row = dom.find("data-programme=\"pg1\"").expect("the programme's row");
+    assert_eq!(
+        (figure(&dom, row, "groups"), figure(&dom, row, "members"), figure(&dom, row, "meetings")),
+        (Some(1), Some(2), Some(2))
+    );
+    assert!(dom[row..].contains("50%"), "the anchoring rate");
+    assert!(dom.contains("data-country=\"DK\""), "the coordinator's row");
+    assert_eq!(dom.matches("data-member=\"").count(), 2, "the partnership group today");
 
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
+use common::programme as pg;
 use common::*;
 use ledger_domain::EventType;
+use ledger_domain::ids::EU_MEMBER_STATES;
 use ledger_proto::v1;
 use v1::event_payload::Event as P;
 
@@ -47,6 +49,20 @@ impl History {
     /// The case's course, content and activity, named after its coalition.
     fn other_agg(&self, kind: v1::AggregateType) -> On {
         (kind, format!("{}-{}", kind.as_str_name().to_lowercase(), self.coalition))
+    }
+
+    /// The case's programme, launched with area `a1`, and then up to `steps` of: 1 a partnership member `m1`,
+    /// 2 a working group `g1`, 3 its participant `p1`, 4 the group closed.
+    fn programme(self, steps: usize) -> Self {
+        let on = self.other_agg(v1::AggregateType::Programme);
+        let c = self.coalition.clone();
+        let all = [
+            pg::appointed("m1", v1::Sector::CivilSociety, (2023, 3, 1)),
+            pg::group_started("g1", "a1", (2023, 3, 1)),
+            pg::joined("g1", "p1", (2023, 4, 1)),
+            pg::group_closed("g1", (2023, 12, 1)),
+        ];
+        all.into_iter().take(steps).fold(self.then(&on, pg::launched(&c, "SE", &["a1"])), |h, p| h.then(&on, p))
     }
 
     fn joined(self) -> Self {
@@ -183,8 +199,13 @@ fn case(t: EventType, n: usize) -> (Vec<v1::AppendRequest>, v1::AppendRequest) {
     let h = History::new(n);
     let (c, o) = (h.coalition.clone(), h.organisation.clone());
     let (coalition_agg, membership_agg, pledge_agg) = (h.coalition_agg(), h.membership_agg(), h.pledge_agg());
-    let [course, activity, content] =
-        [v1::AggregateType::Course, v1::AggregateType::Activity, v1::AggregateType::Content].map(|k| h.other_agg(k));
+    let [course, activity, content, programme] = [
+        v1::AggregateType::Course,
+        v1::AggregateType::Activity,
+        v1::AggregateType::Content,
+        v1::AggregateType::Programme,
+    ]
+    .map(|k| h.other_agg(k));
     let (history, on, payload) = match t {
         EventType::CoalitionEstablished => {
             let mut h = h;
@@ -313,6 +334,36 @@ fn case(t: EventType, n: usize) -> (Vec<v1::AppendRequest>, v1::AppendRequest) {
             content,
             P::ContentWithdrawn(v1::ContentWithdrawn { withdrawn_on: date(2022, 1, 1), reason: "outdated".into() }),
         ),
+        EventType::ProgrammeLaunched => (h, programme, pg::launched(&c, "SE", &["a1"])),
+        EventType::PriorityAreaAdded => (h.programme(0), programme, pg::area_added("a2", (2023, 3, 1))),
+        EventType::PartnershipMemberAppointed => {
+            (h.programme(0), programme, pg::appointed("m1", v1::Sector::CivilSociety, (2023, 3, 1)))
+        }
+        EventType::PartnershipMemberLeft => (h.programme(1), programme, pg::member_left("m1", (2024, 1, 1))),
+        EventType::WorkingGroupStarted => (h.programme(0), programme, pg::group_started("g1", "a1", (2023, 3, 1))),
+        EventType::WorkingGroupParticipantJoined => (h.programme(2), programme, pg::joined("g1", "p1", (2023, 4, 1))),
+        EventType::WorkingGroupParticipantLeft => {
+            (h.programme(3), programme, pg::participant_left("g1", "p1", (2023, 9, 1)))
+        }
+        EventType::WorkingGroupMeetingHeld => {
+            (h.programme(3), programme, pg::meeting("g1", "mt1", (2023, 5, 1), true, &["p1"]))
+        }
+        EventType::WorkingGroupDeliverableReported => {
+            (h.programme(3), programme, pg::deliverable("g1", "d1", (2023, 6, 1)))
+        }
+        EventType::WorkingGroupClosed => (h.programme(3), programme, pg::group_closed("g1", (2023, 12, 1))),
+        EventType::ProgrammeEnded => (h.programme(4), programme, pg::ended((2024, 6, 30))),
+        // One member state per case: the test runs every case in one ledger.
+        EventType::NationalCoordinatorNominated => {
+            let state = EU_MEMBER_STATES[n % EU_MEMBER_STATES.len()];
+            let on = (v1::AggregateType::NationalCoordinator, state.to_lowercase());
+            (h, on, pg::nominated(state, (2022, 3, 1)))
+        }
+        EventType::NationalCoordinatorReplaced => {
+            let state = EU_MEMBER_STATES[n % EU_MEMBER_STATES.len()];
+            let on = (v1::AggregateType::NationalCoordinator, state.to_lowercase());
+            (h.then(&on, pg::nominated(state, (2022, 3, 1))), on, pg::replaced((2024, 1, 1)))
+        }
     };
     (history.requests, alone(&on, payload))
 }

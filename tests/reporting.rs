@@ -80,11 +80,38 @@ async fn the_demo_history_is_accepted_and_every_read_model_matches_the_replayed_
     // The EU coalition holds the pledges, the national ones the courses and content.
     let eu = ["pledge_approved", "initiative_added", "progress_reported", "pledge_completed"];
     check_coalition_replay(&mut app, &mut query, &events, end, "eu", &eu).await;
-    let se = ["course_run_completed", "content_withdrawn", "activity_reported"];
+    let se = [
+        "course_run_completed",
+        "content_withdrawn",
+        "activity_reported",
+        "working_group_meeting_held",
+        "partnership_member_appointed",
+    ];
     check_coalition_replay(&mut app, &mut query, &events, end, "se", &se).await;
     check_outcomes(&mut query, &events, end).await;
     check_participation_and_content(&mut query, &events, end).await;
     check_dormant(&mut query, &events, end).await;
+    check_programmes(&mut query, &events, end, None).await;
+    // The replay's filters take the new aggregates and event types.
+    for (kind, id, types) in [
+        (v1::AggregateType::Programme, ledger_workload::generator::PROGRAMME, vec![]),
+        (v1::AggregateType::NationalCoordinator, "se", vec![]),
+        (v1::AggregateType::Unspecified, "", vec!["working_group_meeting_held".to_owned()]),
+    ] {
+        let aggregate = (!id.is_empty()).then(|| v1::AggregateRef { r#type: kind.into(), id: id.into() });
+        let wanted = aggregate.as_ref().map(|a| ledger_proto::convert::aggregate_to_domain(Some(a)).unwrap());
+        let expected: Vec<u64> = events
+            .iter()
+            .filter(|r| wanted.as_ref().is_none_or(|a| r.aggregate == *a))
+            .filter(|r| types.is_empty() || types.iter().any(|t| t == r.event.kind.type_name()))
+            .map(|r| r.position)
+            .collect();
+        let request = v1::ReplayRequest { aggregate, event_types: types, ..Default::default() };
+        let got: Vec<u64> =
+            app.replay.replay(request).await.unwrap().into_inner().map_ok(|e| e.position).try_collect().await.unwrap();
+        assert!(!expected.is_empty());
+        assert_eq!(got, expected, "the replay of {kind:?} {id}");
+    }
 
     // Every projection is live, caught up, with nothing quarantined.
     let status = app.query.projection_status(v1::ProjectionStatusRequest {}).await.unwrap().into_inner();
@@ -270,6 +297,7 @@ async fn check_coalition_replay(
         .unwrap();
     assert_eq!(later, expected[expected.len() / 2..], "the history from {midway}");
     check_pledges(query, &decoded, end, Some(coalition)).await;
+    check_programmes(query, &decoded, end, Some(coalition)).await;
     // Filters naming what the log does not hold are refused.
     for bad in [
         v1::ReplayRequest { coalition_id: "atlantis".into(), ..Default::default() },
@@ -423,6 +451,234 @@ async fn check_participation_and_content(query: &mut LedgerQueryClient<Channel>,
         rows.into_iter().map(|r| ((r.coalition_id, r.quarter, r.content_type), (r.shared, r.withdrawn))).collect();
     assert!(!got.is_empty());
     assert_eq!(got, expected);
+}
+
+/// One page of a report for `coalition` (every coalition if `None`) on `as_of`, at or after `position`.
+fn page_of(position: u64, coalition: Option<&str>, as_of: &str) -> v1::ReportRequest {
+    v1::ReportRequest {
+        filter: Some(v1::ReportFilter { coalition_id: coalition.unwrap_or_default().into(), ..Default::default() }),
+        as_of: as_of.into(),
+        ..all(position, 0)
+    }
+}
+
+/// The programmes read model against the figures computed from `events` (for `coalition`: its replay, and only
+/// its rows; the coordinators belong to member states and are compared over the whole log).
+///
+/// Over 100 lines because it recounts each of the five reports.
+async fn check_programmes(
+    query: &mut LedgerQueryClient<Channel>,
+    events: &[RecordedEvent],
+    end: u64,
+    coalition: Option<&str>,
+) {
+    #[derive(Default, Debug, Clone, PartialEq)]
+    struct Overview {
+        areas: i64,
+        groups: HashMap<String, bool>,
+        members: HashMap<String, (String, Date, Option<Date>)>,
+        appointments: Vec<(String, String, Date, Option<Date>)>,
+        participants: HashMap<(String, String), (Date, Option<Date>)>,
+        meetings: i64,
+        anchored: i64,
+        deliverables: i64,
+    }
+    // Per programme; per (programme, group, quarter): joined, left, meetings, anchored, present, deliverables.
+    let mut programmes: BTreeMap<String, Overview> = BTreeMap::new();
+    let mut quarters: BTreeMap<(String, String, String), [i64; 6]> = BTreeMap::new();
+    let mut coordinators: BTreeMap<(String, Date), (String, Option<Date>)> = BTreeMap::new();
+    let mut national: HashMap<String, String> = HashMap::new();
+    let left_in = |quarters: &mut BTreeMap<_, [i64; 6]>, p: &str, g: &str, on: Date| {
+        quarters.entry((p.to_owned(), g.to_owned(), quarter(on))).or_default()[1] += 1;
+    };
+    for r in events {
+        let id = r.aggregate.id().to_owned();
+        let p = programmes.entry(id.clone()).or_default();
+        let q = |g: &ledger_domain::Token, on: Date| (id.clone(), g.to_string(), quarter(on));
+        match &r.event.kind {
+            EventKind::CoalitionEstablished(e) => {
+                if let Some(c) = &e.country {
+                    national.insert(c.as_str().to_owned(), id.clone());
+                }
+            }
+            EventKind::ProgrammeLaunched(e) => p.areas = e.priority_areas.len() as i64,
+            EventKind::PriorityAreaAdded(_) => p.areas += 1,
+            EventKind::PartnershipMemberAppointed(e) => {
+                p.members.insert(e.member_id.to_string(), (e.sector.name().to_owned(), e.appointed_on, None));
+                p.appointments.push((e.member_id.to_string(), e.sector.name().to_owned(), e.appointed_on, None));
+            }
+            EventKind::PartnershipMemberLeft(e) => {
+                p.members.remove(e.member_id.as_str());
+                let a = p.appointments.iter_mut().rev().find(|a| a.0 == e.member_id.as_str()).unwrap();
+                a.3 = Some(e.left_on);
+            }
+            EventKind::WorkingGroupStarted(e) => {
+                p.groups.insert(e.group_id.to_string(), true);
+            }
+            EventKind::WorkingGroupParticipantJoined(e) => {
+                p.participants.insert((e.group_id.to_string(), e.participant_id.to_string()), (e.joined_on, None));
+                quarters.entry(q(&e.group_id, e.joined_on)).or_default()[0] += 1;
+            }
+            EventKind::WorkingGroupParticipantLeft(e) => {
+                p.participants.remove(&(e.group_id.to_string(), e.participant_id.to_string()));
+                left_in(&mut quarters, &id, e.group_id.as_str(), e.left_on);
+            }
+            EventKind::WorkingGroupMeetingHeld(e) => {
+                p.meetings += 1;
+                p.anchored += i64::from(e.anchored);
+                let x = quarters.entry(q(&e.group_id, e.held_on)).or_default();
+                x[2] += 1;
+                x[3] += i64::from(e.anchored);
+                x[4] += e.present.len() as i64;
+            }
+            EventKind::WorkingGroupDeliverableReported(e) => {
+                p.deliverables += 1;
+                quarters.entry(q(&e.group_id, e.reported_on)).or_default()[5] += 1;
+            }
+            EventKind::WorkingGroupClosed(e) => {
+                p.groups.insert(e.group_id.to_string(), false);
+                let gone: Vec<_> = p.participants.keys().filter(|(g, _)| g == e.group_id.as_str()).cloned().collect();
+                for k in gone {
+                    p.participants.remove(&k);
+                    left_in(&mut quarters, &id, e.group_id.as_str(), e.closed_on);
+                }
+            }
+            EventKind::ProgrammeEnded(e) => {
+                p.members.clear();
+                for a in p.appointments.iter_mut().filter(|a| a.3.is_none()) {
+                    a.3 = Some(e.ended_on);
+                }
+            }
+            EventKind::NationalCoordinatorNominated(e) => {
+                coordinators.insert((e.member_state.as_str().to_owned(), e.nominated_on), (e.name.clone(), None));
+            }
+            EventKind::NationalCoordinatorReplaced(e) => {
+                let state = id.to_uppercase();
+                let current = coordinators.iter_mut().rev().find(|((c, _), _)| *c == state).unwrap();
+                current.1.1 = Some(e.replaced_on);
+                coordinators.insert((state, e.replaced_on), (e.name.clone(), None));
+            }
+            _ => {}
+        }
+    }
+    let launched: HashSet<String> = events
+        .iter()
+        .filter(|r| matches!(r.event.kind, EventKind::ProgrammeLaunched(_)))
+        .map(|r| r.aggregate.id().to_owned())
+        .collect();
+    programmes.retain(|id, _| launched.contains(id));
+    // The whole log has Sweden's programme (a coalition's replay may have none: its comparison is then of nothing).
+    assert!(coalition.is_some() || !programmes.is_empty(), "the history has a programme");
+
+    let overview = query.programme_overview(page_of(end, coalition, "")).await.unwrap().into_inner().rows;
+    let got: BTreeMap<String, [i64; 8]> = overview
+        .iter()
+        .map(|r| {
+            let rate = (r.anchoring_rate * 10.0).round() as i64;
+            (
+                r.programme_id.clone(),
+                [
+                    r.priority_areas,
+                    r.working_groups,
+                    r.open_groups,
+                    r.members,
+                    r.participants,
+                    r.meetings,
+                    r.anchored_meetings,
+                    r.deliverables + rate * 1_000_000,
+                ],
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, [i64; 8]> = programmes
+        .iter()
+        .map(|(id, p)| {
+            let rate = if p.meetings > 0 { (1000.0 * p.anchored as f64 / p.meetings as f64).round() as i64 } else { 0 };
+            let open = p.groups.values().filter(|o| **o).count() as i64;
+            (
+                id.clone(),
+                [
+                    p.areas,
+                    p.groups.len() as i64,
+                    open,
+                    p.members.len() as i64,
+                    p.participants.len() as i64,
+                    p.meetings,
+                    p.anchored,
+                    p.deliverables + rate * 1_000_000,
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "the programme overview");
+
+    let sectors = query.programme_members_by_sector(page_of(end, coalition, "")).await.unwrap().into_inner().rows;
+    let got: BTreeMap<(String, String), (i64, i64)> =
+        sectors.into_iter().map(|r| ((r.programme_id, r.sector), (r.members, r.appointed))).collect();
+    let mut expected: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for (id, p) in &programmes {
+        for (_, sector, _, left) in &p.appointments {
+            let x = expected.entry((id.clone(), sector.clone())).or_default();
+            *x = (x.0 + i64::from(left.is_none()), x.1 + 1);
+        }
+    }
+    assert_eq!(got, expected, "the partnership group by sector");
+
+    let rows = query.working_groups_quarterly(page_of(end, coalition, "")).await.unwrap().into_inner().rows;
+    let mut at_end: HashMap<(String, String), i64> = HashMap::new();
+    let expected: BTreeMap<(String, String, String), [i64; 7]> = quarters
+        .into_iter()
+        .filter(|((p, _, _), _)| programmes.contains_key(p))
+        .map(|((p, g, q), x)| {
+            let n = at_end.entry((p.clone(), g.clone())).or_default();
+            *n += x[0] - x[1];
+            ((p, g, q), [x[0], x[1], *n, x[2], x[3], x[4], x[5]])
+        })
+        .collect();
+    let got: BTreeMap<(String, String, String), [i64; 7]> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                (r.programme_id, r.group_id, r.quarter),
+                [r.joins, r.leaves, r.participants, r.meetings, r.anchored, r.present, r.deliverables],
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "the working groups per quarter");
+
+    // The partnership group's composition on a few dates, from the appointments and their ends.
+    for on in ["2023-01-31", "2024-12-31", "2025-06-30", "2026-10-31"] {
+        let d = Date::parse(on, &time::format_description::well_known::Iso8601::DATE).unwrap();
+        let r = query.partnership_group(page_of(end, coalition, on)).await.unwrap().into_inner();
+        assert_eq!(r.as_of, on);
+        let got: Vec<(String, String)> = r.rows.into_iter().map(|r| (r.programme_id, r.member_id)).collect();
+        let mut expected: Vec<(String, String)> = programmes
+            .iter()
+            .flat_map(|(id, p)| {
+                p.appointments
+                    .iter()
+                    .filter(move |(_, _, from, to)| *from <= d && to.is_none_or(|to| d < to))
+                    .map(move |(m, ..)| (id.clone(), m.clone()))
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(got, expected, "the partnership group on {on}");
+    }
+    if coalition.is_some() {
+        return;
+    }
+    let rows = query.national_coordinators(page_of(end, None, "")).await.unwrap().into_inner().rows;
+    let got: Vec<(String, String, String, String, String)> =
+        rows.into_iter().map(|r| (r.country, r.coalition_id, r.name, r.from_on, r.until_on)).collect();
+    let expected: Vec<(String, String, String, String, String)> = coordinators
+        .into_iter()
+        .map(|((c, from), (name, until))| {
+            let coalition = national.get(&c).cloned().unwrap_or_default();
+            (c, coalition, name, from.to_string(), until.map(|d| d.to_string()).unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected, "the national coordinators");
 }
 
 async fn check_dormant(query: &mut LedgerQueryClient<Channel>, events: &[RecordedEvent], end: u64) {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 pub mod auth;
 pub mod notary;
+pub mod programme;
 pub mod tls;
 
 /// The nats-server binary: `$LEDGER_NATS_SERVER`, else whatever `scripts/nats-server.sh` finds or fetches.

@@ -5,9 +5,9 @@
 //!
 //! | role | may |
 //! | --- | --- |
-//! | `writer` of C | append events that belong to C: memberships in C, pledges to C with their initiatives and reports, courses and runs, activities and content of C; register a new organisation |
+//! | `writer` of C | append events that belong to C: memberships in C, pledges to C with their initiatives and reports, courses and runs, activities and content of C, C's innovation partnership programmes (launched in C's country) with their partnership and working groups; register a new organisation |
 //! | `coalition-admin` of C | C's lifecycle: established, website connected, coordinator changed, deactivated; register a new organisation |
-//! | `platform-admin` | everything, including renaming organisations (shared by every coalition), replay and every read |
+//! | `platform-admin` | everything, including renaming organisations (shared by every coalition), the member states' national coordinators, replay and every read |
 //! | `reader` of C | the query API and the dashboard, answering only C's rows |
 //! | `auditor` | replay and every read, all coalitions |
 //!
@@ -229,12 +229,14 @@ fn need(aggregate: &Aggregate, kind: &EventKind) -> Need {
                 None => Need::PlatformAdmin,
             }
         }
-        K::PledgeSubmitted(_) | K::CourseListed(_) | K::ActivityReported(_) | K::ContentShared(_) => {
-            match kind.coalition_id() {
-                Some(c) => Need::Role(Role::Writer, c.clone()),
-                None => Need::WriterOfOwner,
-            }
-        }
+        K::PledgeSubmitted(_)
+        | K::CourseListed(_)
+        | K::ActivityReported(_)
+        | K::ContentShared(_)
+        | K::ProgrammeLaunched(_) => match kind.coalition_id() {
+            Some(c) => Need::Role(Role::Writer, c.clone()),
+            None => Need::WriterOfOwner,
+        },
         K::PledgeApproved(_)
         | K::InitiativeAdded(_)
         | K::TargetRevised(_)
@@ -243,7 +245,19 @@ fn need(aggregate: &Aggregate, kind: &EventKind) -> Need {
         | K::PledgeCompleted(_)
         | K::PledgeWithdrawn(_)
         | K::CourseRunCompleted(_)
-        | K::ContentWithdrawn(_) => Need::WriterOfOwner,
+        | K::ContentWithdrawn(_)
+        | K::PriorityAreaAdded(_)
+        | K::PartnershipMemberAppointed(_)
+        | K::PartnershipMemberLeft(_)
+        | K::WorkingGroupStarted(_)
+        | K::WorkingGroupParticipantJoined(_)
+        | K::WorkingGroupParticipantLeft(_)
+        | K::WorkingGroupMeetingHeld(_)
+        | K::WorkingGroupDeliverableReported(_)
+        | K::WorkingGroupClosed(_)
+        | K::ProgrammeEnded(_) => Need::WriterOfOwner,
+        // Member states nominate their coordinators to the Commission, which records them on the platform.
+        K::NationalCoordinatorNominated(_) | K::NationalCoordinatorReplaced(_) => Need::PlatformAdmin,
     }
 }
 
@@ -560,6 +574,45 @@ mod tests {
         assert!(access.check_owner(&agg, None, Some(&t("a"))).is_ok());
         let err = authorize_append(&who(&[("writer", &["a"])]), &agg, &[&submitted], Some(&t("b"))).unwrap_err();
         assert!(err.reason.contains("declares"), "{err}");
+    }
+
+    #[test]
+    fn given_a_programme_then_its_coalition_s_writers_write_it_and_only_platform_admins_write_coordinators() {
+        let agg = Aggregate::parse(AggregateType::Programme, "se-skills").unwrap();
+        let launched = EventKind::ProgrammeLaunched(ProgrammeLaunched {
+            coalition_id: t("a"),
+            country: crate::CountryCode::parse("c", "SE").unwrap(),
+            name: "x".into(),
+            owner: "y".into(),
+            priority_areas: vec![],
+            launched_on: date!(2023 - 01 - 01),
+        });
+        assert_eq!(
+            authorize_append(&who(&[("writer", &["a"])]), &agg, &[&launched], None).unwrap().owner,
+            Some(t("a"))
+        );
+        assert_eq!(
+            authorize_append(&who(&[("writer", &["b"])]), &agg, &[&launched], None).unwrap_err().missing,
+            "writer:a"
+        );
+        // A later event names no coalition: the programme's is confirmed once it is loaded.
+        let ended =
+            EventKind::ProgrammeEnded(ProgrammeEnded { ended_on: date!(2024 - 01 - 01), reason: String::new() });
+        let access = authorize_append(&who(&[("writer", &["b"])]), &agg, &[&ended], None).unwrap();
+        assert!(access.check_owner(&agg, Some(&t("a")), None).is_err());
+        assert!(access.check_owner(&agg, Some(&t("b")), None).is_ok());
+        let coordinator = Aggregate::parse(AggregateType::NationalCoordinator, "se").unwrap();
+        let nominated = EventKind::NationalCoordinatorNominated(NationalCoordinatorNominated {
+            member_state: crate::CountryCode::parse("c", "SE").unwrap(),
+            name: "x".into(),
+            body: "y".into(),
+            nominated_on: date!(2022 - 03 - 01),
+        });
+        for grants in [&[("writer", &["*"][..])][..], &[("coalition-admin", &["a"][..])]] {
+            let err = authorize_append(&who(grants), &coordinator, &[&nominated], None).unwrap_err();
+            assert_eq!(err.missing, "platform-admin");
+        }
+        assert!(authorize_append(&who(&[("platform-admin", &[])]), &coordinator, &[&nominated], None).is_ok());
     }
 
     #[test]

@@ -44,10 +44,14 @@ pub enum AggregateType {
     Activity,
     /// One piece of content shared to the platform.
     Content,
+    /// An innovation partnership programme with its partnership group and working groups.
+    Programme,
+    /// A member state's national coordinator in the Structured Dialogue; id: the member state's code, lower case.
+    NationalCoordinator,
 }
 
 impl AggregateType {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Coalition,
         Self::Organisation,
         Self::Membership,
@@ -55,6 +59,8 @@ impl AggregateType {
         Self::Course,
         Self::Activity,
         Self::Content,
+        Self::Programme,
+        Self::NationalCoordinator,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +72,8 @@ impl AggregateType {
             Self::Course => "course",
             Self::Activity => "activity",
             Self::Content => "content",
+            Self::Programme => "programme",
+            Self::NationalCoordinator => "national_coordinator",
         }
     }
 
@@ -77,7 +85,13 @@ impl AggregateType {
     fn id_tokens(self) -> usize {
         match self {
             Self::Membership | Self::Pledge => 2,
-            Self::Coalition | Self::Organisation | Self::Course | Self::Activity | Self::Content => 1,
+            Self::Coalition
+            | Self::Organisation
+            | Self::Course
+            | Self::Activity
+            | Self::Content
+            | Self::Programme
+            | Self::NationalCoordinator => 1,
         }
     }
 }
@@ -126,7 +140,12 @@ impl Aggregate {
             AggregateType::Membership => self.id.split_once('.').map(|(_, o)| o),
             AggregateType::Pledge => self.id.split_once('.').map(|(o, _)| o),
             AggregateType::Organisation => Some(&self.id),
-            AggregateType::Coalition | AggregateType::Course | AggregateType::Activity | AggregateType::Content => None,
+            AggregateType::Coalition
+            | AggregateType::Course
+            | AggregateType::Activity
+            | AggregateType::Content
+            | AggregateType::Programme
+            | AggregateType::NationalCoordinator => None,
         }
     }
 
@@ -168,9 +187,16 @@ impl Aggregate {
         match parts.as_slice() {
             ["org", o, "membership", c] => Self::parse(AggregateType::Membership, &format!("{c}.{o}")),
             ["org", o, "pledge", p] => Self::parse(AggregateType::Pledge, &format!("{o}.{p}")),
-            [kind @ ("coalition" | "organisation" | "course" | "activity" | "content"), id] => {
-                Self::parse(AggregateType::from_name(kind).ok_or_else(bad)?, id)
-            }
+            [
+                kind @ ("coalition"
+                | "organisation"
+                | "course"
+                | "activity"
+                | "content"
+                | "programme"
+                | "national_coordinator"),
+                id,
+            ] => Self::parse(AggregateType::from_name(kind).ok_or_else(bad)?, id),
             _ => Err(bad()),
         }
     }
@@ -201,6 +227,12 @@ pub const ISO_3166_1_ALPHA_2: [&str; 249] = [
     "ZM", "ZW",
 ];
 
+/// The EU's 27 member states, in the EU's protocol order, with Greece as `EL`.
+pub const EU_MEMBER_STATES: [&str; 27] = [
+    "BE", "BG", "CZ", "DK", "DE", "EE", "IE", "EL", "ES", "FR", "HR", "IT", "CY", "LV", "LT", "LU", "HU", "MT", "NL",
+    "AT", "PL", "PT", "RO", "SI", "SK", "FI", "SE",
+];
+
 /// A country code: two upper-case letters.
 ///
 /// The ledger follows the EU's usage, in which Greece is `EL` (the Interinstitutional Style Guide, Eurostat and the
@@ -223,6 +255,11 @@ impl CountryCode {
         } else {
             Err(DomainError::invalid(field, format!("expected a two-letter upper-case country code, got {}", echo(s))))
         }
+    }
+
+    /// Whether the code is one of the EU's 27 member states ([`EU_MEMBER_STATES`], Greece as `EL`).
+    pub fn is_eu_member_state(&self) -> bool {
+        EU_MEMBER_STATES.contains(&self.0.as_str())
     }
 
     /// Whether the code is an assigned ISO 3166-1 alpha-2 code (or `EL`, Greece).

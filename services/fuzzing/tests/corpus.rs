@@ -35,7 +35,8 @@ fn seeds() -> BTreeMap<&'static str, Vec<Seed>> {
         let cmd = ledger_append::grpc::command_from_request(&item.request).unwrap();
         firsts.entry(cmd.events[0].kind.type_name().to_owned()).or_insert_with(|| item.request.clone());
     }
-    // The types the demo history does not hold, by hand (membership `se.acme`, organisation `acme`, coalition `se`).
+    // The types the demo history does not hold, by hand (membership `se.acme`, organisation `acme`, coalition `se`,
+    // Sweden's programme).
     use v1::event_payload::Event as P;
     let date = |year, month, day| Some(v1::Date { year, month, day });
     let by_hand = [
@@ -77,6 +78,20 @@ fn seeds() -> BTreeMap<&'static str, Vec<Seed>> {
                 organisation_id: "acme".into(),
                 role: v1::MemberRole::ContactPoint.into(),
             }),
+        ),
+        (
+            v1::AggregateType::Programme,
+            "se-skills-supply",
+            P::WorkingGroupClosed(v1::WorkingGroupClosed {
+                group_id: "wg1".into(),
+                closed_on: date(2026, 6, 30),
+                reason: "its objective is met".into(),
+            }),
+        ),
+        (
+            v1::AggregateType::Programme,
+            "se-skills-supply",
+            P::ProgrammeEnded(v1::ProgrammeEnded { ended_on: date(2026, 12, 31), reason: "the term ended".into() }),
         ),
     ];
     for (kind, id, payload) in by_hand {

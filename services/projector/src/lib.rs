@@ -17,6 +17,7 @@ pub mod notary;
 pub mod outcomes;
 pub mod participation;
 pub mod pledges;
+pub mod programmes;
 mod rebuild;
 mod runner;
 mod sql;
@@ -37,6 +38,7 @@ pub use growth::CoalitionGrowth;
 pub use outcomes::Outcomes;
 pub use participation::Participation;
 pub use pledges::Pledges;
+pub use programmes::Programmes;
 pub use rebuild::{RebuildReport, rebuild, rebuild_all, rebuild_read_model};
 pub use runner::{Projector, ProjectorConfig, ProjectorMetrics};
 pub use temporary::{TEMPORARY, TemporaryBuild, build_temporary, build_temporary_read_model};
@@ -81,6 +83,7 @@ pub fn with_projection<V: ProjectionVisitor>(model: ReadModel, visitor: V) -> V:
         ReadModel::Pledges => visitor.visit::<Pledges>(),
         ReadModel::Outcomes => visitor.visit::<Outcomes>(),
         ReadModel::Participation => visitor.visit::<Participation>(),
+        ReadModel::Programmes => visitor.visit::<Programmes>(),
         ReadModel::Engagement => visitor.visit::<Engagement>(),
     }
 }

@@ -104,6 +104,8 @@ pub fn aggregate_type_to_domain(field: &str, t: i32) -> Result<AggregateType, Do
         Ok(v1::AggregateType::Course) => Ok(AggregateType::Course),
         Ok(v1::AggregateType::Activity) => Ok(AggregateType::Activity),
         Ok(v1::AggregateType::Content) => Ok(AggregateType::Content),
+        Ok(v1::AggregateType::Programme) => Ok(AggregateType::Programme),
+        Ok(v1::AggregateType::NationalCoordinator) => Ok(AggregateType::NationalCoordinator),
         Ok(v1::AggregateType::Unspecified) | Err(_) => {
             Err(DomainError::invalid(field, format!("unknown or unspecified aggregate type {t}")))
         }
@@ -119,6 +121,8 @@ pub fn aggregate_type_from_domain(t: AggregateType) -> v1::AggregateType {
         AggregateType::Course => v1::AggregateType::Course,
         AggregateType::Activity => v1::AggregateType::Activity,
         AggregateType::Content => v1::AggregateType::Content,
+        AggregateType::Programme => v1::AggregateType::Programme,
+        AggregateType::NationalCoordinator => v1::AggregateType::NationalCoordinator,
     }
 }
 
@@ -177,6 +181,23 @@ closed_enum!(
     "content type",
     [News, Event, GoodPractice, TrainingOpportunity]
 );
+
+closed_enum!(
+    sector_to_domain,
+    sector_from_domain,
+    Sector,
+    "sector",
+    [LargeCompany, SmallCompany, HigherEducation, GovernmentAgency, CivilSociety, PublicSector]
+);
+
+fn area_to_domain(field: &str, a: Option<&v1::PriorityArea>) -> Result<PriorityArea, DomainError> {
+    let a = a.ok_or_else(|| DomainError::invalid(field, "required"))?;
+    Ok(PriorityArea { area_id: token(&format!("{field}.area_id"), &a.area_id)?, title: a.title.clone() })
+}
+
+fn area_from_domain(a: &PriorityArea) -> v1::PriorityArea {
+    v1::PriorityArea { area_id: a.area_id.to_string(), title: a.title.clone() }
+}
 
 fn countries_to_domain(field: &str, c: &[v1::CountryAmount]) -> Result<Vec<(CountryCode, i64)>, DomainError> {
     c.iter().enumerate().map(|(i, c)| Ok((country(&format!("{field}[{i}].country"), &c.country)?, c.amount))).collect()
@@ -404,6 +425,99 @@ pub fn payload_to_domain(p: Option<&v1::EventPayload>) -> Result<EventKind, Doma
             withdrawn_on: date_to_domain("payload.withdrawn_on", e.withdrawn_on.as_ref())?,
             reason: e.reason.clone(),
         }),
+        P::ProgrammeLaunched(e) => EventKind::ProgrammeLaunched(ProgrammeLaunched {
+            coalition_id: token("payload.coalition_id", &e.coalition_id)?,
+            country: country("payload.country", &e.country)?,
+            name: e.name.clone(),
+            owner: e.owner.clone(),
+            priority_areas: e
+                .priority_areas
+                .iter()
+                .enumerate()
+                .map(|(i, a)| area_to_domain(&format!("payload.priority_areas[{i}]"), Some(a)))
+                .collect::<Result<_, _>>()?,
+            launched_on: date_to_domain("payload.launched_on", e.launched_on.as_ref())?,
+        }),
+        P::PriorityAreaAdded(e) => EventKind::PriorityAreaAdded(PriorityAreaAdded {
+            area: area_to_domain("payload.area", e.area.as_ref())?,
+            added_on: date_to_domain("payload.added_on", e.added_on.as_ref())?,
+        }),
+        P::PartnershipMemberAppointed(e) => EventKind::PartnershipMemberAppointed(PartnershipMemberAppointed {
+            member_id: token("payload.member_id", &e.member_id)?,
+            name: e.name.clone(),
+            organisation: e.organisation.clone(),
+            sector: sector_to_domain("payload.sector", e.sector)?,
+            role: e.role.clone(),
+            appointed_on: date_to_domain("payload.appointed_on", e.appointed_on.as_ref())?,
+        }),
+        P::PartnershipMemberLeft(e) => EventKind::PartnershipMemberLeft(PartnershipMemberLeft {
+            member_id: token("payload.member_id", &e.member_id)?,
+            left_on: date_to_domain("payload.left_on", e.left_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::WorkingGroupStarted(e) => EventKind::WorkingGroupStarted(WorkingGroupStarted {
+            group_id: token("payload.group_id", &e.group_id)?,
+            area_id: token("payload.area_id", &e.area_id)?,
+            name: e.name.clone(),
+            objective: e.objective.clone(),
+            started_on: date_to_domain("payload.started_on", e.started_on.as_ref())?,
+        }),
+        P::WorkingGroupParticipantJoined(e) => {
+            EventKind::WorkingGroupParticipantJoined(WorkingGroupParticipantJoined {
+                group_id: token("payload.group_id", &e.group_id)?,
+                participant_id: token("payload.participant_id", &e.participant_id)?,
+                name: e.name.clone(),
+                organisation: e.organisation.clone(),
+                sector: sector_to_domain("payload.sector", e.sector)?,
+                joined_on: date_to_domain("payload.joined_on", e.joined_on.as_ref())?,
+            })
+        }
+        P::WorkingGroupParticipantLeft(e) => EventKind::WorkingGroupParticipantLeft(WorkingGroupParticipantLeft {
+            group_id: token("payload.group_id", &e.group_id)?,
+            participant_id: token("payload.participant_id", &e.participant_id)?,
+            left_on: date_to_domain("payload.left_on", e.left_on.as_ref())?,
+        }),
+        P::WorkingGroupMeetingHeld(e) => EventKind::WorkingGroupMeetingHeld(WorkingGroupMeetingHeld {
+            group_id: token("payload.group_id", &e.group_id)?,
+            meeting_id: token("payload.meeting_id", &e.meeting_id)?,
+            held_on: date_to_domain("payload.held_on", e.held_on.as_ref())?,
+            anchored: e.anchored,
+            present: e
+                .present
+                .iter()
+                .enumerate()
+                .map(|(i, p)| token(&format!("payload.present[{i}]"), p))
+                .collect::<Result<_, _>>()?,
+        }),
+        P::WorkingGroupDeliverableReported(e) => {
+            EventKind::WorkingGroupDeliverableReported(WorkingGroupDeliverableReported {
+                group_id: token("payload.group_id", &e.group_id)?,
+                deliverable_id: token("payload.deliverable_id", &e.deliverable_id)?,
+                title: e.title.clone(),
+                reported_on: date_to_domain("payload.reported_on", e.reported_on.as_ref())?,
+            })
+        }
+        P::WorkingGroupClosed(e) => EventKind::WorkingGroupClosed(WorkingGroupClosed {
+            group_id: token("payload.group_id", &e.group_id)?,
+            closed_on: date_to_domain("payload.closed_on", e.closed_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::ProgrammeEnded(e) => EventKind::ProgrammeEnded(ProgrammeEnded {
+            ended_on: date_to_domain("payload.ended_on", e.ended_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
+        P::NationalCoordinatorNominated(e) => EventKind::NationalCoordinatorNominated(NationalCoordinatorNominated {
+            member_state: country("payload.member_state", &e.member_state)?,
+            name: e.name.clone(),
+            body: e.body.clone(),
+            nominated_on: date_to_domain("payload.nominated_on", e.nominated_on.as_ref())?,
+        }),
+        P::NationalCoordinatorReplaced(e) => EventKind::NationalCoordinatorReplaced(NationalCoordinatorReplaced {
+            name: e.name.clone(),
+            body: e.body.clone(),
+            replaced_on: date_to_domain("payload.replaced_on", e.replaced_on.as_ref())?,
+            reason: e.reason.clone(),
+        }),
     })
 }
 
@@ -547,6 +661,91 @@ pub fn payload_from_domain(e: &EventKind) -> v1::EventPayload {
         }),
         EventKind::ContentWithdrawn(e) => P::ContentWithdrawn(v1::ContentWithdrawn {
             withdrawn_on: Some(date_from_domain(e.withdrawn_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::ProgrammeLaunched(e) => P::ProgrammeLaunched(v1::ProgrammeLaunched {
+            coalition_id: e.coalition_id.to_string(),
+            country: e.country.as_str().to_owned(),
+            name: e.name.clone(),
+            owner: e.owner.clone(),
+            priority_areas: e.priority_areas.iter().map(area_from_domain).collect(),
+            launched_on: Some(date_from_domain(e.launched_on)),
+        }),
+        EventKind::PriorityAreaAdded(e) => P::PriorityAreaAdded(v1::PriorityAreaAdded {
+            area: Some(area_from_domain(&e.area)),
+            added_on: Some(date_from_domain(e.added_on)),
+        }),
+        EventKind::PartnershipMemberAppointed(e) => P::PartnershipMemberAppointed(v1::PartnershipMemberAppointed {
+            member_id: e.member_id.to_string(),
+            name: e.name.clone(),
+            organisation: e.organisation.clone(),
+            sector: sector_from_domain(e.sector).into(),
+            role: e.role.clone(),
+            appointed_on: Some(date_from_domain(e.appointed_on)),
+        }),
+        EventKind::PartnershipMemberLeft(e) => P::PartnershipMemberLeft(v1::PartnershipMemberLeft {
+            member_id: e.member_id.to_string(),
+            left_on: Some(date_from_domain(e.left_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::WorkingGroupStarted(e) => P::WorkingGroupStarted(v1::WorkingGroupStarted {
+            group_id: e.group_id.to_string(),
+            area_id: e.area_id.to_string(),
+            name: e.name.clone(),
+            objective: e.objective.clone(),
+            started_on: Some(date_from_domain(e.started_on)),
+        }),
+        EventKind::WorkingGroupParticipantJoined(e) => {
+            P::WorkingGroupParticipantJoined(v1::WorkingGroupParticipantJoined {
+                group_id: e.group_id.to_string(),
+                participant_id: e.participant_id.to_string(),
+                name: e.name.clone(),
+                organisation: e.organisation.clone(),
+                sector: sector_from_domain(e.sector).into(),
+                joined_on: Some(date_from_domain(e.joined_on)),
+            })
+        }
+        EventKind::WorkingGroupParticipantLeft(e) => P::WorkingGroupParticipantLeft(v1::WorkingGroupParticipantLeft {
+            group_id: e.group_id.to_string(),
+            participant_id: e.participant_id.to_string(),
+            left_on: Some(date_from_domain(e.left_on)),
+        }),
+        EventKind::WorkingGroupMeetingHeld(e) => P::WorkingGroupMeetingHeld(v1::WorkingGroupMeetingHeld {
+            group_id: e.group_id.to_string(),
+            meeting_id: e.meeting_id.to_string(),
+            held_on: Some(date_from_domain(e.held_on)),
+            anchored: e.anchored,
+            present: e.present.iter().map(ToString::to_string).collect(),
+        }),
+        EventKind::WorkingGroupDeliverableReported(e) => {
+            P::WorkingGroupDeliverableReported(v1::WorkingGroupDeliverableReported {
+                group_id: e.group_id.to_string(),
+                deliverable_id: e.deliverable_id.to_string(),
+                title: e.title.clone(),
+                reported_on: Some(date_from_domain(e.reported_on)),
+            })
+        }
+        EventKind::WorkingGroupClosed(e) => P::WorkingGroupClosed(v1::WorkingGroupClosed {
+            group_id: e.group_id.to_string(),
+            closed_on: Some(date_from_domain(e.closed_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::ProgrammeEnded(e) => P::ProgrammeEnded(v1::ProgrammeEnded {
+            ended_on: Some(date_from_domain(e.ended_on)),
+            reason: e.reason.clone(),
+        }),
+        EventKind::NationalCoordinatorNominated(e) => {
+            P::NationalCoordinatorNominated(v1::NationalCoordinatorNominated {
+                member_state: e.member_state.as_str().to_owned(),
+                name: e.name.clone(),
+                body: e.body.clone(),
+                nominated_on: Some(date_from_domain(e.nominated_on)),
+            })
+        }
+        EventKind::NationalCoordinatorReplaced(e) => P::NationalCoordinatorReplaced(v1::NationalCoordinatorReplaced {
+            name: e.name.clone(),
+            body: e.body.clone(),
+            replaced_on: Some(date_from_domain(e.replaced_on)),
             reason: e.reason.clone(),
         }),
     };

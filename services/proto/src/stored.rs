@@ -143,6 +143,19 @@ fn encode_inner(e: &P) -> Vec<u8> {
         P::ActivityReported(m) => m.encode_to_vec(),
         P::ContentShared(m) => m.encode_to_vec(),
         P::ContentWithdrawn(m) => m.encode_to_vec(),
+        P::ProgrammeLaunched(m) => m.encode_to_vec(),
+        P::PriorityAreaAdded(m) => m.encode_to_vec(),
+        P::PartnershipMemberAppointed(m) => m.encode_to_vec(),
+        P::PartnershipMemberLeft(m) => m.encode_to_vec(),
+        P::WorkingGroupStarted(m) => m.encode_to_vec(),
+        P::WorkingGroupParticipantJoined(m) => m.encode_to_vec(),
+        P::WorkingGroupParticipantLeft(m) => m.encode_to_vec(),
+        P::WorkingGroupMeetingHeld(m) => m.encode_to_vec(),
+        P::WorkingGroupDeliverableReported(m) => m.encode_to_vec(),
+        P::WorkingGroupClosed(m) => m.encode_to_vec(),
+        P::ProgrammeEnded(m) => m.encode_to_vec(),
+        P::NationalCoordinatorNominated(m) => m.encode_to_vec(),
+        P::NationalCoordinatorReplaced(m) => m.encode_to_vec(),
     }
 }
 
@@ -257,6 +270,19 @@ fn decode_current(ty: EventType, bytes: &[u8]) -> Result<P, String> {
         T::ActivityReported => de(bytes).map(P::ActivityReported),
         T::ContentShared => de(bytes).map(P::ContentShared),
         T::ContentWithdrawn => de(bytes).map(P::ContentWithdrawn),
+        T::ProgrammeLaunched => de(bytes).map(P::ProgrammeLaunched),
+        T::PriorityAreaAdded => de(bytes).map(P::PriorityAreaAdded),
+        T::PartnershipMemberAppointed => de(bytes).map(P::PartnershipMemberAppointed),
+        T::PartnershipMemberLeft => de(bytes).map(P::PartnershipMemberLeft),
+        T::WorkingGroupStarted => de(bytes).map(P::WorkingGroupStarted),
+        T::WorkingGroupParticipantJoined => de(bytes).map(P::WorkingGroupParticipantJoined),
+        T::WorkingGroupParticipantLeft => de(bytes).map(P::WorkingGroupParticipantLeft),
+        T::WorkingGroupMeetingHeld => de(bytes).map(P::WorkingGroupMeetingHeld),
+        T::WorkingGroupDeliverableReported => de(bytes).map(P::WorkingGroupDeliverableReported),
+        T::WorkingGroupClosed => de(bytes).map(P::WorkingGroupClosed),
+        T::ProgrammeEnded => de(bytes).map(P::ProgrammeEnded),
+        T::NationalCoordinatorNominated => de(bytes).map(P::NationalCoordinatorNominated),
+        T::NationalCoordinatorReplaced => de(bytes).map(P::NationalCoordinatorReplaced),
     }
 }
 

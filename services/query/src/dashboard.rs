@@ -163,5 +163,10 @@ async fn dashboard(State(d): State<Dashboard>, headers: HeaderMap) -> Result<Res
         "content": all_pages!(s, p, content_shared, rows),
         "dormant": serde_json::to_value(dormant)?,
         "targets": all_pages!(s, p, digital_decade_targets, targets),
+        "programmes": all_pages!(s, p, programme_overview, rows),
+        "sectors": all_pages!(s, p, programme_members_by_sector, rows),
+        "working_groups": all_pages!(s, p, working_groups_quarterly, rows),
+        "partnership": all_pages!(s, p, partnership_group, rows),
+        "coordinators": all_pages!(s, p, national_coordinators, rows),
     })))
 }

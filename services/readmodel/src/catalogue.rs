@@ -44,6 +44,7 @@ catalogue! {
     Outcomes => OUTCOMES,
     Participation => PARTICIPATION,
     Engagement => ENGAGEMENT,
+    Programmes => PROGRAMMES,
 }
 
 const COALITION_GROWTH: Spec = Spec {
@@ -87,6 +88,29 @@ const ENGAGEMENT: Spec = Spec {
     version: 2,
     tables: &["organisations", "members", "courses", "pledges", "engaged"],
     views: &["organisation_engagement_days", "member_engagement"],
+};
+
+const PROGRAMMES: Spec = Spec {
+    name: "programmes",
+    version: 1,
+    tables: &[
+        "coalitions",
+        "programmes",
+        "areas",
+        "members",
+        "groups",
+        "participants",
+        "meetings",
+        "deliverables",
+        "coordinators",
+    ],
+    views: &[
+        "programme_overview",
+        "programme_members_by_sector",
+        "working_groups_quarterly",
+        "partnership_members",
+        "national_coordinators",
+    ],
 };
 
 impl ReadModel {

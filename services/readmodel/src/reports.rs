@@ -25,6 +25,8 @@ pub struct Report {
     pub period: Option<&'static str>,
     /// Rows that belong to no coalition (context figures): every reader may read them.
     pub context: bool,
+    /// A condition on the request's `as_of` date (default: today), written with `$on` for it.
+    pub on: Option<&'static str>,
 }
 
 /// The fields most reports leave unset.
@@ -41,6 +43,7 @@ const NONE: Report = Report {
     pillar_is_array: false,
     period: None,
     context: false,
+    on: None,
 };
 
 pub const COALITION_GROWTH: Report = Report {
@@ -191,6 +194,67 @@ pub const DIGITAL_DECADE_TARGETS: Report = Report {
     ..NONE
 };
 
+pub const PROGRAMME_OVERVIEW: Report = Report {
+    call: "ProgrammeOverview",
+    read_model: ReadModel::Programmes,
+    view: "reporting.programme_overview",
+    select: "programme_id, coalition_id, country, name, owner, launched_on, ended_on, priority_areas, working_groups,
+             open_groups, members, participants, meetings, anchored_meetings, anchoring_rate::float8, deliverables",
+    order: "programme_id",
+    coalition: Some("coalition_id"),
+    country: Some("country"),
+    period: Some("launched_on"),
+    ..NONE
+};
+
+pub const PROGRAMME_MEMBERS_BY_SECTOR: Report = Report {
+    call: "ProgrammeMembersBySector",
+    read_model: ReadModel::Programmes,
+    view: "reporting.programme_members_by_sector",
+    select: "programme_id, sector, members, appointed",
+    order: "programme_id, sector",
+    coalition: Some("coalition_id"),
+    country: Some("country"),
+    ..NONE
+};
+
+pub const WORKING_GROUPS_QUARTERLY: Report = Report {
+    call: "WorkingGroupsQuarterly",
+    read_model: ReadModel::Programmes,
+    view: "reporting.working_groups_quarterly",
+    select: "programme_id, group_id, area_id, quarter, joins, leaves, participants, meetings, anchored, present,
+             deliverables",
+    order: "programme_id, group_id, quarter",
+    coalition: Some("coalition_id"),
+    country: Some("country"),
+    period: Some("quarter"),
+    ..NONE
+};
+
+/// The partnership group on the request's `as_of` date.
+pub const PARTNERSHIP_GROUP: Report = Report {
+    call: "PartnershipGroup",
+    read_model: ReadModel::Programmes,
+    view: "reporting.partnership_members",
+    select: "programme_id, member_id, name, organisation, sector, role, appointed_on, left_on",
+    order: "programme_id, member_id, appointed_on",
+    coalition: Some("coalition_id"),
+    country: Some("country"),
+    on: Some("appointed_on <= $on AND (left_on IS NULL OR left_on > $on)"),
+    ..NONE
+};
+
+pub const NATIONAL_COORDINATORS: Report = Report {
+    call: "NationalCoordinators",
+    read_model: ReadModel::Programmes,
+    view: "reporting.national_coordinators",
+    select: "country, coalition_id, name, body, from_on, until_on",
+    order: "country, from_on",
+    coalition: Some("coalition_id"),
+    country: Some("country"),
+    ..NONE
+};
+
 /// Every report, in the order of the query API's methods.
 pub const REPORTS: &[&Report] = &[
     &COALITION_GROWTH,
@@ -205,6 +269,11 @@ pub const REPORTS: &[&Report] = &[
     &CONTENT_SHARED,
     &DORMANT_MEMBERS,
     &DIGITAL_DECADE_TARGETS,
+    &PROGRAMME_OVERVIEW,
+    &PROGRAMME_MEMBERS_BY_SECTOR,
+    &WORKING_GROUPS_QUARTERLY,
+    &PARTNERSHIP_GROUP,
+    &NATIONAL_COORDINATORS,
 ];
 
 #[cfg(test)]

@@ -132,6 +132,19 @@ catalogue! {
     ActivityReported("activity_reported", 1, Activity),
     ContentShared("content_shared", 1, Content),
     ContentWithdrawn("content_withdrawn", 1, Content),
+    ProgrammeLaunched("programme_launched", 1, Programme),
+    PriorityAreaAdded("priority_area_added", 1, Programme),
+    PartnershipMemberAppointed("partnership_member_appointed", 1, Programme),
+    PartnershipMemberLeft("partnership_member_left", 1, Programme),
+    WorkingGroupStarted("working_group_started", 1, Programme),
+    WorkingGroupParticipantJoined("working_group_participant_joined", 1, Programme),
+    WorkingGroupParticipantLeft("working_group_participant_left", 1, Programme),
+    WorkingGroupMeetingHeld("working_group_meeting_held", 1, Programme),
+    WorkingGroupDeliverableReported("working_group_deliverable_reported", 1, Programme),
+    WorkingGroupClosed("working_group_closed", 1, Programme),
+    ProgrammeEnded("programme_ended", 1, Programme),
+    NationalCoordinatorNominated("national_coordinator_nominated", 1, NationalCoordinator),
+    NationalCoordinatorReplaced("national_coordinator_replaced", 1, NationalCoordinator),
 }
 
 impl EventType {
@@ -168,6 +181,7 @@ impl EventKind {
             Self::CourseListed(e) => Some(&e.coalition_id),
             Self::ActivityReported(e) => Some(&e.coalition_id),
             Self::ContentShared(e) => Some(&e.coalition_id),
+            Self::ProgrammeLaunched(e) => Some(&e.coalition_id),
             Self::CoalitionEstablished(_)
             | Self::OrganisationRegistered(_)
             | Self::PledgeApproved(_)
@@ -182,7 +196,20 @@ impl EventKind {
             | Self::CoalitionDeactivated(_)
             | Self::OrganisationRenamed(_)
             | Self::CourseRunCompleted(_)
-            | Self::ContentWithdrawn(_) => None,
+            | Self::ContentWithdrawn(_)
+            | Self::PriorityAreaAdded(_)
+            | Self::PartnershipMemberAppointed(_)
+            | Self::PartnershipMemberLeft(_)
+            | Self::WorkingGroupStarted(_)
+            | Self::WorkingGroupParticipantJoined(_)
+            | Self::WorkingGroupParticipantLeft(_)
+            | Self::WorkingGroupMeetingHeld(_)
+            | Self::WorkingGroupDeliverableReported(_)
+            | Self::WorkingGroupClosed(_)
+            | Self::ProgrammeEnded(_)
+            // A national coordinator belongs to a member state, not to a coalition.
+            | Self::NationalCoordinatorNominated(_)
+            | Self::NationalCoordinatorReplaced(_) => None,
         }
     }
 
@@ -395,6 +422,19 @@ mod tests {
                 ("activity_reported", 1),
                 ("content_shared", 1),
                 ("content_withdrawn", 1),
+                ("programme_launched", 1),
+                ("priority_area_added", 1),
+                ("partnership_member_appointed", 1),
+                ("partnership_member_left", 1),
+                ("working_group_started", 1),
+                ("working_group_participant_joined", 1),
+                ("working_group_participant_left", 1),
+                ("working_group_meeting_held", 1),
+                ("working_group_deliverable_reported", 1),
+                ("working_group_closed", 1),
+                ("programme_ended", 1),
+                ("national_coordinator_nominated", 1),
+                ("national_coordinator_replaced", 1),
             ]
         );
     }

@@ -353,6 +353,143 @@ pub struct ContentWithdrawn {
     pub reason: String,
 }
 
+/// Who a member of a programme's partnership group or a working group's participant represents: the sectors
+/// the Swedish innovation partnership page names (large and small companies, universities and higher education
+/// institutions, government agencies, civil society, the public sphere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sector {
+    LargeCompany,
+    SmallCompany,
+    HigherEducation,
+    GovernmentAgency,
+    CivilSociety,
+    PublicSector,
+}
+
+/// One of a programme's priority areas: its id within the programme and its title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityArea {
+    pub area_id: Token,
+    pub title: String,
+}
+
+/// Aggregate `programme/<id>`: an innovation partnership programme of a member state, owned by its coalition's
+/// writers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeLaunched {
+    /// The coalition whose writers record the programme and whose readers may read it.
+    pub coalition_id: Token,
+    pub country: CountryCode,
+    pub name: String,
+    /// The body that owns the programme (a ministry, the government offices).
+    pub owner: String,
+    pub priority_areas: Vec<PriorityArea>,
+    pub launched_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityAreaAdded {
+    pub area: PriorityArea,
+    pub added_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnershipMemberAppointed {
+    pub member_id: Token,
+    pub name: String,
+    pub organisation: String,
+    pub sector: Sector,
+    /// In the partnership group: chair, member, expert.
+    pub role: String,
+    pub appointed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnershipMemberLeft {
+    pub member_id: Token,
+    pub left_on: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupStarted {
+    pub group_id: Token,
+    /// The priority area the group works under.
+    pub area_id: Token,
+    pub name: String,
+    pub objective: String,
+    pub started_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupParticipantJoined {
+    pub group_id: Token,
+    pub participant_id: Token,
+    pub name: String,
+    pub organisation: String,
+    pub sector: Sector,
+    pub joined_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupParticipantLeft {
+    pub group_id: Token,
+    pub participant_id: Token,
+    pub left_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupMeetingHeld {
+    pub group_id: Token,
+    pub meeting_id: Token,
+    pub held_on: Date,
+    /// Whether the group anchored its work with the partnership group at this meeting.
+    pub anchored: bool,
+    /// The participants present (participant ids of the group).
+    pub present: Vec<Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupDeliverableReported {
+    pub group_id: Token,
+    pub deliverable_id: Token,
+    pub title: String,
+    pub reported_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingGroupClosed {
+    pub group_id: Token,
+    pub closed_on: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeEnded {
+    pub ended_on: Date,
+    pub reason: String,
+}
+
+/// Aggregate `national_coordinator/<member state, lower case>`: the member state's national coordinator in the
+/// Structured Dialogue with the Commission (since 2022); one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NationalCoordinatorNominated {
+    pub member_state: CountryCode,
+    pub name: String,
+    /// The ministry or body the coordinator works for.
+    pub body: String,
+    pub nominated_on: Date,
+}
+
+/// The member state's coordinator is replaced by another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NationalCoordinatorReplaced {
+    pub name: String,
+    pub body: String,
+    pub replaced_on: Date,
+    pub reason: String,
+}
+
 /// `name()`: the stable snake_case name of each value, as read models, views and the query API spell it.
 macro_rules! names {
     ($($ty:ident { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
@@ -379,4 +516,8 @@ names! {
         JobsMatched => "jobs_matched", NewCourses => "new_courses", Beneficiaries => "beneficiaries",
     }
     ContentType { News => "news", Event => "event", GoodPractice => "good_practice", TrainingOpportunity => "training_opportunity" }
+    Sector {
+        LargeCompany => "large_company", SmallCompany => "small_company", HigherEducation => "higher_education",
+        GovernmentAgency => "government_agency", CivilSociety => "civil_society", PublicSector => "public_sector",
+    }
 }

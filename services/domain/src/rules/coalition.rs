@@ -6,10 +6,12 @@ use crate::event::{
     CoalitionCoordinatorChanged, CoalitionDeactivated, CoalitionEstablished, CoalitionKind, CoalitionWebsiteConnected,
     OrganisationRegistered, OrganisationRenamed, business_date, reason, text, web_url,
 };
-use crate::{Aggregate, DomainError};
+use crate::{Aggregate, CountryCode, DomainError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoalitionFacts {
+    /// `None` for the EU-level coalition.
+    pub country: Option<CountryCode>,
     pub launched_on: Date,
     pub open_pledging: bool,
     pub website_connected: bool,
@@ -19,6 +21,7 @@ pub struct CoalitionFacts {
 impl From<&CoalitionEstablished> for CoalitionFacts {
     fn from(e: &CoalitionEstablished) -> Self {
         Self {
+            country: e.country.clone(),
             launched_on: e.launched_on,
             open_pledging: e.open_pledging,
             website_connected: false,

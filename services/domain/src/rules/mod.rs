@@ -11,14 +11,18 @@ use crate::{Aggregate, AggregateType, DomainError, Token};
 
 mod coalition;
 mod content;
+mod coordinator;
 mod course;
 mod membership;
 mod pledge;
+mod programme;
 mod progress;
 
 pub use coalition::CoalitionFacts;
+pub use coordinator::{CoordinatorFacts, STRUCTURED_DIALOGUE_FROM};
 pub use membership::MembershipFacts;
 pub use pledge::{PledgeFacts, PledgeStatus};
+pub use programme::{GroupFacts, Periods, ProgrammeFacts};
 pub use progress::InitiativeFacts;
 
 /// What an aggregate's history says, as far as the rules care.
@@ -37,6 +41,10 @@ pub enum AggregateState {
     },
     /// `Some(withdrawn)` once shared.
     Content(Option<bool>),
+    /// Once launched.
+    Programme(Option<ProgrammeFacts>),
+    /// The current coordinator, once nominated.
+    NationalCoordinator(Option<CoordinatorFacts>),
 }
 
 /// Facts about other aggregates that a decision needs, loaded by the caller from the log as the events'
@@ -115,6 +123,8 @@ impl AggregateState {
             AggregateType::Course => Self::Course(None),
             AggregateType::Activity => Self::Activity { reported: false },
             AggregateType::Content => Self::Content(None),
+            AggregateType::Programme => Self::Programme(None),
+            AggregateType::NationalCoordinator => Self::NationalCoordinator(None),
         }
     }
 
@@ -206,6 +216,7 @@ mod testing {
     pub(crate) fn sweden() -> Context {
         Context {
             coalition: Some(CoalitionFacts {
+                country: Some(crate::CountryCode::parse("country", "SE").unwrap()),
                 launched_on: date!(2018 - 05 - 03),
                 open_pledging: false,
                 website_connected: false,

@@ -300,6 +300,7 @@ pub(super) mod tests {
         assert_eq!(rule_of(given_when(&[], &[submitted()], &sweden())), "pledge.requires_active_membership");
         let mut open = sweden();
         open.coalition = Some(CoalitionFacts {
+            country: Some(crate::CountryCode::parse("country", "SE").unwrap()),
             launched_on: date!(2018 - 05 - 03),
             open_pledging: true,
             website_connected: false,

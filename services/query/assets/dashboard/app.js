@@ -141,7 +141,8 @@ function renderAll() {
   const d = state.dash || {};
   showWho(d);
   for (const f of [renderTiles, renderGrowth, renderNational, renderCoalitions, renderByType, renderPipeline,
-    renderScoreboard, renderOutcomes, renderParticipation, renderContent, renderDormant, renderTargets, renderStatus]) {
+    renderScoreboard, renderOutcomes, renderParticipation, renderContent, renderDormant, renderProgrammes,
+    renderCoordinators, renderTargets, renderStatus]) {
     safely(() => f(d));
   }
   document.body.dataset.ready = '1';
@@ -431,6 +432,52 @@ function renderDormant(d) {
     + (rs.length ? rs.map((r) => `<tr data-organisation="${esc(r.organisation_id)}"><td title="${esc(r.organisation_id)}">${esc(r.name || r.organisation_id)}</td>`
       + `<td>${esc(names.get(r.coalition_id))}</td><td>${esc(r.country)}</td><td class="nowrap">${esc(r.joined_on)}</td><td class="nowrap">${esc(r.last_engaged_on) || '<span class="muted">never</span>'}</td></tr>`).join('')
       : emptyRow(5, 'no dormant members')) + '</tbody>';
+}
+
+// Each programme's overview row; its partnership group by sector; meetings per quarter over every working group;
+// the partnership group as composed today.
+function renderProgrammes(d) {
+  const ps = rows(d, 'programmes');
+  $('programmes').querySelector('tbody').innerHTML = ps.length ? ps.map((p) => `<tr data-programme="${esc(p.programme_id)}">`
+    + `<td title="${esc(p.owner)}">${esc(p.name)}</td><td>${esc(p.country)}</td><td class="nowrap">${esc(p.launched_on)}${p.ended_on ? ` – ${esc(p.ended_on)}` : ''}</td>`
+    + `<td class="num">${fmt(p.priority_areas)}</td><td class="num" data-k="groups" data-value="${+p.working_groups}">${fmt(p.working_groups)}${+p.open_groups !== +p.working_groups ? ` <span class="muted">(${fmt(p.open_groups)} open)</span>` : ''}</td>`
+    + `<td class="num" data-k="members" data-value="${+p.members}">${fmt(p.members)}</td><td class="num">${fmt(p.participants)}</td><td class="num" data-k="meetings" data-value="${+p.meetings}">${fmt(p.meetings)}</td>`
+    + `<td class="num">${+p.meetings ? pct(p.anchoring_rate) : '–'}</td><td class="num">${fmt(p.deliverables)}</td></tr>`).join('')
+    : emptyRow(10, 'no programme recorded');
+  const bySector = new Map();
+  for (const r of rows(d, 'sectors')) bySector.set(r.sector, (bySector.get(r.sector) || 0) + (+r.members || 0));
+  const sectors = ordered(['large_company', 'small_company', 'higher_education', 'government_agency', 'civil_society', 'public_sector'], [...bySector.keys()]);
+  $('sectors').innerHTML = barList(sectors.map((s) => ({
+    key: s, name: label(s), segs: [{ cls: 'st', value: bySector.get(s), name: label(s) }], text: fmt(bySector.get(s)),
+  })), 'data-sector');
+  const q = new Map();
+  for (const r of rows(d, 'working_groups')) {
+    const x = quarterNum(r.quarter);
+    if (Number.isNaN(x)) continue;
+    const e = q.get(x) || { meetings: 0, anchored: 0 };
+    e.meetings += +r.meetings || 0;
+    e.anchored += +r.anchored || 0;
+    q.set(x, e);
+  }
+  const xs = [...q.keys()].sort((a, b) => a - b);
+  $('meetings-chart').innerHTML = lineChart([
+    { name: 'Meetings', pts: xs.map((x) => [x, q.get(x).meetings]) },
+    { name: 'Anchored with the partnership group', pts: xs.map((x) => [x, q.get(x).anchored]) },
+  ], { xLabel: quarterLabel });
+  const ms = rows(d, 'partnership');
+  $('partnership').innerHTML = '<thead><tr><th>Member</th><th>Organisation</th><th>Sector</th><th>Role</th><th>Since</th></tr></thead><tbody>'
+    + (ms.length ? ms.map((m) => `<tr data-member="${esc(m.member_id)}"><td>${esc(m.name)}</td><td>${esc(m.organisation)}</td><td>${esc(label(m.sector))}</td>`
+      + `<td>${esc(m.role)}</td><td class="nowrap">${esc(m.appointed_on)}</td></tr>`).join('') : emptyRow(5, 'no members')) + '</tbody>';
+}
+
+// The current coordinator of each member state, with the number of earlier ones.
+function renderCoordinators(d) {
+  const cs = rows(d, 'coordinators');
+  const current = cs.filter((c) => !c.until_on);
+  const earlier = (country) => cs.filter((c) => c.country === country && c.until_on).length;
+  $('coordinators').innerHTML = '<thead><tr><th>Member state</th><th>Coordinator</th><th>Body</th><th>Since</th><th class="num">Earlier</th></tr></thead><tbody>'
+    + (current.length ? current.map((c) => `<tr data-country="${esc(c.country)}"><td>${esc(c.country)}</td><td>${esc(c.name)}</td><td>${esc(c.body)}</td>`
+      + `<td class="nowrap">${esc(c.from_on)}</td><td class="num">${fmt(earlier(c.country))}</td></tr>`).join('') : emptyRow(5, 'no coordinator recorded')) + '</tbody>';
 }
 
 // Progress of each Digital Decade target: latest value as a share of the target value (qualitative targets get no bar).

@@ -355,6 +355,146 @@ impl LedgerQuery for QueryService {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn programme_overview(
+        &self,
+        request: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::ProgrammeOverviewResponse>, Status> {
+        let report = &reports::PROGRAMME_OVERVIEW;
+        let (page, Answered { position, as_of_log }) = self
+            .report(report, &request, |r| v1::ProgrammeRow {
+                programme_id: r.get(0),
+                coalition_id: r.get(1),
+                country: r.get(2),
+                name: r.get(3),
+                owner: r.get(4),
+                launched_on: DATE(r, 5),
+                ended_on: DATE(r, 6),
+                priority_areas: r.get(7),
+                working_groups: r.get(8),
+                open_groups: r.get(9),
+                members: r.get(10),
+                participants: r.get(11),
+                meetings: r.get(12),
+                anchored_meetings: r.get(13),
+                anchoring_rate: F64(r, 14),
+                deliverables: r.get(15),
+            })
+            .await?;
+        Ok(Response::new(v1::ProgrammeOverviewResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn programme_members_by_sector(
+        &self,
+        request: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::ProgrammeMembersBySectorResponse>, Status> {
+        let report = &reports::PROGRAMME_MEMBERS_BY_SECTOR;
+        let (page, Answered { position, as_of_log }) = self
+            .report(report, &request, |r| v1::SectorRow {
+                programme_id: r.get(0),
+                sector: r.get(1),
+                members: r.get(2),
+                appointed: r.get(3),
+            })
+            .await?;
+        Ok(Response::new(v1::ProgrammeMembersBySectorResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn working_groups_quarterly(
+        &self,
+        request: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::WorkingGroupsQuarterlyResponse>, Status> {
+        let report = &reports::WORKING_GROUPS_QUARTERLY;
+        let (page, Answered { position, as_of_log }) = self
+            .report(report, &request, |r| v1::WorkingGroupQuarter {
+                programme_id: r.get(0),
+                group_id: r.get(1),
+                area_id: r.get(2),
+                quarter: quarter(r, 3),
+                joins: r.get(4),
+                leaves: r.get(5),
+                participants: r.get(6),
+                meetings: r.get(7),
+                anchored: r.get(8),
+                present: r.get(9),
+                deliverables: r.get(10),
+            })
+            .await?;
+        Ok(Response::new(v1::WorkingGroupsQuarterlyResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn partnership_group(
+        &self,
+        request: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::PartnershipGroupResponse>, Status> {
+        let report = &reports::PARTNERSHIP_GROUP;
+        let (page, Answered { position, as_of_log }) = self
+            .report(report, &request, |r| v1::PartnershipMemberRow {
+                programme_id: r.get(0),
+                member_id: r.get(1),
+                name: r.get(2),
+                organisation: r.get(3),
+                sector: r.get(4),
+                role: r.get(5),
+                appointed_on: DATE(r, 6),
+                left_on: DATE(r, 7),
+            })
+            .await?;
+        let as_of = match parse_as_of(&request.get_ref().as_of, time::OffsetDateTime::now_utc().date()) {
+            Ok((d, _)) => d.to_string(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(v1::PartnershipGroupResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of,
+            as_of_log,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn national_coordinators(
+        &self,
+        request: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::NationalCoordinatorsResponse>, Status> {
+        let report = &reports::NATIONAL_COORDINATORS;
+        let (page, Answered { position, as_of_log }) = self
+            .report(report, &request, |r| v1::CoordinatorRow {
+                country: r.get(0),
+                coalition_id: TEXT(r, 1),
+                name: r.get(2),
+                body: r.get(3),
+                from_on: DATE(r, 4),
+                until_on: DATE(r, 5),
+            })
+            .await?;
+        Ok(Response::new(v1::NationalCoordinatorsResponse {
+            rows: page.rows,
+            position,
+            next_offset: page.next_offset,
+            as_of_log,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn projection_status(
         &self,
         request: Request<v1::ProjectionStatusRequest>,

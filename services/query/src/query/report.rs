@@ -8,7 +8,7 @@ use tonic::{Request, Status};
 
 use super::QueryService;
 use super::as_of::Answered;
-use super::filter::{Filter, Param};
+use super::filter::{Filter, Param, parse_as_of};
 use ledger_proto::v1;
 
 /// A page of rows and the offset of the next page (0 if none).
@@ -44,8 +44,15 @@ impl QueryService {
         let req = request.get_ref();
         let filter = Filter::parse(req)?;
         let mut params: Vec<Param> = Vec::new();
-        let conds = filter.conditions(report, &scope, &mut params)?;
+        let mut conds = filter.conditions(report, &scope, &mut params)?;
+        if report.on.is_some() {
+            parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
+        }
         let source = self.source(request, report).await?;
+        if let Some(on) = report.on {
+            params.push(Box::new(on_date(req, &source)?));
+            conds = format!("{conds} AND ({})", on.replace("$on", &format!("${}", params.len())));
+        }
         let sql = format!(
             "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
             report.select,
@@ -64,6 +71,11 @@ impl QueryService {
         .await
         .map_err(Status::from)
     }
+}
+
+/// The date a report with an `on` condition is of: the request's `as_of`, or the source's today.
+pub(crate) fn on_date(req: &v1::ReportRequest, source: &super::as_of::Source) -> Result<Date, Status> {
+    Ok(parse_as_of(&req.as_of, source.today())?.0)
 }
 
 /// The rows the caller may read (`PERMISSION_DENIED` naming the missing grant if none).

@@ -125,6 +125,38 @@ fn broken_rules(history: &[Item]) -> Vec<Invalid> {
             ),
         ),
     ];
+    // Sweden's programme: someone present at a working group meeting who is not in the group; a second coordinator.
+    let mut meeting = one(
+        A::Programme,
+        crate::generator::PROGRAMME,
+        P::WorkingGroupMeetingHeld(v1::WorkingGroupMeetingHeld {
+            group_id: "wg1".into(),
+            meeting_id: "wg1-meeting-invalid".into(),
+            held_on: date(2026, 10, 1),
+            anchored: true,
+            present: vec!["wg1-p01".into(), "someone-else".into()],
+        }),
+    );
+    meeting.coalition_id = "se".into();
+    out.push((
+        "a working group meeting of Sweden's programme at which someone not in the group is present",
+        Code::FailedPrecondition,
+        meeting,
+    ));
+    out.push((
+        "a second national coordinator nominated for Sweden while one serves",
+        Code::FailedPrecondition,
+        one(
+            A::NationalCoordinator,
+            "se",
+            P::NationalCoordinatorNominated(v1::NationalCoordinatorNominated {
+                member_state: "SE".into(),
+                name: "A second coordinator".into(),
+                body: "Ministry of Education".into(),
+                nominated_on: date(2024, 1, 1),
+            }),
+        ),
+    ));
     // The course run above is sent for the coalition that lists the course (a writer of another is refused first).
     let course_coalition = history
         .iter()

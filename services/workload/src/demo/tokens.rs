@@ -15,7 +15,7 @@ impl Tokens {
     }
 
     /// The token of the role an append needs: the coalition admin's for a coalition's lifecycle, the platform
-    /// admin's for a rename, else the writer's of the coalition it is for (any writer's to register an organisation).
+    /// admin's for a rename and a national coordinator, else the writer's of the coalition it is for (any writer's to register an organisation).
     pub(super) fn for_append(&self, req: &v1::AppendRequest) -> anyhow::Result<Option<String>> {
         let agg = req.aggregate.clone().unwrap_or_default();
         let first = req.events.first().and_then(|e| e.payload.as_ref()).and_then(|p| p.event.as_ref());
@@ -24,7 +24,10 @@ impl Tokens {
             .and_then(|k| k.coalition_id().map(ToString::to_string));
         let name = if agg.r#type == i32::from(v1::AggregateType::Coalition) {
             format!("coalition-admin-{}", agg.id)
-        } else if matches!(first, Some(P::OrganisationRenamed(_))) {
+        } else if matches!(
+            first,
+            Some(P::OrganisationRenamed(_) | P::NationalCoordinatorNominated(_) | P::NationalCoordinatorReplaced(_))
+        ) {
             "platform-admin".to_owned()
         } else if !req.coalition_id.is_empty() {
             format!("writer-{}", req.coalition_id)

@@ -17,6 +17,7 @@ mod curves;
 mod figures;
 mod members;
 mod pledges;
+mod programmes;
 mod rng;
 
 use ledger_proto::v1;
@@ -25,6 +26,7 @@ use time::Date;
 pub use calendar::{end_of_history, eu_launch};
 pub use coalitions::{NATIONAL, National};
 pub use figures::{Figures, figures_at};
+pub use programmes::{AREAS, PROGRAMME};
 
 /// One request with the business date it happened on (the history is sorted by it).
 #[derive(Debug, Clone)]
@@ -41,6 +43,7 @@ pub fn generate(seed: u64) -> Vec<Item> {
     pledges::pledges(&mut b, &members);
     courses::courses_and_activities(&mut b, &members);
     content::content(&mut b);
+    programmes::programmes(&mut b);
     // Chronological order; creation order breaks ties (so a registration precedes a join on the same day).
     let mut items = b.items;
     items.sort_by_key(|it| it.on);
@@ -62,7 +65,8 @@ mod tests {
     #[test]
     fn the_seed_2013_history_is_unchanged() {
         let h = generate(2013);
-        assert_eq!(h.len(), 17_171);
+        // 17,171 before Sweden's programme (363 events) and the national coordinators (35 events) were added.
+        assert_eq!(h.len(), 17_569);
         let f = figures_at(&h, end_of_history());
         let counts = (f.organisations, f.pledges, f.initiatives, f.reports, f.corrections, f.withdrawn, f.course_runs);
         assert_eq!(counts, (1200, 372, 911, 3461, 111, 20, 2466));
