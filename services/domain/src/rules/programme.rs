@@ -67,7 +67,7 @@ impl Periods {
         }
     }
 
-    /// Whether the open period may end on `on`: there is one (`active`), and `on` is not before it began (`dates`).
+    /// Whether the open period may end on `on`: there is one (`active`), and `on` is after it began (`dates`).
     fn may_end(
         periods: Option<&Self>,
         on: Date,
@@ -77,8 +77,10 @@ impl Periods {
     ) -> Result<(), DomainError> {
         match periods.and_then(Self::since) {
             None => Err(DomainError::rule(active, format!("{who}: not so on {on}"))),
-            Some(since) if on < since => {
-                Err(DomainError::rule(dates, format!("{who}: left on {on}, before the start on {since}")))
+            // A period of no day at all would be a row of nothing in the read models, which the next period on
+            // the same day could not be told from: leaving is after the start.
+            Some(since) if on <= since => {
+                Err(DomainError::rule(dates, format!("{who}: left on {on}, not after the start on {since}")))
             }
             Some(_) => Ok(()),
         }
@@ -769,6 +771,7 @@ mod tests {
             "programme.not_before_launch"
         );
         assert_eq!(rule_of(given(&[m.clone()], member_left("m1", date!(2023 - 02 - 05)))), "partnership.member_dates");
+        assert_eq!(rule_of(given(&[m.clone()], member_left("m1", date!(2023 - 02 - 10)))), "partnership.member_dates");
         let gone = [m.clone(), member_left("m1", date!(2023 - 06 - 01))];
         assert_eq!(rule_of(given(&gone, member_left("m1", date!(2023 - 07 - 01)))), "partnership.member_active");
         assert_eq!(given(&gone, appointed("m1", date!(2024 - 01 - 01))), Ok(()), "appointed again after leaving");
@@ -783,6 +786,7 @@ mod tests {
         assert_eq!(rule_of(given(&g[..1], joined("a", date!(2023 - 02 - 15)))), "working_group.not_before_start");
         assert_eq!(rule_of(given(&g, left("b", date!(2023 - 05 - 01)))), "working_group.participant_active");
         assert_eq!(rule_of(given(&g, left("a", date!(2023 - 03 - 15)))), "working_group.participant_dates");
+        assert_eq!(rule_of(given(&g, left("a", date!(2023 - 04 - 01)))), "working_group.participant_dates", "same day");
         assert_eq!(given(&g, left("a", date!(2023 - 05 - 01))), Ok(()));
     }
 
