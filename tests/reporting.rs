@@ -497,8 +497,9 @@ async fn check_programmes(
         let q = |g: &ledger_domain::Token, on: Date| (id.clone(), g.to_string(), quarter(on));
         match &r.event.kind {
             EventKind::CoalitionEstablished(e) => {
+                // The first established of a country's national coalitions.
                 if let Some(c) = &e.country {
-                    national.insert(c.as_str().to_owned(), id.clone());
+                    national.entry(c.as_str().to_owned()).or_insert_with(|| id.clone());
                 }
             }
             EventKind::ProgrammeLaunched(e) => p.areas = e.priority_areas.len() as i64,

@@ -5,7 +5,7 @@
 //!
 //! | role | may |
 //! | --- | --- |
-//! | `writer` of C | append events that belong to C: memberships in C, pledges to C with their initiatives and reports, courses and runs, activities and content of C, C's innovation partnership programmes (launched in C's country) with their partnership and working groups; register a new organisation |
+//! | `writer` of C | append events that belong to C: memberships in C, pledges to C with their initiatives and reports, courses and runs, activities and content of C, C's innovation partnership programmes (of C's country; the EU coalition's, of any) with their partnership and working groups; register a new organisation |
 //! | `coalition-admin` of C | C's lifecycle: established, website connected, coordinator changed, deactivated; register a new organisation |
 //! | `platform-admin` | everything, including renaming organisations (shared by every coalition), the member states' national coordinators, replay and every read |
 //! | `reader` of C | the query API and the dashboard, answering only C's rows |

@@ -21,7 +21,7 @@ impl Projection for Programmes {
 
     fn create_sql(s: &str) -> String {
         format!(
-            "CREATE TABLE {s}.coalitions (coalition_id text PRIMARY KEY, country text);
+            "CREATE TABLE {s}.coalitions (coalition_id text PRIMARY KEY, country text NOT NULL, position bigint NOT NULL);
              CREATE TABLE {s}.programmes (
                  programme_id text PRIMARY KEY, coalition_id text NOT NULL, country text NOT NULL, name text NOT NULL,
                  owner text NOT NULL, launched_on date NOT NULL, ended_on date);
@@ -70,8 +70,14 @@ impl Projection for Programmes {
                 ("priority_areas", "Priority areas"),
                 ("working_groups", "Working groups started"),
                 ("open_groups", "Of those, not closed"),
-                ("members", "Partnership group members now (none once the programme ended)"),
-                ("participants", "Working group participants now, counted once per group"),
+                (
+                    "members",
+                    "Partnership group members after every event recorded so far (a leave dated later counts already; none once the programme ended)",
+                ),
+                (
+                    "participants",
+                    "Working group participants after every event recorded so far, counted once per group",
+                ),
                 ("meetings", "Working group meetings held"),
                 (
                     "anchored_meetings",
@@ -91,7 +97,7 @@ impl Projection for Programmes {
                     "sector",
                     "large_company, small_company, higher_education, government_agency, civil_society or public_sector",
                 ),
-                ("members", "Partnership group members of the sector now"),
+                ("members", "Partnership group members of the sector after every event recorded so far"),
                 ("appointed", "Appointments of the sector since the launch (a member appointed twice counts twice)"),
             ],
         );
@@ -135,7 +141,10 @@ impl Projection for Programmes {
             &format!("{v}.national_coordinators"),
             &[
                 ("country", "Member state"),
-                ("coalition_id", "The member state's national coalition, if it has one (its readers may read the row)"),
+                (
+                    "coalition_id",
+                    "The member state's national coalition (the first established, if several); NULL if none. Its readers may read the row",
+                ),
                 ("name", "The national coordinator"),
                 ("body", "The ministry or body they work for"),
                 ("from_on", "Nominated (or took over) on"),
@@ -209,7 +218,9 @@ impl Projection for Programmes {
              {members}
              CREATE OR REPLACE VIEW {v}.national_coordinators AS
                  SELECT n.country, c.coalition_id, n.name, n.body, n.from_on, n.until_on
-                 FROM {s}.coordinators n LEFT JOIN {s}.coalitions c ON c.country = n.country;
+                 FROM {s}.coordinators n
+                 LEFT JOIN (SELECT DISTINCT ON (country) country, coalition_id FROM {s}.coalitions
+                            ORDER BY country, position) c ON c.country = n.country;
              COMMENT ON VIEW {v}.national_coordinators IS
                  'The member states'' national coordinators of the Structured Dialogue, one row per term';
              {coordinators}"
@@ -220,7 +231,8 @@ impl Projection for Programmes {
     async fn apply(tx: &Transaction<'_>, s: &str, events: &[RecordedEvent]) -> Result<(), tokio_postgres::Error> {
         let prepare = |sql: String| async move { tx.prepare(&sql).await };
         // Only national coalitions: the EU coalition has no country.
-        let coalition = prepare(format!("INSERT INTO {s}.coalitions VALUES ($1, $2) ON CONFLICT DO NOTHING")).await?;
+        let coalition =
+            prepare(format!("INSERT INTO {s}.coalitions VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")).await?;
         let launched =
             prepare(format!("INSERT INTO {s}.programmes VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING"))
                 .await?;
@@ -273,7 +285,8 @@ impl Projection for Programmes {
             match &r.event.kind {
                 EventKind::CoalitionEstablished(e) => {
                     if let Some(country) = &e.country {
-                        p.push(&coalition, params![id, country.as_str().to_owned()]);
+                        let position = i64::try_from(r.position).unwrap_or(i64::MAX);
+                        p.push(&coalition, params![id, country.as_str().to_owned(), position]);
                     }
                 }
                 EventKind::ProgrammeLaunched(e) => {

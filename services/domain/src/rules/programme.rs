@@ -95,6 +95,8 @@ pub struct GroupFacts {
     /// The latest business date recorded for the group (its start, joins, leaves, meetings, deliverables).
     pub latest_on: Date,
     pub participants: HashMap<Token, Periods>,
+    /// The date of the last meeting each participant was present at: a leave is after it.
+    pub attended: HashMap<Token, Date>,
     pub meetings: HashSet<Token>,
     pub deliverables: HashSet<Token>,
 }
@@ -106,9 +108,12 @@ pub struct ProgrammeFacts {
     pub country: CountryCode,
     pub launched_on: Date,
     pub ended_on: Option<Date>,
-    pub areas: HashSet<Token>,
+    /// Each priority area and the date it was named (the launch's, or its addition's).
+    pub areas: HashMap<Token, Date>,
     pub members: HashMap<Token, Periods>,
     pub groups: HashMap<Token, GroupFacts>,
+    /// The latest business date of any event of the programme: it ends on or after it.
+    pub latest_on: Date,
 }
 
 fn area(field: &str, a: &PriorityArea) -> Result<(), DomainError> {
@@ -173,13 +178,18 @@ fn programme_mut(state: &mut AggregateState) -> Option<&mut ProgrammeFacts> {
     }
 }
 
-fn group_mut<'a>(state: &'a mut AggregateState, group: &Token) -> Option<&'a mut GroupFacts> {
-    programme_mut(state).and_then(|p| p.groups.get_mut(group))
+/// The programme, with `on` recorded as its latest business date if it is later.
+fn programme_on(state: &mut AggregateState, on: Date) -> Option<&mut ProgrammeFacts> {
+    let p = programme_mut(state)?;
+    p.latest_on = p.latest_on.max(on);
+    Some(p)
 }
 
-/// Records `on` as the group's latest business date if it is later.
-fn touch(g: &mut GroupFacts, on: Date) {
+/// The working group, with `on` recorded as its (and its programme's) latest business date if it is later.
+fn group_on<'a>(state: &'a mut AggregateState, group: &Token, on: Date) -> Option<&'a mut GroupFacts> {
+    let g = programme_on(state, on)?.groups.get_mut(group)?;
     g.latest_on = g.latest_on.max(on);
+    Some(g)
 }
 
 impl Rule for ProgrammeLaunched {
@@ -230,9 +240,10 @@ impl Rule for ProgrammeLaunched {
                 country: self.country.clone(),
                 launched_on: self.launched_on,
                 ended_on: None,
-                areas: self.priority_areas.iter().map(|a| a.area_id.clone()).collect(),
+                areas: self.priority_areas.iter().map(|a| (a.area_id.clone(), self.launched_on)).collect(),
                 members: HashMap::new(),
                 groups: HashMap::new(),
+                latest_on: self.launched_on,
             });
         }
     }
@@ -250,7 +261,7 @@ impl Rule for PriorityAreaAdded {
 
     fn check(&self, state: &AggregateState, aggregate: &Aggregate, _: &Context) -> Result<(), DomainError> {
         let p = open_programme(state, aggregate, "payload.added_on", self.added_on)?;
-        if p.areas.contains(&self.area.area_id) {
+        if p.areas.contains_key(&self.area.area_id) {
             return Err(DomainError::rule(
                 "programme.area_unique",
                 format!("{aggregate} already has priority area {}", self.area.area_id),
@@ -260,8 +271,8 @@ impl Rule for PriorityAreaAdded {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(p) = programme_mut(state) {
-            p.areas.insert(self.area.area_id.clone());
+        if let Some(p) = programme_on(state, self.added_on) {
+            p.areas.insert(self.area.area_id.clone(), self.added_on);
         }
     }
 }
@@ -291,7 +302,7 @@ impl Rule for PartnershipMemberAppointed {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(p) = programme_mut(state) {
+        if let Some(p) = programme_on(state, self.appointed_on) {
             p.members.entry(self.member_id.clone()).or_default().start(self.appointed_on);
         }
     }
@@ -320,7 +331,7 @@ impl Rule for PartnershipMemberLeft {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(m) = programme_mut(state).and_then(|p| p.members.get_mut(&self.member_id)) {
+        if let Some(m) = programme_on(state, self.left_on).and_then(|p| p.members.get_mut(&self.member_id)) {
             m.end(self.left_on);
         }
     }
@@ -345,22 +356,30 @@ impl Rule for WorkingGroupStarted {
                 format!("working group {} of {aggregate} is already started", self.group_id),
             ));
         }
-        if !p.areas.contains(&self.area_id) {
-            return Err(DomainError::rule(
+        match p.areas.get(&self.area_id) {
+            None => Err(DomainError::rule(
                 "programme.area_exists",
                 format!("{aggregate} has no priority area {}", self.area_id),
-            ));
+            )),
+            Some(named) if self.started_on < *named => Err(DomainError::rule(
+                "working_group.not_before_area",
+                format!(
+                    "started on {} is before priority area {} was named, on {named}",
+                    self.started_on, self.area_id
+                ),
+            )),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(p) = programme_mut(state) {
+        if let Some(p) = programme_on(state, self.started_on) {
             p.groups.entry(self.group_id.clone()).or_insert_with(|| GroupFacts {
                 started_on: self.started_on,
                 closed_on: None,
                 latest_on: self.started_on,
                 participants: HashMap::new(),
+                attended: HashMap::new(),
                 meetings: HashSet::new(),
                 deliverables: HashSet::new(),
             });
@@ -393,9 +412,8 @@ impl Rule for WorkingGroupParticipantJoined {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(g) = group_mut(state, &self.group_id) {
+        if let Some(g) = group_on(state, &self.group_id, self.joined_on) {
             g.participants.entry(self.participant_id.clone()).or_default().start(self.joined_on);
-            touch(g, self.joined_on);
         }
     }
 }
@@ -419,15 +437,22 @@ impl Rule for WorkingGroupParticipantLeft {
             "working_group.participant_active",
             "working_group.participant_dates",
             &who,
-        )
+        )?;
+        // A leave dated back before a meeting they were present at would make that meeting's attendance untrue.
+        match g.attended.get(&self.participant_id) {
+            Some(last) if self.left_on <= *last => Err(DomainError::rule(
+                "working_group.participant_dates",
+                format!("{who}: left on {}, but present at the meeting of {last}", self.left_on),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(g) = group_mut(state, &self.group_id) {
-            if let Some(m) = g.participants.get_mut(&self.participant_id) {
-                m.end(self.left_on);
-            }
-            touch(g, self.left_on);
+        if let Some(m) =
+            group_on(state, &self.group_id, self.left_on).and_then(|g| g.participants.get_mut(&self.participant_id))
+        {
+            m.end(self.left_on);
         }
     }
 }
@@ -478,9 +503,12 @@ impl Rule for WorkingGroupMeetingHeld {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(g) = group_mut(state, &self.group_id) {
+        if let Some(g) = group_on(state, &self.group_id, self.held_on) {
             g.meetings.insert(self.meeting_id.clone());
-            touch(g, self.held_on);
+            for who in &self.present {
+                let last = g.attended.entry(who.clone()).or_insert(self.held_on);
+                *last = (*last).max(self.held_on);
+            }
         }
     }
 }
@@ -508,9 +536,8 @@ impl Rule for WorkingGroupDeliverableReported {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(g) = group_mut(state, &self.group_id) {
+        if let Some(g) = group_on(state, &self.group_id, self.reported_on) {
             g.deliverables.insert(self.deliverable_id.clone());
-            touch(g, self.reported_on);
         }
     }
 }
@@ -538,7 +565,7 @@ impl Rule for WorkingGroupClosed {
     }
 
     fn apply(&self, state: &mut AggregateState) {
-        if let Some(g) = group_mut(state, &self.group_id) {
+        if let Some(g) = group_on(state, &self.group_id, self.closed_on) {
             g.closed_on = Some(self.closed_on);
             for m in g.participants.values_mut() {
                 m.end(self.closed_on);
@@ -565,12 +592,10 @@ impl Rule for ProgrammeEnded {
                 format!("working group {id} of {aggregate} is still open: close it first"),
             ));
         }
-        let latest = p.groups.values().filter_map(|g| g.closed_on).max();
-        let latest = p.members.values().flat_map(|m| m.0.iter().map(|(from, to)| to.unwrap_or(*from))).chain(latest);
-        if let Some(latest) = latest.max().filter(|l| *l > self.ended_on) {
+        if self.ended_on < p.latest_on {
             return Err(DomainError::rule(
                 "programme.ended_after_activity",
-                format!("ended on {} is before the programme's last recorded date, {latest}", self.ended_on),
+                format!("ended on {} is before the programme's last recorded date, {}", self.ended_on, p.latest_on),
             ));
         }
         Ok(())
@@ -758,6 +783,19 @@ mod tests {
             rule_of(given(&[group_started(date!(2023 - 03 - 01))], group_started(date!(2023 - 04 - 01)))),
             "working_group.unique"
         );
+        // Under an area added on 1 June: not before it.
+        let EventKind::WorkingGroupStarted(mut later) = group_started(date!(2023 - 05 - 01)) else { unreachable!() };
+        later.area_id = tok("late");
+        let added = EventKind::PriorityAreaAdded(PriorityAreaAdded {
+            area: PriorityArea { area_id: tok("late"), title: "Added later".into() },
+            added_on: date!(2023 - 06 - 01),
+        });
+        assert_eq!(
+            rule_of(given(&[added.clone()], EventKind::WorkingGroupStarted(later.clone()))),
+            "working_group.not_before_area"
+        );
+        later.started_on = date!(2023 - 06 - 01);
+        assert_eq!(given(&[added], EventKind::WorkingGroupStarted(later)), Ok(()));
     }
 
     #[test]
@@ -787,6 +825,12 @@ mod tests {
         assert_eq!(rule_of(given(&g, left("b", date!(2023 - 05 - 01)))), "working_group.participant_active");
         assert_eq!(rule_of(given(&g, left("a", date!(2023 - 03 - 15)))), "working_group.participant_dates");
         assert_eq!(rule_of(given(&g, left("a", date!(2023 - 04 - 01)))), "working_group.participant_dates", "same day");
+        // Present at a meeting on 1 May: a leave dated 15 April, recorded after it, is refused.
+        let mut met = g.clone();
+        met.push(meeting("m1", date!(2023 - 05 - 01), &["a"]));
+        assert_eq!(rule_of(given(&met, left("a", date!(2023 - 04 - 15)))), "working_group.participant_dates");
+        assert_eq!(rule_of(given(&met, left("a", date!(2023 - 05 - 01)))), "working_group.participant_dates");
+        assert_eq!(given(&met, left("a", date!(2023 - 05 - 02))), Ok(()));
         assert_eq!(given(&g, left("a", date!(2023 - 05 - 01))), Ok(()));
     }
 
@@ -853,6 +897,13 @@ mod tests {
         g.push(appointed("m1", date!(2023 - 12 - 15)));
         assert_eq!(rule_of(given(&g, ended(date!(2023 - 12 - 10)))), "programme.ended_after_activity");
         assert_eq!(given(&g, ended(date!(2023 - 12 - 15))), Ok(()));
+        // Every kind of event dates the programme: here a priority area added after the groups closed.
+        let mut areas = g.clone();
+        areas.push(EventKind::PriorityAreaAdded(PriorityAreaAdded {
+            area: PriorityArea { area_id: tok("later"), title: "Later".into() },
+            added_on: date!(2024 - 06 - 01),
+        }));
+        assert_eq!(rule_of(given(&areas, ended(date!(2024 - 01 - 01)))), "programme.ended_after_activity");
         g.push(ended(date!(2023 - 12 - 31)));
         assert_eq!(rule_of(given(&g, ended(date!(2024 - 01 - 01)))), "programme.active");
     }

@@ -457,15 +457,12 @@ impl LedgerQuery for QueryService {
                 left_on: DATE(r, 7),
             })
             .await?;
-        let as_of = match parse_as_of(&request.get_ref().as_of, time::OffsetDateTime::now_utc().date()) {
-            Ok((d, _)) => d.to_string(),
-            Err(e) => return Err(e.into()),
-        };
         Ok(Response::new(v1::PartnershipGroupResponse {
             rows: page.rows,
             position,
             next_offset: page.next_offset,
-            as_of,
+            // The date the rows are of: for an answer as of the log, its day unless `as_of` names one.
+            as_of: page.on.map(|d| d.to_string()).unwrap_or_default(),
             as_of_log,
         }))
     }

@@ -15,6 +15,8 @@ use ledger_proto::v1;
 pub(crate) struct Page<T> {
     pub(crate) rows: Vec<T>,
     pub(crate) next_offset: u64,
+    /// The date of a report with an `on` condition (`Report::on`): the request's `as_of`, or the answer's today.
+    pub(crate) on: Option<Date>,
 }
 
 pub(crate) const DATE: fn(&Row, usize) -> String =
@@ -49,8 +51,11 @@ impl QueryService {
             parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
         }
         let source = self.source(request, report).await?;
+        let mut on_day = None;
         if let Some(on) = report.on {
-            params.push(Box::new(on_date(req, &source)?));
+            let day = on_date(req, &source)?;
+            on_day = Some(day);
+            params.push(Box::new(day));
             conds = format!("{conds} AND ({})", on.replace("$on", &format!("${}", params.len())));
         }
         let sql = format!(
@@ -66,7 +71,7 @@ impl QueryService {
             let rows = tx.query(&sql, &refs).await?;
             let more = rows.len() as i64 > filter.limit;
             let next_offset = if more { (filter.offset + filter.limit) as u64 } else { 0 };
-            Ok(Page { rows: rows.iter().take(filter.limit as usize).map(&map).collect(), next_offset })
+            Ok(Page { rows: rows.iter().take(filter.limit as usize).map(&map).collect(), next_offset, on: on_day })
         })
         .await
         .map_err(Status::from)
