@@ -11,7 +11,7 @@ use crate::event::{
     ProgrammeLaunched, WorkingGroupClosed, WorkingGroupDeliverableReported, WorkingGroupMeetingHeld,
     WorkingGroupParticipantJoined, WorkingGroupParticipantLeft, WorkingGroupStarted, business_date, reason, text,
 };
-use crate::{Aggregate, CountryCode, DomainError, Token};
+use crate::{Aggregate, DomainError, Token};
 
 /// The most priority areas a launch names and the most participants a meeting lists.
 pub const MAX_LIST: usize = 1000;
@@ -104,8 +104,6 @@ pub struct GroupFacts {
 /// What the rules know of a launched programme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgrammeFacts {
-    pub coalition_id: Token,
-    pub country: CountryCode,
     pub launched_on: Date,
     pub ended_on: Option<Date>,
     /// Each priority area and the date it was named (the launch's, or its addition's).
@@ -236,8 +234,6 @@ impl Rule for ProgrammeLaunched {
     fn apply(&self, state: &mut AggregateState) {
         if let AggregateState::Programme(p @ None) = state {
             *p = Some(ProgrammeFacts {
-                coalition_id: self.coalition_id.clone(),
-                country: self.country.clone(),
                 launched_on: self.launched_on,
                 ended_on: None,
                 areas: self.priority_areas.iter().map(|a| (a.area_id.clone(), self.launched_on)).collect(),
@@ -618,8 +614,8 @@ mod tests {
 
     use super::super::testing::{ctx_with, given_one, rule_of, sweden, tok};
     use super::*;
-    use crate::AggregateType;
     use crate::event::*;
+    use crate::{AggregateType, CountryCode};
 
     fn programme() -> Aggregate {
         Aggregate::parse(AggregateType::Programme, "se-skills").unwrap()

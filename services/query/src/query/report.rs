@@ -47,17 +47,20 @@ impl QueryService {
         let filter = Filter::parse(req)?;
         let mut params: Vec<Param> = Vec::new();
         let mut conds = filter.conditions(report, &scope, &mut params)?;
+        // A malformed `as_of` is refused before an as-of build is made for the request.
         if report.on.is_some() {
             parse_as_of(&req.as_of, time::OffsetDateTime::now_utc().date())?;
         }
         let source = self.source(request, report).await?;
-        let mut on_day = None;
-        if let Some(on) = report.on {
-            let day = on_date(req, &source)?;
-            on_day = Some(day);
-            params.push(Box::new(day));
-            conds = format!("{conds} AND ({})", on.replace("$on", &format!("${}", params.len())));
-        }
+        let on_day = match report.on {
+            Some(on) => {
+                let day = parse_as_of(&req.as_of, source.today())?.0;
+                params.push(Box::new(day));
+                conds = format!("{conds} AND ({})", on.replace("$on", &format!("${}", params.len())));
+                Some(day)
+            }
+            None => None,
+        };
         let sql = format!(
             "SELECT {} FROM {} WHERE {conds} ORDER BY {} LIMIT {} OFFSET {}",
             report.select,
@@ -76,11 +79,6 @@ impl QueryService {
         .await
         .map_err(Status::from)
     }
-}
-
-/// The date a report with an `on` condition is of: the request's `as_of`, or the source's today.
-pub(crate) fn on_date(req: &v1::ReportRequest, source: &super::as_of::Source) -> Result<Date, Status> {
-    Ok(parse_as_of(&req.as_of, source.today())?.0)
 }
 
 /// The rows the caller may read (`PERMISSION_DENIED` naming the missing grant if none).
