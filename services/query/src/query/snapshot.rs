@@ -7,6 +7,7 @@ use ledger_log::Log;
 use ledger_proto::v1;
 use ledger_readmodel::ReadModel;
 use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
 
 use super::QueryError;
 use crate::Pool;
@@ -51,6 +52,8 @@ impl QueryService {
         let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         let mut f = Some(f);
+        // The position last read: what a query that runs out of time while the views are locked reports.
+        let mut seen = 0;
         loop {
             // The connection is held for one look only, never while waiting: queries waiting for a position
             // that is far off do not keep the others from the pool.
@@ -80,8 +83,16 @@ impl QueryService {
                     // than this query may still wait.
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     let lock_wait = left.clamp(Duration::from_millis(1), MAX_WAIT);
-                    ledger_readmodel::lock_views(&tx, &views, lock_wait).await?;
+                    match ledger_readmodel::lock_views(&tx, &views, lock_wait).await {
+                        // The views are being replaced (a projector installing or switching them) for all the
+                        // time this query may still wait for its position: the position is not reached in time.
+                        Err(e) if wanted > 0 && e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                            return Err(QueryError::NotReached { projection: model.name(), position: seen, wanted });
+                        }
+                        r => r?,
+                    }
                     let position = ledger_readmodel::position(&tx, model).await?;
+                    seen = position;
                     if position >= wanted
                         && let Some(f) = f.take()
                     {
